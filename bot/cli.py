@@ -1,0 +1,206 @@
+"""The `helpdesk` command line: sync the knowledge base, search it, evaluate retrieval."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bot.settings import Settings
+from knowledge.store import SyncInProgress
+from knowledge.sync import SyncReport
+
+app = typer.Typer(help="A helpdesk bot that answers from your knowledge base and cites its sources.",
+                  no_args_is_help=True, add_completion=False)
+console = Console(stderr=True)
+out = Console()
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        console.print(f"[red]Invalid settings:[/red] {error}")
+        raise typer.Exit(2) from None
+    logging.basicConfig(level=settings.log_level.upper(), format="%(message)s",
+                        handlers=[RichHandler(console=console, show_path=False)])
+    for noisy in ("sentence_transformers", "faiss", "httpx", "httpcore", "apscheduler", "bm25s", "trafilatura"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    return settings
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    console.print(f"[red]Error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def _print_report(report: SyncReport) -> None:
+    table = Table(title="Sync summary", show_header=False)
+    for label, value in [("added", len(report.added)), ("updated", len(report.updated)),
+                         ("deleted", len(report.deleted)), ("unchanged", report.unchanged),
+                         ("skipped", len(report.skipped)), ("passages embedded", report.chunks_embedded),
+                         ("documents in index", report.documents_total), ("index version", report.version),
+                         ("time", f"{report.seconds:.1f} s")]:
+        table.add_row(label, str(value))
+    console.print(table)
+    for skipped in report.skipped:
+        console.print(f"  [yellow]skipped[/yellow] {skipped.where}: {skipped.reason}")
+
+
+async def _sync_once(settings: Settings, sources: list[str], as_json: bool, kb=None) -> SyncReport:
+    from bot.runtime import open_knowledge_base, open_sources
+
+    kb = kb or open_knowledge_base(settings)
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=True, disable=as_json) as progress:
+        tasks: dict[str, int] = {}
+
+        def on_progress(stage: str, done: int, total: int | None) -> None:
+            label = {"scan": "Reading sources", "embed": "Embedding passages", "write": "Writing index"}[stage]
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(label, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        return await kb.sync(open_sources(settings, sources), prune_unlisted=not sources, progress=on_progress)
+
+
+@app.command()
+def sync(
+    sources: Annotated[list[str] | None, typer.Argument(help="Folders, files, page URLs or sitemap.xml URLs. "
+                                                         "Default: HELPDESK_SOURCES (or the sample KB).")] = None,
+    cron: Annotated[str | None, typer.Option(help="Keep running and sync on this cron schedule, "
+                                                  "e.g. '*/30 * * * *'.", envvar="HELPDESK_SYNC_CRON")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
+) -> None:
+    """Index new and changed documents, drop deleted ones; unchanged documents cost nothing.
+
+    Without SOURCE arguments the configured sources are the whole knowledge base, and documents of
+    sources no longer configured are removed. With arguments only those sources are synced.
+    """
+    settings = _settings()
+    specs = list(sources or [])
+    try:
+        if cron:
+            asyncio.run(_sync_forever(settings, specs, cron))
+            return
+        report = asyncio.run(_sync_once(settings, specs, as_json))
+    except (SyncInProgress, ValueError, RuntimeError) as error:
+        raise _fail(str(error)) from None
+    if as_json:
+        out.print_json(json.dumps(report.to_dict()))
+    else:
+        _print_report(report)
+
+
+async def _sync_forever(settings: Settings, specs: list[str], cron: str) -> None:
+    from bot.runtime import open_knowledge_base
+    from knowledge.schedule import SyncSchedule
+
+    kb = open_knowledge_base(settings)
+
+    async def run() -> None:
+        try:
+            _print_report(await _sync_once(settings, specs, False, kb))
+        except SyncInProgress as error:
+            logging.getLogger("helpdesk.sync").warning("%s; skipping this run", error)
+            return
+        console.print(f"Next sync at {schedule.next_run():%Y-%m-%d %H:%M:%S %Z}")
+
+    schedule = SyncSchedule(run, cron)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    schedule.start()
+    console.print(f"Syncing on schedule '{cron}'; first run now. Press Ctrl+C to stop.")
+    await run()
+    await stop.wait()
+    schedule.stop()
+    console.print("Stopped.")
+
+
+def _hit_record(rank: int, hit) -> dict:
+    chunk = hit.chunk
+    return {"rank": rank, "score": round(hit.score, 4), "confidence": round(hit.dense, 4),
+            "keyword": round(hit.keyword, 4), "doc_id": chunk.doc_id, "title": chunk.title,
+            "heading": " > ".join(chunk.headings), "source": chunk.source, "updated_at": chunk.updated_at,
+            "text": chunk.text}
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    k: Annotated[int, typer.Option("--k", min=1, max=50, help="How many documents to show.")] = 5,
+    mode: Annotated[str | None, typer.Option(help="hybrid, dense or bm25 (default: HELPDESK_RETRIEVAL_MODE).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Show what retrieval finds for a query, with scores and sources."""
+    from bot.runtime import open_knowledge_base
+    from knowledge.base import KnowledgeBaseEmpty
+
+    settings = _settings()
+    kb = open_knowledge_base(settings)
+    try:
+        hits = asyncio.run(kb.search(query, k=k, mode=mode or settings.retrieval_mode,
+                                     keyword_weight=settings.keyword_weight))
+    except (KnowledgeBaseEmpty, ValueError) as error:
+        raise _fail(str(error)) from None
+    records = [_hit_record(rank, hit) for rank, hit in enumerate(hits, start=1)]
+    if as_json:
+        out.print_json(json.dumps(records))
+        return
+    if not records:
+        out.print("No results.")
+    for record in records:
+        heading = f" › {record['heading']}" if record["heading"] else ""
+        out.print(f"[bold]{record['rank']}. {record['title']}[/bold]{heading}  "
+                  f"[dim]score {record['score']:.3f} · confidence {record['confidence']:.3f}[/dim]")
+        out.print(f"   [cyan]{record['doc_id']}[/cyan]  {record['source']}", highlight=False)
+        snippet = " ".join(record["text"].split())
+        out.print(f"   {snippet[:240]}{'…' if len(snippet) > 240 else ''}", highlight=False)
+
+
+@app.command("eval")
+def evaluate(
+    questions: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                              help="JSONL with id, question, gold_doc_ids, kind per line.")],
+    mode: Annotated[str | None, typer.Option(help="hybrid, dense or bm25 (default: HELPDESK_RETRIEVAL_MODE).")] = None,
+    keyword_weight: Annotated[float | None, typer.Option(help="BM25 weight in hybrid mode.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
+) -> None:
+    """Measure retrieval on a question set: hit@1, hit@5, MRR@10 per kind, abstention AUROC."""
+    from bot.runtime import open_knowledge_base
+    from knowledge.base import KnowledgeBaseEmpty
+    from knowledge.evaluation import evaluate_retrieval, load_questions
+
+    settings = _settings()
+    try:
+        items = load_questions(questions)
+        kb = open_knowledge_base(settings)
+        weight = settings.keyword_weight if keyword_weight is None else keyword_weight
+        result = asyncio.run(evaluate_retrieval(kb, items, mode=mode or settings.retrieval_mode,
+                                                keyword_weight=weight))
+    except (KnowledgeBaseEmpty, ValueError) as error:
+        raise _fail(str(error)) from None
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    table = Table(title=f"Retrieval ({result['mode']}, {result['n_questions']} questions)")
+    for column in ("kind", "n", "hit@1", "hit@5", "mrr@10"):
+        table.add_column(column)
+    for kind, row in [*result["by_kind"].items(), ("overall", result["overall"])]:
+        table.add_row(kind, *(str(row.get(c, "–")) for c in ("n", "hit@1", "hit@5", "mrr@10")))
+    out.print(table)
+    out.print(f"abstention AUROC: {result['abstention_auroc']}")

@@ -1,0 +1,1 @@
+"""Platform connectors (Slack, Discord) and the server that runs them."""

@@ -1,0 +1,60 @@
+"""The knowledge base as a service: search the served index version, reload it when a sync publishes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from langchain_core.embeddings import Embeddings
+
+from knowledge.chunking import Chunker
+from knowledge.index import Hit, IndexVersion
+from knowledge.sources import Source
+from knowledge.store import IndexStore
+from knowledge.sync import KnowledgeSync, ProgressCallback, SyncReport
+
+
+class KnowledgeBaseEmpty(RuntimeError):
+    """Nothing has been synced into this data directory yet."""
+
+
+class KnowledgeBase:
+    """Searches the latest published index version of a data directory and syncs sources into it."""
+
+    def __init__(self, data_dir: Path, embeddings: Embeddings, chunker: Chunker, model_name: str):
+        self.data_dir = data_dir
+        self.store = IndexStore(data_dir / "index")
+        self.embeddings = embeddings
+        self.syncer = KnowledgeSync(self.store, embeddings, chunker, model_name)
+        self._version: IndexVersion | None = None
+        self._version_path: Path | None = None
+        self._reload_lock = asyncio.Lock()
+
+    async def current(self) -> IndexVersion:
+        """The served version, reloaded if a sync has published a newer one since."""
+        path = self.store.current()
+        if path is None:
+            msg = f"The knowledge base in {self.data_dir} is empty: run `helpdesk sync` first"
+            raise KnowledgeBaseEmpty(msg)
+        if path != self._version_path:
+            async with self._reload_lock:
+                if path != self._version_path:
+                    self._version = await asyncio.to_thread(IndexVersion.load, path, self.embeddings)
+                    self._version_path = path
+        assert self._version is not None
+        return self._version
+
+    async def embed_query(self, text: str) -> list[float]:
+        """The query's vector, computed off the event loop."""
+        return await asyncio.to_thread(self.embeddings.embed_query, text)
+
+    async def search(self, query: str, *, k: int = 5, mode: str = "hybrid", keyword_weight: float = 0.1) -> list[Hit]:
+        """The k best passages for a query, one per document, best first."""
+        version = await self.current()
+        vector = await self.embed_query(query)
+        return version.search(vector, query, k=k, mode=mode, keyword_weight=keyword_weight)
+
+    async def sync(self, sources: list[Source], *, prune_unlisted: bool = False,
+                   progress: ProgressCallback | None = None) -> SyncReport:
+        """Sync sources into the data directory; searches switch to the new version when it is complete."""
+        return await self.syncer.run(sources, prune_unlisted=prune_unlisted, progress=progress)

@@ -1,0 +1,87 @@
+"""The records that flow from sources through chunking into the index."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+def content_hash(*parts: str | bytes) -> str:
+    """Return a stable SHA-256 hex digest of the given parts."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode("utf-8") if isinstance(part, str) else part)
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class SourceDocument:
+    """One document of the knowledge base, as a source yields it."""
+
+    doc_id: str
+    title: str
+    text: str
+    source: str
+    updated_at: datetime | None = None
+    text_format: str = "markdown"
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of everything that ends up in the index for this document."""
+        stamp = self.updated_at.isoformat() if self.updated_at else ""
+        return content_hash(self.doc_id, self.title, self.text, self.source, stamp, self.text_format)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An input that could not be indexed, with the reason; its last good version stays unless gone."""
+
+    where: str
+    reason: str
+    keep_previous: bool = True
+
+
+@dataclass
+class Chunk:
+    """A retrievable piece of a document, with the context that locates it."""
+
+    chunk_id: str
+    doc_key: str
+    doc_id: str
+    title: str
+    text: str
+    source: str
+    headings: list[str] = field(default_factory=list)
+    updated_at: str | None = None
+    kind: str = "passage"
+
+    def embedding_text(self) -> str:
+        """Text given to the embedding model: where the passage sits, then the passage."""
+        if self.kind == "title":
+            return self.title
+        path = [self.title, *[h for h in self.headings if h != self.title]]
+        return " > ".join(path) + "\n\n" + self.text
+
+    def keyword_text(self) -> str:
+        """Text given to BM25: title and headings count as words of the passage."""
+        return " ".join([self.title, *self.headings, self.text])
+
+    def to_metadata(self) -> dict:
+        """Everything but the text, for the vector store's docstore."""
+        return {
+            "chunk_id": self.chunk_id,
+            "doc_key": self.doc_key,
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "source": self.source,
+            "headings": list(self.headings),
+            "updated_at": self.updated_at,
+            "kind": self.kind,
+        }
+
+    @classmethod
+    def from_metadata(cls, text: str, metadata: dict) -> Chunk:
+        """Rebuild a chunk from docstore text and metadata."""
+        return cls(text=text, **{k: metadata[k] for k in cls.__dataclass_fields__ if k != "text"})

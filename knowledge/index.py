@@ -1,0 +1,185 @@
+"""One version of the index: a FAISS vector store plus a BM25 keyword index over the same chunks."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import bm25s
+import faiss
+import numpy as np
+import Stemmer
+from langchain_community.docstore.in_memory import InMemoryDocstore
+from langchain_community.vectorstores import FAISS
+from langchain_community.vectorstores.utils import DistanceStrategy
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+
+from knowledge.documents import Chunk
+
+RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
+_STEMMER = Stemmer.Stemmer("english")
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    """Lower-cased, stemmed words without English stop words, as BM25 sees them."""
+    return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved passage with its fused score and the two signals behind it."""
+
+    chunk: Chunk
+    score: float
+    dense: float
+    keyword: float
+
+
+class IndexVersion:
+    """Chunks, their vectors (FAISS, inner product on unit vectors) and a BM25 index, saved as one folder."""
+
+    def __init__(self, store: FAISS, manifest: dict, keyword_index: bm25s.BM25 | None = None):
+        self.store = store
+        self.manifest = manifest
+        self.keyword_index = keyword_index
+        self._layout()
+
+    @classmethod
+    def empty(cls, embeddings: Embeddings, dimension: int, manifest: dict) -> IndexVersion:
+        """A version with no chunks yet."""
+        store = FAISS(
+            embedding_function=embeddings,
+            index=faiss.IndexFlatIP(dimension),
+            docstore=InMemoryDocstore(),
+            index_to_docstore_id={},
+            distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT,
+        )
+        return cls(store, manifest)
+
+    @classmethod
+    def load(cls, path: Path, embeddings: Embeddings) -> IndexVersion:
+        """Read a saved version folder."""
+        manifest = json.loads((path / "manifest.json").read_text())
+        index = faiss.read_index(str(path / "vectors.faiss"))
+        documents, mapping = {}, {}
+        with (path / "chunks.jsonl").open() as lines:
+            for position, line in enumerate(lines):
+                record = json.loads(line)
+                text = record.pop("text")
+                documents[record["chunk_id"]] = Document(page_content=text, metadata=record)
+                mapping[position] = record["chunk_id"]
+        store = FAISS(
+            embedding_function=embeddings,
+            index=index,
+            docstore=InMemoryDocstore(documents),
+            index_to_docstore_id=mapping,
+            distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT,
+        )
+        keyword = bm25s.BM25.load(str(path / "keywords")) if (path / "keywords").exists() else None
+        return cls(store, manifest, keyword)
+
+    def _layout(self) -> None:
+        """Positional views used by search: chunk per FAISS row, rows per document."""
+        self.chunks: list[Chunk] = []
+        self.rows_by_doc: dict[str, list[int]] = {}
+        for position in range(len(self.store.index_to_docstore_id)):
+            document = self.store.docstore.search(self.store.index_to_docstore_id[position])
+            chunk = Chunk.from_metadata(document.page_content, document.metadata)
+            self.chunks.append(chunk)
+            self.rows_by_doc.setdefault(chunk.doc_key, []).append(position)
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def remove_documents(self, doc_keys: set[str]) -> None:
+        """Drop every chunk of the given documents."""
+        ids = [c.chunk_id for c in self.chunks if c.doc_key in doc_keys]
+        if ids:
+            self.store.delete(ids)
+        self._layout()
+
+    def add_chunks(self, chunks: list[Chunk], vectors: list[list[float]]) -> None:
+        """Add chunks with their precomputed vectors."""
+        if not chunks:
+            return
+        pairs = [(c.text, v) for c, v in zip(chunks, vectors, strict=True)]
+        self.store.add_embeddings(pairs, [c.to_metadata() for c in chunks], ids=[c.chunk_id for c in chunks])
+        self._layout()
+
+    def build_keyword_index(self) -> None:
+        """(Re)build BM25 over every chunk, in FAISS row order; costs no embedding."""
+        if not self.chunks:
+            self.keyword_index = None
+            return
+        index = bm25s.BM25()
+        corpus = bm25s.tokenize(
+            [c.keyword_text() for c in self.chunks], stopwords="en", stemmer=_STEMMER, show_progress=False
+        )
+        index.index(corpus, show_progress=False)
+        self.keyword_index = index
+
+    def save(self, path: Path) -> None:
+        """Write the version into an empty folder."""
+        path.mkdir(parents=True, exist_ok=True)
+        faiss.write_index(self.store.index, str(path / "vectors.faiss"))
+        with (path / "chunks.jsonl").open("w") as out:
+            for chunk in self.chunks:
+                out.write(json.dumps({**chunk.to_metadata(), "text": chunk.text}) + "\n")
+        if self.keyword_index is not None:
+            self.keyword_index.save(str(path / "keywords"))
+        (path / "manifest.json").write_text(json.dumps(self.manifest, indent=1, sort_keys=True))
+
+    def _keyword_scores(self, query_text: str) -> np.ndarray:
+        tokens = tokenize([query_text])[0]
+        if self.keyword_index is None or not tokens:
+            return np.zeros(len(self.chunks), dtype=np.float32)
+        return self.keyword_index.get_scores(tokens)
+
+    def search(
+        self, query_vector: list[float], query_text: str, *, k: int = 5, mode: str = "hybrid",
+        keyword_weight: float = 0.1, fetch_k: int = 100,
+    ) -> list[Hit]:
+        """The k best documents, each as its best passage; scores fuse cosine and normalised BM25."""
+        if mode not in RETRIEVAL_MODES:
+            msg = f"Unknown retrieval mode {mode!r}: use one of {', '.join(RETRIEVAL_MODES)}"
+            raise ValueError(msg)
+        if not self.chunks:
+            return []
+        fetch = min(len(self.chunks), max(fetch_k, k * 10))
+        vector = np.asarray(query_vector, dtype=np.float32)
+        candidates: dict[int, float] = {}
+        if mode != "bm25":
+            scores, rows = self.store.index.search(vector[None, :], fetch)
+            candidates = {int(r): float(s) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0}
+        keyword = self._keyword_scores(query_text) if mode != "dense" else None
+        if keyword is not None and keyword.max() > 0:
+            top = np.argpartition(-keyword, min(fetch, len(keyword) - 1))[:fetch]
+            missing = [int(r) for r in top if keyword[r] > 0 and int(r) not in candidates]
+            if missing:
+                stored = self.store.index.reconstruct_batch(np.array(missing, dtype=np.int64))
+                candidates.update(zip(missing, (stored @ vector).tolist(), strict=True))
+            keyword = keyword / keyword.max()
+        return self._rank_documents(candidates, keyword, mode, keyword_weight)[:k]
+
+    def _rank_documents(self, candidates, keyword, mode, weight) -> list[Hit]:
+        by_doc: dict[str, list[int]] = {}
+        for row in candidates:
+            by_doc.setdefault(self.chunks[row].doc_key, []).append(row)
+        hits = []
+        for doc_key, rows in by_doc.items():
+            dense = max(candidates[r] for r in rows)
+            kw = float(max(keyword[r] for r in rows)) if keyword is not None else 0.0
+            score = kw if mode == "bm25" else dense + (weight * kw if mode == "hybrid" else 0.0)
+            passage = self._best_passage(doc_key, rows, candidates, keyword)
+            hits.append(Hit(self.chunks[passage], score, dense, kw))
+        hits.sort(key=lambda hit: hit.score, reverse=True)
+        return hits
+
+    def _best_passage(self, doc_key, rows, candidates, keyword) -> int:
+        passages = [r for r in rows if self.chunks[r].kind == "passage"]
+        if passages:
+            return max(passages, key=lambda r: candidates[r] + (keyword[r] if keyword is not None else 0.0))
+        doc_rows = self.rows_by_doc[doc_key]
+        return next((r for r in doc_rows if self.chunks[r].kind == "passage"), doc_rows[0])

@@ -1,0 +1,54 @@
+"""Run syncs on a cron schedule inside an asyncio event loop (the CLI's foreground loop or the bot server)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+log = logging.getLogger(__name__)
+
+
+def parse_cron(expression: str) -> CronTrigger:
+    """A cron trigger from a five-field expression, with a clear error when it is malformed."""
+    try:
+        return CronTrigger.from_crontab(expression)
+    except ValueError as error:
+        msg = f"Invalid cron expression {expression!r} ({error}); expected five fields like '*/30 * * * *'"
+        raise ValueError(msg) from None
+
+
+class SyncSchedule:
+    """Calls a sync coroutine on a cron schedule; a failed run is logged and the next run still happens."""
+
+    def __init__(self, run_sync: Callable[[], Awaitable[object]], cron: str):
+        self.trigger = parse_cron(cron)
+        self.run_sync = run_sync
+        self.scheduler = AsyncIOScheduler()
+        self.runs = 0
+        self.failures = 0
+
+    async def _run_once(self) -> None:
+        self.runs += 1
+        try:
+            await self.run_sync()
+        except Exception:
+            self.failures += 1
+            log.exception("Scheduled sync failed; the next run will try again")
+
+    def start(self) -> None:
+        """Start the schedule on the running event loop; overlapping runs are skipped, not queued."""
+        self.scheduler.add_job(self._run_once, self.trigger, max_instances=1, coalesce=True, id="knowledge-sync")
+        self.scheduler.start()
+
+    def next_run(self):
+        """When the next sync is due."""
+        job = self.scheduler.get_job("knowledge-sync")
+        return job.next_run_time if job else None
+
+    def stop(self) -> None:
+        """Stop the schedule; a run in progress is not interrupted."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
