@@ -133,7 +133,7 @@ async def _sync_forever(settings: Settings, specs: list[str], cron: str) -> None
 
 def _hit_record(rank: int, hit) -> dict:
     chunk = hit.chunk
-    return {"rank": rank, "score": round(hit.score, 4), "confidence": round(hit.dense, 4),
+    return {"rank": rank, "score": round(hit.score, 4), "similarity": round(hit.dense, 4),
             "keyword": round(hit.keyword, 4), "doc_id": chunk.doc_id, "title": chunk.title,
             "heading": " > ".join(chunk.headings), "source": chunk.source, "updated_at": chunk.updated_at,
             "text": chunk.text}
@@ -153,20 +153,23 @@ def search(
     settings = _settings()
     kb = open_knowledge_base(settings)
     try:
-        hits = asyncio.run(kb.search(query, k=k, mode=mode or settings.retrieval_mode,
-                                     keyword_weight=settings.keyword_weight))
+        retrieval = asyncio.run(kb.retrieve(query, k=k, mode=mode or settings.retrieval_mode,
+                                            keyword_weight=settings.keyword_weight))
     except (KnowledgeBaseEmpty, ValueError) as error:
         raise _fail(str(error)) from None
-    records = [_hit_record(rank, hit) for rank, hit in enumerate(hits, start=1)]
+    records = [_hit_record(rank, hit) for rank, hit in enumerate(retrieval.hits, start=1)]
     if as_json:
-        out.print_json(json.dumps(records))
+        payload = {"query": query, "confidence": retrieval.confidence, "results": records}
+        sys.stdout.write(json.dumps(payload) + "\n")
         return
     if not records:
         out.print("No results.")
+        return
+    out.print(f"[dim]retrieval confidence {retrieval.confidence:.3f}[/dim]")
     for record in records:
         heading = f" › {record['heading']}" if record["heading"] else ""
         out.print(f"[bold]{record['rank']}. {record['title']}[/bold]{heading}  "
-                  f"[dim]score {record['score']:.3f} · confidence {record['confidence']:.3f}[/dim]")
+                  f"[dim]score {record['score']:.3f} · similarity {record['similarity']:.3f}[/dim]")
         out.print(f"   [cyan]{record['doc_id']}[/cyan]  {record['source']}", highlight=False)
         snippet = " ".join(record["text"].split())
         out.print(f"   {snippet[:240]}{'…' if len(snippet) > 240 else ''}", highlight=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 
 from knowledge.chunking import Chunker
-from knowledge.index import Hit, IndexVersion
+from knowledge.index import Hit, IndexVersion, Retrieval
 from knowledge.sources import Source
 from knowledge.store import IndexStore
 from knowledge.sync import KnowledgeSync, ProgressCallback, SyncReport
@@ -53,6 +53,13 @@ class KnowledgeBase:
         version = await self.current()
         vector = await self.embed_query(query)
         return version.search(vector, query, k=k, mode=mode, keyword_weight=keyword_weight)
+
+    async def retrieve(self, query: str, *, k: int = 5, mode: str = "hybrid",
+                       keyword_weight: float = 0.1) -> Retrieval:
+        """The k best passages with a confidence that the knowledge base answers the query."""
+        version = await self.current()
+        vector = await self.embed_query(query)
+        return version.retrieve(vector, query, k=k, mode=mode, keyword_weight=keyword_weight)
 
     async def sync(self, sources: list[Source], *, prune_unlisted: bool = False,
                    progress: ProgressCallback | None = None) -> SyncReport:

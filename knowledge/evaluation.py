@@ -41,13 +41,6 @@ def auroc(positives: list[float], negatives: list[float]) -> float | None:
     return wins / (len(positives) * len(negatives))
 
 
-def confidence(hits: list[Hit], mode: str) -> float:
-    """The retrieval confidence of a result list: the best cosine (or BM25 in bm25 mode)."""
-    if not hits:
-        return 0.0
-    return hits[0].score if mode == "bm25" else max(hit.dense for hit in hits)
-
-
 def _first_gold_rank(hits: list[Hit], gold: set[str]) -> int | None:
     return next((rank for rank, hit in enumerate(hits) if hit.chunk.doc_id in gold), None)
 
@@ -67,22 +60,25 @@ async def evaluate_retrieval(kb: KnowledgeBase, questions: list[dict], *, mode: 
     """Search every question and score the ranking against its gold documents."""
     ranks_by_kind: dict[str, list[int | None]] = {}
     unanswerable_kinds: dict[str, int] = {}
-    answerable_conf, unanswerable_conf = [], []
+    answerable_conf: dict[str, list[float]] = {}
+    unanswerable_conf: list[float] = []
     for question in questions:
-        hits = await kb.search(question["question"], k=10, mode=mode, keyword_weight=keyword_weight)
+        retrieval = await kb.retrieve(question["question"], k=10, mode=mode, keyword_weight=keyword_weight)
+        hits = retrieval.hits
         gold = set(question["gold_doc_ids"])
         if gold:
             ranks_by_kind.setdefault(question["kind"], []).append(_first_gold_rank(hits, gold))
-            if question["kind"] != "verbatim":
-                answerable_conf.append(confidence(hits, mode))
+            answerable_conf.setdefault(question["kind"], []).append(retrieval.confidence)
         else:
             unanswerable_kinds[question["kind"]] = unanswerable_kinds.get(question["kind"], 0) + 1
-            unanswerable_conf.append(confidence(hits, mode))
+            unanswerable_conf.append(retrieval.confidence)
     by_kind = {kind: _summary(ranks) for kind, ranks in sorted(ranks_by_kind.items())}
     for kind, n in unanswerable_kinds.items():
         by_kind.setdefault(kind, {"n": n})
     all_ranks = [rank for ranks in ranks_by_kind.values() for rank in ranks]
-    score = auroc(answerable_conf, unanswerable_conf)
+    # Titles asked verbatim are trivially confident; judge abstention on the reworded questions when there are any.
+    reworded = [c for kind, confs in answerable_conf.items() if kind != "verbatim" for c in confs]
+    score = auroc(reworded or answerable_conf.get("verbatim", []), unanswerable_conf)
     return {
         "by_kind": by_kind,
         "overall": _summary(all_ranks) if all_ranks else {"n": 0},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,20 @@ class Hit:
     score: float
     dense: float
     keyword: float
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """Ranked hits and how sure retrieval is that the knowledge base answers the query (0..1)."""
+
+    hits: list[Hit]
+    confidence: float
+    coverage: float
+
+
+# How much the query's keyword coverage in the top documents adds to the top cosine similarity.
+COVERAGE_SHARE = 0.25
+COVERAGE_DOCS = 3
 
 
 class IndexVersion:
@@ -136,6 +151,43 @@ class IndexVersion:
         if self.keyword_index is None or not tokens:
             return np.zeros(len(self.chunks), dtype=np.float32)
         return self.keyword_index.get_scores(tokens)
+
+    def keyword_coverage(self, query_text: str, doc_keys: list[str]) -> float:
+        """IDF-weighted share of the query's words that occur in the given documents (0..1)."""
+        tokens = set(tokenize([query_text])[0])
+        if not tokens or self.keyword_index is None:
+            return 0.0
+        rows = np.array([r for key in doc_keys for r in self.rows_by_doc.get(key, [])], dtype=np.int64)
+        postings = self.keyword_index.scores
+        vocabulary = self.keyword_index.vocab_dict
+        total = covered = 0.0
+        for token in tokens:
+            token_id = vocabulary.get(token)
+            docs = (
+                postings["indices"][postings["indptr"][token_id] : postings["indptr"][token_id + 1]]
+                if token_id is not None
+                else np.empty(0, dtype=np.int64)
+            )
+            idf = math.log((len(self.chunks) + 1) / (len(docs) + 0.5))
+            total += idf
+            if len(docs) and np.isin(docs, rows).any():
+                covered += idf
+        return covered / total if total > 0 else 0.0
+
+    def retrieve(self, query_vector: list[float], query_text: str, *, k: int = 5, mode: str = "hybrid",
+                 keyword_weight: float = 0.1) -> Retrieval:
+        """Search, then rate the result: top cosine blended with keyword coverage of the top documents."""
+        hits = self.search(query_vector, query_text, k=max(k, COVERAGE_DOCS), mode=mode,
+                           keyword_weight=keyword_weight)
+        if not hits:
+            return Retrieval([], 0.0, 0.0)
+        coverage = self.keyword_coverage(query_text, [h.chunk.doc_key for h in hits[:COVERAGE_DOCS]])
+        if mode == "bm25":
+            confidence = coverage
+        else:
+            best = max(0.0, max(hit.dense for hit in hits))
+            confidence = (1 - COVERAGE_SHARE) * best + COVERAGE_SHARE * coverage
+        return Retrieval(hits[:k], round(confidence, 4), round(coverage, 4))
 
     def search(
         self, query_vector: list[float], query_text: str, *, k: int = 5, mode: str = "hybrid",
