@@ -14,15 +14,25 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from bot.settings import Settings
 from knowledge.store import SyncInProgress
 from knowledge.sync import SyncReport
 
-app = typer.Typer(help="A helpdesk bot that answers from your knowledge base and cites its sources.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="A helpdesk bot that answers from your knowledge base and cites its sources.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 console = Console(stderr=True)
 out = Console()
 
@@ -33,9 +43,20 @@ def _settings() -> Settings:
     except ValidationError as error:
         console.print(f"[red]Invalid settings:[/red] {error}")
         raise typer.Exit(2) from None
-    logging.basicConfig(level=settings.log_level.upper(), format="%(message)s",
-                        handlers=[RichHandler(console=console, show_path=False)])
-    for noisy in ("sentence_transformers", "faiss", "httpx", "httpcore", "apscheduler", "bm25s", "trafilatura"):
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+    )
+    for noisy in (
+        "sentence_transformers",
+        "faiss",
+        "httpx",
+        "httpcore",
+        "apscheduler",
+        "bm25s",
+        "trafilatura",
+    ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     return settings
 
@@ -47,11 +68,17 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 def _print_report(report: SyncReport) -> None:
     table = Table(title="Sync summary", show_header=False)
-    for label, value in [("added", len(report.added)), ("updated", len(report.updated)),
-                         ("deleted", len(report.deleted)), ("unchanged", report.unchanged),
-                         ("skipped", len(report.skipped)), ("passages embedded", report.chunks_embedded),
-                         ("documents in index", report.documents_total), ("index version", report.version),
-                         ("time", f"{report.seconds:.1f} s")]:
+    for label, value in [
+        ("added", len(report.added)),
+        ("updated", len(report.updated)),
+        ("deleted", len(report.deleted)),
+        ("unchanged", report.unchanged),
+        ("skipped", len(report.skipped)),
+        ("passages embedded", report.chunks_embedded),
+        ("documents in index", report.documents_total),
+        ("index version", report.version),
+        ("time", f"{report.seconds:.1f} s"),
+    ]:
         table.add_row(label, str(value))
     console.print(table)
     for skipped in report.skipped:
@@ -62,26 +89,45 @@ async def _sync_once(settings: Settings, sources: list[str], as_json: bool, kb=N
     from bot.runtime import open_knowledge_base, open_sources
 
     kb = kb or open_knowledge_base(settings)
-    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn()]
+    columns = [
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ]
     with Progress(*columns, console=console, transient=True, disable=as_json) as progress:
         tasks: dict[str, int] = {}
 
         def on_progress(stage: str, done: int, total: int | None) -> None:
-            label = {"scan": "Reading sources", "embed": "Embedding passages", "write": "Writing index"}[stage]
+            label = {"scan": "Reading sources", "embed": "Embedding passages", "write": "Writing index"}[
+                stage
+            ]
             if stage not in tasks:
                 tasks[stage] = progress.add_task(label, total=total)
             progress.update(tasks[stage], completed=done, total=total)
 
-        return await kb.sync(open_sources(settings, sources), prune_unlisted=not sources, progress=on_progress)
+        return await kb.sync(
+            open_sources(settings, sources), prune_unlisted=not sources, progress=on_progress
+        )
 
 
 @app.command()
 def sync(
-    sources: Annotated[list[str] | None, typer.Argument(help="Folders, files, page URLs or sitemap.xml URLs. "
-                                                         "Default: HELPDESK_SOURCES (or the sample KB).")] = None,
-    cron: Annotated[str | None, typer.Option(help="Keep running and sync on this cron schedule, "
-                                                  "e.g. '*/30 * * * *'.", envvar="HELPDESK_SYNC_CRON")] = None,
+    sources: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Folders, files, page URLs or sitemap.xml URLs. "
+            "Default: HELPDESK_SOURCES (or the sample KB)."
+        ),
+    ] = None,
+    cron: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep running and sync on this cron schedule, e.g. '*/30 * * * *'.",
+            envvar="HELPDESK_SYNC_CRON",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
 ) -> None:
     """Index new and changed documents, drop deleted ones; unchanged documents cost nothing.
@@ -133,17 +179,27 @@ async def _sync_forever(settings: Settings, specs: list[str], cron: str) -> None
 
 def _hit_record(rank: int, hit) -> dict:
     chunk = hit.chunk
-    return {"rank": rank, "score": round(hit.score, 4), "similarity": round(hit.dense, 4),
-            "keyword": round(hit.keyword, 4), "doc_id": chunk.doc_id, "title": chunk.title,
-            "heading": " > ".join(chunk.headings), "source": chunk.source, "updated_at": chunk.updated_at,
-            "text": chunk.text}
+    return {
+        "rank": rank,
+        "score": round(hit.score, 4),
+        "similarity": round(hit.dense, 4),
+        "keyword": round(hit.keyword, 4),
+        "doc_id": chunk.doc_id,
+        "title": chunk.title,
+        "heading": " > ".join(chunk.headings),
+        "source": chunk.source,
+        "updated_at": chunk.updated_at,
+        "text": chunk.text,
+    }
 
 
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     k: Annotated[int, typer.Option("--k", min=1, max=50, help="How many documents to show.")] = 5,
-    mode: Annotated[str | None, typer.Option(help="hybrid, dense or bm25 (default: HELPDESK_RETRIEVAL_MODE).")] = None,
+    mode: Annotated[
+        str | None, typer.Option(help="hybrid, dense or bm25 (default: HELPDESK_RETRIEVAL_MODE).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Show what retrieval finds for a query, with scores and sources."""
@@ -153,8 +209,11 @@ def search(
     settings = _settings()
     kb = open_knowledge_base(settings)
     try:
-        retrieval = asyncio.run(kb.retrieve(query, k=k, mode=mode or settings.retrieval_mode,
-                                            keyword_weight=settings.keyword_weight))
+        retrieval = asyncio.run(
+            kb.retrieve(
+                query, k=k, mode=mode or settings.retrieval_mode, keyword_weight=settings.keyword_weight
+            )
+        )
     except (KnowledgeBaseEmpty, ValueError) as error:
         raise _fail(str(error)) from None
     records = [_hit_record(rank, hit) for rank, hit in enumerate(retrieval.hits, start=1)]
@@ -168,8 +227,10 @@ def search(
     out.print(f"[dim]retrieval confidence {retrieval.confidence:.3f}[/dim]")
     for record in records:
         heading = f" › {record['heading']}" if record["heading"] else ""
-        out.print(f"[bold]{record['rank']}. {record['title']}[/bold]{heading}  "
-                  f"[dim]score {record['score']:.3f} · similarity {record['similarity']:.3f}[/dim]")
+        out.print(
+            f"[bold]{record['rank']}. {record['title']}[/bold]{heading}  "
+            f"[dim]score {record['score']:.3f} · similarity {record['similarity']:.3f}[/dim]"
+        )
         out.print(f"   [cyan]{record['doc_id']}[/cyan]  {record['source']}", highlight=False)
         snippet = " ".join(record["text"].split())
         out.print(f"   {snippet[:240]}{'…' if len(snippet) > 240 else ''}", highlight=False)
@@ -177,9 +238,15 @@ def search(
 
 @app.command("eval")
 def evaluate(
-    questions: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
-                                              help="JSONL with id, question, gold_doc_ids, kind per line.")],
-    mode: Annotated[str | None, typer.Option(help="hybrid, dense or bm25 (default: HELPDESK_RETRIEVAL_MODE).")] = None,
+    questions: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="JSONL with id, question, gold_doc_ids, kind per line."
+        ),
+    ],
+    mode: Annotated[
+        str | None, typer.Option(help="hybrid, dense or bm25 (default: HELPDESK_RETRIEVAL_MODE).")
+    ] = None,
     keyword_weight: Annotated[float | None, typer.Option(help="BM25 weight in hybrid mode.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
 ) -> None:
@@ -193,8 +260,9 @@ def evaluate(
         items = load_questions(questions)
         kb = open_knowledge_base(settings)
         weight = settings.keyword_weight if keyword_weight is None else keyword_weight
-        result = asyncio.run(evaluate_retrieval(kb, items, mode=mode or settings.retrieval_mode,
-                                                keyword_weight=weight))
+        result = asyncio.run(
+            evaluate_retrieval(kb, items, mode=mode or settings.retrieval_mode, keyword_weight=weight)
+        )
     except (KnowledgeBaseEmpty, ValueError) as error:
         raise _fail(str(error)) from None
     if as_json:

@@ -13,7 +13,9 @@ def open_knowledge_base(settings: Settings) -> KnowledgeBase:
     """The knowledge base in the configured data directory, with the configured embedding model."""
     embeddings = load_embeddings(settings.embedding_model, settings.embedding_dtype)
     chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
-    return KnowledgeBase(settings.data_dir, embeddings, chunker, embedding_model_name(settings.embedding_model))
+    return KnowledgeBase(
+        settings.data_dir, embeddings, chunker, embedding_model_name(settings.embedding_model)
+    )
 
 
 def open_sources(settings: Settings, specs: list[str] | None = None) -> list[Source]:

@@ -24,10 +24,14 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(20.0, gt=0, description="Files and pages larger than this are skipped.")
     chunk_size: int = Field(1000, ge=200, description="Maximum characters per passage.")
     chunk_overlap: int = Field(150, ge=0, description="Characters shared by neighbouring passages.")
-    embedding_model: str | None = Field(None, description="Local sentence-transformers folder; empty = packaged.")
+    embedding_model: str | None = Field(
+        None, description="Local sentence-transformers folder; empty = packaged."
+    )
     embedding_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     retrieval_mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
-    keyword_weight: float = Field(0.1, ge=0, description="Weight of normalised BM25 added to cosine similarity.")
+    keyword_weight: float = Field(
+        0.1, ge=0, description="Weight of normalised BM25 added to cosine similarity."
+    )
     top_k: int = Field(5, ge=1, le=50)
     web_concurrency: int = Field(4, ge=1, le=32)
     web_timeout_s: float = Field(15.0, gt=0)

@@ -48,20 +48,24 @@ class KnowledgeBase:
         """The query's vector, computed off the event loop."""
         return await asyncio.to_thread(self.embeddings.embed_query, text)
 
-    async def search(self, query: str, *, k: int = 5, mode: str = "hybrid", keyword_weight: float = 0.1) -> list[Hit]:
+    async def search(
+        self, query: str, *, k: int = 5, mode: str = "hybrid", keyword_weight: float = 0.1
+    ) -> list[Hit]:
         """The k best passages for a query, one per document, best first."""
         version = await self.current()
         vector = await self.embed_query(query)
         return version.search(vector, query, k=k, mode=mode, keyword_weight=keyword_weight)
 
-    async def retrieve(self, query: str, *, k: int = 5, mode: str = "hybrid",
-                       keyword_weight: float = 0.1) -> Retrieval:
+    async def retrieve(
+        self, query: str, *, k: int = 5, mode: str = "hybrid", keyword_weight: float = 0.1
+    ) -> Retrieval:
         """The k best passages with a confidence that the knowledge base answers the query."""
         version = await self.current()
         vector = await self.embed_query(query)
         return version.retrieve(vector, query, k=k, mode=mode, keyword_weight=keyword_weight)
 
-    async def sync(self, sources: list[Source], *, prune_unlisted: bool = False,
-                   progress: ProgressCallback | None = None) -> SyncReport:
+    async def sync(
+        self, sources: list[Source], *, prune_unlisted: bool = False, progress: ProgressCallback | None = None
+    ) -> SyncReport:
         """Sync sources into the data directory; searches switch to the new version when it is complete."""
         return await self.syncer.run(sources, prune_unlisted=prune_unlisted, progress=progress)

@@ -21,7 +21,11 @@ class Chunker:
     @property
     def config(self) -> dict:
         """The parameters that decide chunk boundaries; a change means re-chunking everything."""
-        return {"chunk_size": self.chunk_size, "chunk_overlap": self.chunk_overlap, "splitter": "md-headings-v1"}
+        return {
+            "chunk_size": self.chunk_size,
+            "chunk_overlap": self.chunk_overlap,
+            "splitter": "md-headings-v1",
+        }
 
     def _sections(self, document: SourceDocument) -> list[tuple[list[str], str]]:
         if document.text_format != "markdown":

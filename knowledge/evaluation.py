@@ -55,8 +55,9 @@ def _summary(ranks: list[int | None]) -> dict:
     }
 
 
-async def evaluate_retrieval(kb: KnowledgeBase, questions: list[dict], *, mode: str = "hybrid",
-                             keyword_weight: float = 0.1) -> dict:
+async def evaluate_retrieval(
+    kb: KnowledgeBase, questions: list[dict], *, mode: str = "hybrid", keyword_weight: float = 0.1
+) -> dict:
     """Search every question and score the ranking against its gold documents."""
     ranks_by_kind: dict[str, list[int | None]] = {}
     unanswerable_kinds: dict[str, int] = {}

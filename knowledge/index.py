@@ -174,11 +174,19 @@ class IndexVersion:
                 covered += idf
         return covered / total if total > 0 else 0.0
 
-    def retrieve(self, query_vector: list[float], query_text: str, *, k: int = 5, mode: str = "hybrid",
-                 keyword_weight: float = 0.1) -> Retrieval:
+    def retrieve(
+        self,
+        query_vector: list[float],
+        query_text: str,
+        *,
+        k: int = 5,
+        mode: str = "hybrid",
+        keyword_weight: float = 0.1,
+    ) -> Retrieval:
         """Search, then rate the result: top cosine blended with keyword coverage of the top documents."""
-        hits = self.search(query_vector, query_text, k=max(k, COVERAGE_DOCS), mode=mode,
-                           keyword_weight=keyword_weight)
+        hits = self.search(
+            query_vector, query_text, k=max(k, COVERAGE_DOCS), mode=mode, keyword_weight=keyword_weight
+        )
         if not hits:
             return Retrieval([], 0.0, 0.0)
         coverage = self.keyword_coverage(query_text, [h.chunk.doc_key for h in hits[:COVERAGE_DOCS]])
@@ -190,8 +198,14 @@ class IndexVersion:
         return Retrieval(hits[:k], round(confidence, 4), round(coverage, 4))
 
     def search(
-        self, query_vector: list[float], query_text: str, *, k: int = 5, mode: str = "hybrid",
-        keyword_weight: float = 0.1, fetch_k: int = 100,
+        self,
+        query_vector: list[float],
+        query_text: str,
+        *,
+        k: int = 5,
+        mode: str = "hybrid",
+        keyword_weight: float = 0.1,
+        fetch_k: int = 100,
     ) -> list[Hit]:
         """The k best documents, each as its best passage; scores fuse cosine and normalised BM25."""
         if mode not in RETRIEVAL_MODES:

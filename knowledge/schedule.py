@@ -12,8 +12,12 @@ log = logging.getLogger(__name__)
 
 
 def parse_cron(expression: str) -> CronTrigger:
-    """A cron trigger from a five-field expression, with a clear error when it is malformed."""
+    """A trigger from a crontab expression (five fields, or six with leading seconds)."""
+    fields = expression.split()
     try:
+        if len(fields) == 6:
+            names = ("second", "minute", "hour", "day", "month", "day_of_week")
+            return CronTrigger(**dict(zip(names, fields, strict=True)))
         return CronTrigger.from_crontab(expression)
     except ValueError as error:
         msg = f"Invalid cron expression {expression!r} ({error}); expected five fields like '*/30 * * * *'"
@@ -40,7 +44,9 @@ class SyncSchedule:
 
     def start(self) -> None:
         """Start the schedule on the running event loop; overlapping runs are skipped, not queued."""
-        self.scheduler.add_job(self._run_once, self.trigger, max_instances=1, coalesce=True, id="knowledge-sync")
+        self.scheduler.add_job(
+            self._run_once, self.trigger, max_instances=1, coalesce=True, id="knowledge-sync"
+        )
         self.scheduler.start()
 
     def next_run(self):

@@ -68,8 +68,14 @@ class _Plan:
 class KnowledgeSync:
     """Brings the index in line with the sources, building each new version beside the served one."""
 
-    def __init__(self, store: IndexStore, embeddings: Embeddings, chunker: Chunker, model_name: str,
-                 batch_size: int = 64):
+    def __init__(
+        self,
+        store: IndexStore,
+        embeddings: Embeddings,
+        chunker: Chunker,
+        model_name: str,
+        batch_size: int = 64,
+    ):
         self.store = store
         self.embeddings = embeddings
         self.chunker = chunker
@@ -83,14 +89,17 @@ class KnowledgeSync:
             and manifest.get("chunking") == self.chunker.config
         )
 
-    async def run(self, sources: list[Source], *, prune_unlisted: bool = False,
-                  progress: ProgressCallback | None = None) -> SyncReport:
+    async def run(
+        self, sources: list[Source], *, prune_unlisted: bool = False, progress: ProgressCallback | None = None
+    ) -> SyncReport:
         """Sync the given sources; with prune_unlisted, documents of any other source are deleted."""
         started = time.perf_counter()
         notify = progress or (lambda stage, done, total: None)
         with self.store.lock():
             current = self.store.current()
-            previous = await asyncio.to_thread(IndexVersion.load, current, self.embeddings) if current else None
+            previous = (
+                await asyncio.to_thread(IndexVersion.load, current, self.embeddings) if current else None
+            )
             manifest = previous.manifest if previous and self._compatible(previous.manifest) else {}
             report, plan = SyncReport(), _Plan()
             await self._scan(sources, manifest, plan, report, notify)
@@ -136,7 +145,13 @@ class KnowledgeSync:
             self._skip(Skipped(item.key, str(error)), origin, manifest, plan, report)
             return
         except Exception as error:  # a parser bug on one file must not stop the sync
-            self._skip(Skipped(item.key, f"unexpected {type(error).__name__}: {error}"), origin, manifest, plan, report)
+            self._skip(
+                Skipped(item.key, f"unexpected {type(error).__name__}: {error}"),
+                origin,
+                manifest,
+                plan,
+                report,
+            )
             return
         doc_keys = []
         for result in results:
@@ -145,7 +160,9 @@ class KnowledgeSync:
                 continue
             doc_key = f"{source.name}|{result.doc_id}"
             if doc_key in plan.documents:
-                report.skipped.append(Skipped(item.key, f"duplicate document id {result.doc_id!r}; rename one file"))
+                report.skipped.append(
+                    Skipped(item.key, f"duplicate document id {result.doc_id!r}; rename one file")
+                )
                 continue
             doc_keys.append(doc_key)
             before = manifest.get("documents", {}).get(doc_key)

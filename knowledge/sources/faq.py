@@ -62,9 +62,7 @@ def parse_faq_export(
             results.append(Skipped(row_id, "FAQ row without a question or an answer"))
             continue
         source = _pick(row, _URL) or f"{fallback_source}#{number}"
-        results.append(
-            SourceDocument(row_id, question, answer, source, updated_at, text_format="text")
-        )
+        results.append(SourceDocument(row_id, question, answer, source, updated_at, text_format="text"))
     if not results:
         msg = "the FAQ export has no rows"
         raise LoadError(msg)

@@ -22,7 +22,9 @@ SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | FAQ_SUFFIXES | {".pdf"}
 def _load_text(raw: bytes, path: Path, doc_id: str, updated_at: datetime) -> list[SourceDocument]:
     meta, body = split_front_matter(decode_text(raw))
     is_markdown = path.suffix.lower() != ".txt"
-    title = str(meta.get("title") or (markdown_title(body) if is_markdown else None) or title_from_name(path.stem))
+    title = str(
+        meta.get("title") or (markdown_title(body) if is_markdown else None) or title_from_name(path.stem)
+    )
     source = str(meta.get("url") or path.resolve())
     fmt = "markdown" if is_markdown else "text"
     return [SourceDocument(doc_id, title, body, source, updated_at, text_format=fmt)]
@@ -30,7 +32,9 @@ def _load_text(raw: bytes, path: Path, doc_id: str, updated_at: datetime) -> lis
 
 def _load_html(raw: bytes, path: Path, doc_id: str, updated_at: datetime) -> list[SourceDocument]:
     title, text = extract_html(raw)
-    return [SourceDocument(doc_id, title or title_from_name(path.stem), text, str(path.resolve()), updated_at)]
+    return [
+        SourceDocument(doc_id, title or title_from_name(path.stem), text, str(path.resolve()), updated_at)
+    ]
 
 
 def _load_pdf(raw: bytes, path: Path, doc_id: str, updated_at: datetime) -> list[SourceDocument]:
@@ -106,7 +110,9 @@ class FileSource:
                 yield Skipped(key, "empty file")
             elif size > self.options.max_bytes:
                 limit = self.options.max_bytes / 1024 / 1024
-                reason = f"file is {size / 1024 / 1024:.1f} MB, over the {limit:g} MB limit (HELPDESK_MAX_FILE_MB)"
+                reason = (
+                    f"file is {size / 1024 / 1024:.1f} MB, over the {limit:g} MB limit (HELPDESK_MAX_FILE_MB)"
+                )
                 yield Skipped(key, reason)
             else:
                 raw = await asyncio.to_thread(path.read_bytes)

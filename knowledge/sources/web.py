@@ -57,7 +57,11 @@ def _page_loader(url: str, response: httpx.Response):
     def parse() -> list[SourceDocument | Skipped]:
         if "html" in content_type or not content_type:
             title, text = extract_html(body)
-            return [SourceDocument(url_doc_id(url), title or title_from_name(url_doc_id(url)), text, url, updated_at)]
+            return [
+                SourceDocument(
+                    url_doc_id(url), title or title_from_name(url_doc_id(url)), text, url, updated_at
+                )
+            ]
         text = decode_text(body)
         name = title_from_name(url_doc_id(url).rsplit("/", 1)[-1])
         return [SourceDocument(url_doc_id(url), name, text, url, updated_at, text_format="text")]
@@ -71,7 +75,9 @@ def _page_loader(url: str, response: httpx.Response):
 class WebSource:
     """Pages at given URLs, or every page a sitemap.xml lists."""
 
-    def __init__(self, url: str, options: SourceOptions, *, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self, url: str, options: SourceOptions, *, transport: httpx.AsyncBaseTransport | None = None
+    ):
         self.url = url
         self.options = options
         self.name = url

@@ -1,0 +1,67 @@
+"""The Python 3.11 HTML documentation as a benchmark corpus, fetched with apt-get download and dpkg-deb."""
+
+from __future__ import annotations
+
+import resource
+import shutil
+import subprocess
+from pathlib import Path
+
+PACKAGE = "python3.11-doc"
+HTML_DIR = Path("usr/share/doc/python3.11/html")
+SECTIONS = ("library", "reference", "tutorial", "howto", "faq", "using", "extending", "c-api")
+DEFAULT_CACHE = Path("~/.cache/helpdesk-bench")
+
+
+def _download(cache: Path) -> Path:
+    """The package's .deb in the cache folder, downloaded (without installing) if missing."""
+    debs = sorted(cache.glob(f"{PACKAGE}_*.deb"))
+    if debs:
+        return debs[-1]
+    command = ["apt-get", "download", PACKAGE]
+    if subprocess.run(command, cwd=cache, check=False).returncode != 0:
+        subprocess.run(["apt-get", "update"], check=True)
+        subprocess.run(command, cwd=cache, check=True)
+    debs = sorted(cache.glob(f"{PACKAGE}_*.deb"))
+    if not debs:
+        msg = f"apt-get download {PACKAGE} produced no .deb in {cache}"
+        raise RuntimeError(msg)
+    return debs[-1]
+
+
+def ensure_html(cache: Path) -> tuple[Path, str]:
+    """The extracted HTML folder and the .deb's file name; downloads and unpacks it on first use."""
+    cache = cache.expanduser()
+    cache.mkdir(parents=True, exist_ok=True)
+    deb = _download(cache)
+    html = cache / HTML_DIR
+    if not (html / "library").is_dir():
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(cache)], check=True)
+    return html, deb.name
+
+
+def select_pages(html: Path, max_files: int) -> list[Path]:
+    """A deterministic, evenly spread subset of the pages of SECTIONS (each section sorted, in order)."""
+    pages = [page for section in SECTIONS for page in sorted((html / section).rglob("*.html"))]
+    if max_files >= len(pages):
+        return pages
+    return [pages[i * len(pages) // max_files] for i in range(max_files)]
+
+
+def copy_pages(pages: list[Path], html: Path, corpus: Path) -> None:
+    """Copy pages into a corpus folder, keeping their paths relative to the HTML root (the doc ids)."""
+    for page in pages:
+        target = corpus / page.relative_to(html)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(page, target)
+
+
+def peak_rss_mb() -> float:
+    """The process's peak resident set size so far, in MiB (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb() -> float:
+    """The process's resident set size now, in MiB."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * resource.getpagesize() / 1024 / 1024

@@ -1,0 +1,75 @@
+"""Shared fixtures: isolated data directories, counting fake embeddings, sample documents."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from langchain_core.embeddings import DeterministicFakeEmbedding
+
+from knowledge.base import KnowledgeBase
+from knowledge.chunking import Chunker
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_KB = REPO / "examples" / "acme-kb"
+SHARED = REPO.parent / "shared"
+
+
+class CountingEmbeddings(DeterministicFakeEmbedding):
+    """Hash-seeded unit vectors (no model), counting every text embedded."""
+
+    embedded: int = 0
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.embedded += len(texts)
+        return [self._unit(v) for v in super().embed_documents(texts)]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._unit(super().embed_query(text))
+
+    @staticmethod
+    def _unit(vector: list[float]) -> list[float]:
+        array = np.asarray(vector, dtype=np.float32)
+        return (array / np.linalg.norm(array)).tolist()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch, tmp_path):
+    """No test reads the developer's .env or HELPDESK_* variables, or writes outside tmp_path."""
+    for name in list(os.environ):
+        if name.startswith(("HELPDESK_", "SLACK_", "DISCORD_", "OPENAI_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def fake_embeddings() -> CountingEmbeddings:
+    return CountingEmbeddings(size=32)
+
+
+@pytest.fixture
+def make_kb(tmp_path, fake_embeddings):
+    def make(data_dir: Path | None = None, embeddings=None) -> KnowledgeBase:
+        return KnowledgeBase(
+            data_dir or tmp_path / "data", embeddings or fake_embeddings, Chunker(400, 50), "fake"
+        )
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def real_embeddings():
+    from knowledge.embeddings import load_embeddings
+
+    return load_embeddings()
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,112 @@
+"""Heading-aware chunking and the hybrid index: heading paths, title entries, fusion, coverage."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from conftest import CountingEmbeddings
+
+from knowledge.chunking import Chunker
+from knowledge.documents import SourceDocument
+from knowledge.index import IndexVersion
+
+GUIDE = """# Payments guide
+
+Intro about payments.
+
+## Card payments
+
+Cards cost 2.9% per payment.
+
+### Refunding a card payment
+
+Open the payment and click Refund.
+
+## Bank transfers
+
+Transfers are free.
+"""
+
+
+def test_chunks_carry_title_heading_path_and_source():
+    doc = SourceDocument(
+        "payments/guide", "Payments guide", GUIDE, "https://h.example/guide", datetime(2026, 1, 2, tzinfo=UTC)
+    )
+    chunks = Chunker(1000, 100).split("src|payments/guide", doc)
+    assert chunks[0].kind == "title" and chunks[0].text == "Payments guide"
+    by_text = {c.text: c for c in chunks[1:]}
+    refund = by_text["Open the payment and click Refund."]
+    assert refund.headings == ["Payments guide", "Card payments", "Refunding a card payment"]
+    assert refund.source == "https://h.example/guide" and refund.updated_at.startswith("2026-01-02")
+    assert refund.embedding_text().startswith("Payments guide > Card payments > Refunding a card payment\n\n")
+    assert "Card payments" in refund.keyword_text()
+    assert len({c.chunk_id for c in chunks}) == len(chunks)
+
+
+def test_long_sections_are_split_by_size_and_plain_text_is_not_split_by_headings():
+    long = SourceDocument("long", "Long", "# Long\n\n" + "A sentence about invoices. " * 200, "p")
+    assert all(len(c.text) <= 500 for c in Chunker(500, 50).split("k", long))
+    text = SourceDocument("t", "T", "# not a heading in plain text\nbody", "p", text_format="text")
+    assert Chunker().split("k", text)[1].headings == []
+
+
+def _version(docs: dict[str, str]) -> tuple[IndexVersion, CountingEmbeddings]:
+    embeddings = CountingEmbeddings(size=32)
+    chunker = Chunker(1000, 100)
+    chunks = [
+        c
+        for doc_id, text in docs.items()
+        for c in chunker.split(f"s|{doc_id}", SourceDocument(doc_id, doc_id.title(), text, doc_id))
+    ]
+    version = IndexVersion.empty(embeddings, 32, {})
+    version.add_chunks(chunks, embeddings.embed_documents([c.embedding_text() for c in chunks]))
+    version.build_keyword_index()
+    return version, embeddings
+
+
+def test_one_hit_per_document_with_its_best_passage_and_modes():
+    version, embeddings = _version(
+        {
+            "refunds": "# Refunds\n\nRefunds take five days.\n\n## Partial refunds\n\nPartial refunds are allowed.",
+            "taxes": "# Taxes\n\nVAT is added to invoices.",
+        }
+    )
+    query = "partial refunds allowed"
+    hits = version.search(embeddings.embed_query(query), query, k=5, mode="bm25")
+    assert [h.chunk.doc_id for h in hits] == ["refunds"]
+    assert hits[0].chunk.text == "Partial refunds are allowed."
+    exact = version.search(embeddings.embed_query("Taxes"), "Taxes", k=2, mode="dense")
+    assert exact[0].chunk.doc_id == "taxes" and exact[0].dense > 0.99  # the title entry matches exactly
+    assert exact[0].chunk.kind == "passage"  # but the hit shows the document's passage
+
+
+def test_keyword_coverage_and_confidence():
+    version, embeddings = _version(
+        {"refunds": "# Refunds\n\nRefunds take five days.", "taxes": "# Taxes\n\nVAT."}
+    )
+    assert version.keyword_coverage("refunds days", ["s|refunds"]) == 1.0
+    assert version.keyword_coverage("refunds quickbooks", ["s|refunds"]) < 0.5
+    assert version.keyword_coverage("refunds", ["s|taxes"]) == 0.0
+    query = "refunds"
+    retrieval = version.retrieve(embeddings.embed_query(query), query, k=1)
+    assert len(retrieval.hits) == 1 and 0.0 <= retrieval.confidence <= 1.0
+
+
+def test_removing_documents_keeps_the_rest_searchable():
+    version, embeddings = _version({"a": "# A\n\napples", "b": "# B\n\nbananas"})
+    version.remove_documents({"s|a"})
+    version.build_keyword_index()
+    assert {c.doc_id for c in version.chunks} == {"b"}
+    assert version.store.index.ntotal == len(version)
+    hits = version.search(embeddings.embed_query("bananas"), "bananas", k=3, mode="hybrid")
+    assert [h.chunk.doc_id for h in hits] == ["b"]
+
+
+def test_save_and_load_round_trip(tmp_path):
+    version, embeddings = _version({"a": "# A\n\napples", "b": "# B\n\nbananas"})
+    version.manifest = {"format": 1}
+    version.save(tmp_path / "v")
+    loaded = IndexVersion.load(tmp_path / "v", embeddings)
+    assert [c.chunk_id for c in loaded.chunks] == [c.chunk_id for c in version.chunks]
+    query = "bananas"
+    assert loaded.search(embeddings.embed_query(query), query, k=1, mode="bm25")[0].chunk.doc_id == "b"

@@ -1,0 +1,85 @@
+"""The `helpdesk` command end to end, as a user runs it, with the real packaged embedding model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, write
+
+pytestmark = pytest.mark.slow
+
+HELPDESK = [sys.executable, "-m", "bot"]
+
+
+def run(*args: str, data_dir, check: bool = True, **env: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "HELPDESK_DATA_DIR": str(data_dir), "HELPDESK_LOG_LEVEL": "WARNING", **env}
+    result = subprocess.run([*HELPDESK, *args], capture_output=True, text=True, env=environment, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"helpdesk {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def synced_sample(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("sample-data")
+    result = run("sync", "--json", data_dir=data_dir)
+    return data_dir, json.loads(result.stdout)
+
+
+def test_sync_of_the_sample_knowledge_base(synced_sample):
+    _, report = synced_sample
+    assert report["added"] >= 40 and report["skipped"] == [] and report["chunks_embedded"] > 100
+
+
+def test_search_finds_the_right_article(synced_sample):
+    data_dir, _ = synced_sample
+    result = json.loads(
+        run("search", "how long do refunds take to show up?", "--json", data_dir=data_dir).stdout
+    )
+    ids = [r["doc_id"] for r in result["results"]]
+    assert "billing/refund-policy" in ids[:3]
+    assert 0 < result["confidence"] <= 1
+    human = run("search", "SAML single sign-on", "--k", "2", data_dir=data_dir).stdout
+    assert "web/sso-setup" in human
+
+
+def test_eval_reports_per_kind_metrics(synced_sample):
+    data_dir, _ = synced_sample
+    questions = REPO / "examples" / "acme-kb-questions.jsonl"
+    result = json.loads(run("eval", str(questions), "--json", data_dir=data_dir).stdout)
+    paraphrase = result["by_kind"]["paraphrase"]
+    assert paraphrase["n"] == 40 and paraphrase["hit@5"] >= 0.9 and paraphrase["mrr@10"] >= 0.8
+    assert result["by_kind"]["unanswerable"] == {"n": 15}
+    assert result["abstention_auroc"] > 0.7 and result["n_questions"] == 55
+    dense = json.loads(run("eval", str(questions), "--json", "--mode", "dense", data_dir=data_dir).stdout)
+    assert dense["mode"] == "dense" and dense["by_kind"]["paraphrase"]["n"] == 40
+
+
+def test_resync_unchanged_embeds_nothing(synced_sample):
+    data_dir, first = synced_sample
+    report = json.loads(run("sync", "--json", data_dir=data_dir).stdout)
+    assert report["chunks_embedded"] == 0 and report["unchanged"] == first["added"]
+
+
+def test_sync_of_given_sources_and_errors(tmp_path):
+    write(
+        tmp_path / "kb/a.md", "# Resetting your password\n\nUse the Forgot password link on the sign-in page."
+    )
+    write(tmp_path / "kb/bad.pdf", b"%PDF-1.4 broken")
+    report = json.loads(run("sync", str(tmp_path / "kb"), "--json", data_dir=tmp_path / "d").stdout)
+    assert report["added"] == 1 and report["skipped"][0]["where"] == "bad.pdf"
+    missing = run("search", "x", data_dir=tmp_path / "empty", check=False)
+    assert missing.returncode == 1 and "helpdesk sync" in missing.stderr
+    bad_eval = write(tmp_path / "q.jsonl", '{"id": 1}\n')
+    result = run("eval", str(bad_eval), data_dir=tmp_path / "d", check=False)
+    assert result.returncode == 1 and "missing field(s) question" in result.stderr
+
+
+def test_every_command_has_help(tmp_path):
+    for command in ([], ["sync"], ["search"], ["eval"]):
+        result = run(*command, "--help", data_dir=tmp_path)
+        assert "Usage" in result.stdout

@@ -1,0 +1,41 @@
+"""Settings: environment and .env parsing, defaults, and an .env.example that lists exactly the settings."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import REPO, SAMPLE_KB
+from pydantic import ValidationError
+
+from bot.settings import Settings
+
+
+def test_env_example_lists_exactly_the_settings():
+    listed = set(re.findall(r"^(HELPDESK_[A-Z0-9_]+)=", (REPO / ".env.example").read_text(), re.MULTILINE))
+    expected = {f"HELPDESK_{name.upper()}" for name in Settings.model_fields}
+    assert listed == expected
+
+
+def test_env_example_values_are_valid_settings(tmp_path):
+    (tmp_path / ".env").write_text((REPO / ".env.example").read_text())
+    assert Settings() == Settings(_env_file=None)
+
+
+def test_sources_from_environment_and_default(monkeypatch):
+    assert Settings().source_specs() == [str(SAMPLE_KB)]
+    monkeypatch.setenv("HELPDESK_SOURCES", "docs/, https://help.example/sitemap.xml")
+    assert Settings().source_specs() == ["docs/", "https://help.example/sitemap.xml"]
+
+
+def test_dotenv_file_is_read(tmp_path):
+    (tmp_path / ".env").write_text("HELPDESK_DATA_DIR=/srv/helpdesk\nHELPDESK_TOP_K=7\n")
+    settings = Settings()
+    assert settings.data_dir == Path("/srv/helpdesk") and settings.top_k == 7
+
+
+def test_invalid_values_are_rejected(monkeypatch):
+    monkeypatch.setenv("HELPDESK_RETRIEVAL_MODE", "magic")
+    with pytest.raises(ValidationError, match="retrieval_mode"):
+        Settings()
