@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from pydocs import DEFAULT_CACHE, copy_pages, ensure_html, peak_rss_mb, select_pages
+from measure import load_average, peak_rss_mb, torch_threads
+from pydocs import DEFAULT_CACHE, copy_pages, ensure_html, select_pages
 
 from knowledge.base import KnowledgeBase
 from knowledge.chunking import Chunker
@@ -65,12 +67,14 @@ class StageClock:
 async def timed_sync(kb: KnowledgeBase, source, chunker: TimedChunker) -> tuple[SyncReport, dict]:
     """One sync with its phase breakdown."""
     chunker.seconds = 0.0
+    load_before = load_average()
     clock = StageClock()
     report = await kb.sync([source], progress=clock)
     ended = time.perf_counter()
     phases = clock.phases(ended)
     phases["of_which_chunking"] = round(chunker.seconds, 3)
-    return report, {"seconds": round(ended - clock.started, 3), "phases": phases}
+    load = {"before": load_before, "after": load_average()}
+    return report, {"seconds": round(ended - clock.started, 3), "phases": phases, "load_average": load}
 
 
 def edit_page(path: Path, number: int) -> None:
@@ -111,6 +115,7 @@ async def run(args) -> dict:
 
         log("full ingest…")
         full, full_time = await timed_sync(kb, source, chunker)
+        window = await over_model_window(kb, embeddings)
         log("re-sync, nothing changed…")
         same, same_time = await timed_sync(kb, source, chunker)
 
@@ -130,6 +135,8 @@ async def run(args) -> dict:
             "skipped": [{"where": s.where, "reason": s.reason} for s in full.skipped],
         },
         "model_load_seconds": round(model_load, 3),
+        "torch_threads": torch_threads(),
+        "cpu_count": os.cpu_count(),
         "full": {
             **full_time,
             "documents": full.documents_total,
@@ -137,6 +144,7 @@ async def run(args) -> dict:
             "chunks_total": full.chunks_total,
             "chunks_per_second": rate(full.chunks_embedded, full_time["seconds"]),
             "embedding_chunks_per_second": rate(full.chunks_embedded, full_time["phases"]["embedding"]),
+            **window,
         },
         "resync_unchanged": {
             **same_time,
@@ -159,6 +167,23 @@ async def run(args) -> dict:
             **checks,
         },
         "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+
+
+async def over_model_window(kb: KnowledgeBase, embeddings) -> dict:
+    """How many indexed chunks are longer than the model's input window (their tail is never embedded)."""
+    model = getattr(embeddings, "_client", None)
+    if model is None or not getattr(model, "max_seq_length", None):
+        return {}
+    version = await kb.current()
+    texts = [chunk.embedding_text() for chunk in version.chunks]
+    lengths = [len(ids) for ids in model.tokenizer(texts, add_special_tokens=True)["input_ids"]]
+    over = sum(length > model.max_seq_length for length in lengths)
+    return {
+        "model_window_tokens": model.max_seq_length,
+        "chunks_over_window": over,
+        "chunks_over_window_share": round(over / len(lengths), 4),
+        "median_chunk_tokens": sorted(lengths)[len(lengths) // 2],
     }
 
 
@@ -203,6 +228,12 @@ def print_report(result: dict) -> None:
     )
     print_phases(full)
     print(f"   embedding alone: {full['embedding_chunks_per_second']:.1f} chunks/s")
+    if "chunks_over_window" in full:
+        print(
+            f"   {full['chunks_over_window']} chunks ({full['chunks_over_window_share']:.1%}) are longer than the "
+            f"model's {full['model_window_tokens']}-token window and get truncated (median chunk: "
+            f"{full['median_chunk_tokens']} tokens)"
+        )
     print()
     verdict = "OK" if same["ok"] else "MISSED"
     print("b. Re-sync, nothing changed")
@@ -255,8 +286,18 @@ def main() -> None:
         default=0.01,
         help="share of pages edited before the third sync (default: %(default)s)",
     )
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=0,
+        help="torch intra-op threads (default 0: torch's own choice, as the bot runs)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
     args = parser.parse_args()
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     result = asyncio.run(run(args))
     if args.json:
         print(json.dumps(result))

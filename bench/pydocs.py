@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import resource
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = "python3.11-doc"
@@ -19,9 +19,9 @@ def _download(cache: Path) -> Path:
     if debs:
         return debs[-1]
     command = ["apt-get", "download", PACKAGE]
-    if subprocess.run(command, cwd=cache, check=False).returncode != 0:
-        subprocess.run(["apt-get", "update"], check=True)
-        subprocess.run(command, cwd=cache, check=True)
+    if subprocess.run(command, cwd=cache, check=False, stdout=sys.stderr).returncode != 0:
+        subprocess.run(["apt-get", "update"], check=True, stdout=sys.stderr)
+        subprocess.run(command, cwd=cache, check=True, stdout=sys.stderr)
     debs = sorted(cache.glob(f"{PACKAGE}_*.deb"))
     if not debs:
         msg = f"apt-get download {PACKAGE} produced no .deb in {cache}"
@@ -36,7 +36,7 @@ def ensure_html(cache: Path) -> tuple[Path, str]:
     deb = _download(cache)
     html = cache / HTML_DIR
     if not (html / "library").is_dir():
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(cache)], check=True)
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(cache)], check=True, stdout=sys.stderr)
     return html, deb.name
 
 
@@ -54,14 +54,3 @@ def copy_pages(pages: list[Path], html: Path, corpus: Path) -> None:
         target = corpus / page.relative_to(html)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(page, target)
-
-
-def peak_rss_mb() -> float:
-    """The process's peak resident set size so far, in MiB (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def current_rss_mb() -> float:
-    """The process's resident set size now, in MiB."""
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
-    return pages * resource.getpagesize() / 1024 / 1024

@@ -248,21 +248,21 @@ def evaluate(
         str | None, typer.Option(help="hybrid, dense or bm25 (default: HELPDESK_RETRIEVAL_MODE).")
     ] = None,
     keyword_weight: Annotated[float | None, typer.Option(help="BM25 weight in hybrid mode.")] = None,
+    answers: Annotated[bool, typer.Option(help="Also answer every question and score the answers.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
 ) -> None:
-    """Measure retrieval on a question set: hit@1, hit@5, MRR@10 per kind, abstention AUROC."""
+    """Measure retrieval (hit@1, hit@5, MRR@10 per kind, abstention AUROC) and the answers given."""
     from bot.runtime import open_knowledge_base
     from knowledge.base import KnowledgeBaseEmpty
-    from knowledge.evaluation import evaluate_retrieval, load_questions
+    from knowledge.evaluation import load_questions
 
     settings = _settings()
     try:
         items = load_questions(questions)
         kb = open_knowledge_base(settings)
         weight = settings.keyword_weight if keyword_weight is None else keyword_weight
-        result = asyncio.run(
-            evaluate_retrieval(kb, items, mode=mode or settings.retrieval_mode, keyword_weight=weight)
-        )
+        overrides = {"keyword_weight": weight, "retrieval_mode": mode or settings.retrieval_mode}
+        result = asyncio.run(_evaluate(settings.model_copy(update=overrides), kb, items, answers))
     except (KnowledgeBaseEmpty, ValueError) as error:
         raise _fail(str(error)) from None
     if as_json:
@@ -275,3 +275,19 @@ def evaluate(
         table.add_row(kind, *(str(row.get(c, "–")) for c in ("n", "hit@1", "hit@5", "mrr@10")))
     out.print(table)
     out.print(f"abstention AUROC: {result['abstention_auroc']}")
+    if "answers" in result:
+        out.print_json(json.dumps(result["answers"]))
+
+
+async def _evaluate(settings: Settings, kb, items: list[dict], answers: bool) -> dict:
+    from bot.evaluation import answer_all, summarise_answers
+    from bot.runtime import build_bot
+    from knowledge.evaluation import evaluate_retrieval
+
+    result = await evaluate_retrieval(
+        kb, items, mode=settings.retrieval_mode, keyword_weight=settings.keyword_weight
+    )
+    if answers:
+        bot = build_bot(settings, kb)
+        result["answers"] = summarise_answers(await answer_all(bot.chain, items))
+    return result

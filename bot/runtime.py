@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from bot.chain import AnswerPolicy, RagChain
+from bot.extractive import ExtractiveGenerator
+from bot.generators import ChatModelGenerator, openai_chat_model
+from bot.journal import Journal
+from bot.retriever import KnowledgeRetriever
+from bot.service import HelpdeskBot
 from bot.settings import Settings
 from knowledge.base import KnowledgeBase
 from knowledge.chunking import Chunker
@@ -26,3 +32,24 @@ def open_sources(settings: Settings, specs: list[str] | None = None) -> list[Sou
         web_timeout_s=settings.web_timeout_s,
     )
     return [open_source(spec, options) for spec in (specs or settings.source_specs())]
+
+
+def build_bot(settings: Settings, knowledge_base: KnowledgeBase | None = None) -> HelpdeskBot:
+    """The helpdesk bot with the configured retrieval, generator and refusal policy."""
+    kb = knowledge_base or open_knowledge_base(settings)
+    retriever = KnowledgeRetriever(
+        knowledge_base=kb,
+        k=settings.top_k,
+        mode=settings.retrieval_mode,
+        keyword_weight=settings.keyword_weight,
+    )
+    generator = None
+    if settings.generator == "openai":
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        model = openai_chat_model(
+            settings.openai_base_url, settings.openai_model, key, settings.generator_timeout_s
+        )
+        generator = ChatModelGenerator(model, "openai")
+    policy = AnswerPolicy(min_confidence=settings.min_confidence, min_support=settings.min_support)
+    chain = RagChain(retriever, ExtractiveGenerator(kb.embeddings), generator, kb.embed_query, policy)
+    return HelpdeskBot(chain, Journal(settings.data_dir / "journal.sqlite3"))

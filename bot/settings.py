@@ -5,16 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SAMPLE_KNOWLEDGE_BASE = Path(__file__).resolve().parent.parent / "examples" / "acme-kb"
 
 
 class Settings(BaseSettings):
-    """Every setting of the helpdesk bot; environment variables are HELPDESK_<NAME>."""
+    """Every setting of the helpdesk bot: HELPDESK_<NAME>, and the platforms' own SLACK_* / DISCORD_* names."""
 
-    model_config = SettingsConfigDict(env_prefix="HELPDESK_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="HELPDESK_", env_file=".env", extra="ignore", populate_by_name=True
+    )
 
     data_dir: Path = Field(Path(".helpdesk"), description="Where the index, logs and feedback live.")
     sources: Annotated[list[str], NoDecode] = Field(
@@ -35,17 +37,71 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=50)
     web_concurrency: int = Field(4, ge=1, le=32)
     web_timeout_s: float = Field(15.0, gt=0)
+    generator: Literal["extractive", "openai"] = Field(
+        "extractive",
+        description="extractive = compose from the retrieved text (no model); openai = LLM endpoint.",
+    )
+    openai_base_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1"
+    )
+    openai_model: str = "gpt-4o-mini"
+    openai_api_key: SecretStr | None = None
+    generator_timeout_s: float = Field(60.0, gt=0)
+    min_confidence: float = Field(0.55, ge=0, le=1, description="Refuse below this retrieval confidence.")
+    min_support: float = Field(
+        0.35, ge=0, le=1, description="Refuse when the best sentence matches less than this."
+    )
+    tone_enabled: bool = Field(
+        True, description="Rewrite answers in the brand voice when an adapter is present."
+    )
+    tone_adapter: Path | None = Field(None, description="LoRA adapter folder; empty = the bundled one.")
+    tone_timeout_s: float = Field(
+        4.0, gt=0, description="Post the unrewritten answer if rewriting takes longer."
+    )
+    http_host: str = "0.0.0.0"
+    http_port: int = Field(3000, ge=1, le=65535)
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_BOT_TOKEN"))
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET")
+    )
+    slack_app_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_APP_TOKEN"))
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL"))
+    slack_allowed_channels: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Channel ids the bot answers in; empty = everywhere it is invited."
+    )
+    discord_bot_token: SecretStr | None = Field(None, validation_alias=AliasChoices("DISCORD_BOT_TOKEN"))
+    discord_guild_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, validation_alias=AliasChoices("DISCORD_GUILD_IDS")
+    )
+    discord_api_url: str = Field(
+        "https://discord.com/api/v10", validation_alias=AliasChoices("DISCORD_API_URL")
+    )
+    discord_gateway_url: str = Field(
+        "wss://gateway.discord.gg/", validation_alias=AliasChoices("DISCORD_GATEWAY_URL")
+    )
+    discord_answer_threads: bool = Field(False, description="Open a thread per answer for follow-ups.")
     sync_cron: str | None = Field(None, description="Cron expression for scheduled syncs, e.g. */30 * * * *.")
     log_level: str = "INFO"
 
-    @field_validator("sources", mode="before")
+    @field_validator("sources", "slack_allowed_channels", "discord_guild_ids", mode="before")
     @classmethod
     def _split_sources(cls, value):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("sync_cron", "embedding_model", mode="before")
+    @field_validator(
+        "sync_cron",
+        "embedding_model",
+        "openai_base_url",
+        "openai_api_key",
+        "tone_adapter",
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        "discord_bot_token",
+        mode="before",
+    )
     @classmethod
     def _blank_is_none(cls, value):
         return None if isinstance(value, str) and not value.strip() else value

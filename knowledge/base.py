@@ -29,6 +29,7 @@ class KnowledgeBase:
         self._version: IndexVersion | None = None
         self._version_path: Path | None = None
         self._reload_lock = asyncio.Lock()
+        self._query_vectors: dict[str, list[float]] = {}
 
     async def current(self) -> IndexVersion:
         """The served version, reloaded if a sync has published a newer one since."""
@@ -45,8 +46,14 @@ class KnowledgeBase:
         return self._version
 
     async def embed_query(self, text: str) -> list[float]:
-        """The query's vector, computed off the event loop."""
-        return await asyncio.to_thread(self.embeddings.embed_query, text)
+        """The query's vector, computed off the event loop (recent queries are remembered)."""
+        vector = self._query_vectors.get(text)
+        if vector is None:
+            vector = await asyncio.to_thread(self.embeddings.embed_query, text)
+            if len(self._query_vectors) >= 256:
+                self._query_vectors.pop(next(iter(self._query_vectors)))
+            self._query_vectors[text] = vector
+        return vector
 
     async def search(
         self, query: str, *, k: int = 5, mode: str = "hybrid", keyword_weight: float = 0.1

@@ -13,8 +13,11 @@ from bot.settings import Settings
 
 
 def test_env_example_lists_exactly_the_settings():
-    listed = set(re.findall(r"^(HELPDESK_[A-Z0-9_]+)=", (REPO / ".env.example").read_text(), re.MULTILINE))
-    expected = {f"HELPDESK_{name.upper()}" for name in Settings.model_fields}
+    listed = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", (REPO / ".env.example").read_text(), re.MULTILINE))
+    expected = set()
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        expected.add(alias.choices[0] if alias else f"HELPDESK_{name.upper()}")
     assert listed == expected
 
 
@@ -39,3 +42,12 @@ def test_invalid_values_are_rejected(monkeypatch):
     monkeypatch.setenv("HELPDESK_RETRIEVAL_MODE", "magic")
     with pytest.raises(ValidationError, match="retrieval_mode"):
         Settings()
+
+
+def test_platform_settings_use_the_platforms_own_names(monkeypatch):
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-secret")
+    monkeypatch.setenv("DISCORD_GUILD_IDS", "123, 456")
+    settings = Settings()
+    assert settings.slack_bot_token.get_secret_value() == "xoxb-secret"
+    assert "xoxb-secret" not in repr(settings)
+    assert settings.discord_guild_ids == [123, 456]

@@ -1,0 +1,109 @@
+"""The embedded default generator: compose a short cited answer from the most relevant sentences."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import numpy as np
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+
+from bot.text import answer_units
+from knowledge.index import tokenize
+
+# Passages considered, answer units read per passage, and units kept in an answer.
+PASSAGES = 3
+UNITS_PER_PASSAGE = 12
+MAX_UNITS = 3
+MAX_WORDS = 110
+# A unit joins the lead only when it scores nearly as well, and is not a near-repeat of one already kept.
+FOLLOWER_MARGIN = 0.08
+DUPLICATE_SIMILARITY = 0.88
+
+
+@dataclass
+class Draft:
+    """A composed answer before grounding: text with [n] markers into `sources`, and how well it matched."""
+
+    text: str
+    sources: list[Document]
+    support: float
+    generator: str
+    not_in_context: bool = False
+
+
+def _keyword_overlap(query_tokens: set[str], unit: str) -> float:
+    if not query_tokens:
+        return 0.0
+    return len(query_tokens & set(tokenize([unit])[0])) / len(query_tokens)
+
+
+class ExtractiveGenerator:
+    """Picks the sentence that best answers the question, adds close supporting ones, cites each."""
+
+    name = "extractive"
+
+    def __init__(self, embeddings: Embeddings):
+        self.embeddings = embeddings
+
+    def _candidates(self, documents: list[Document]) -> list[tuple[int, int, str]]:
+        candidates = []
+        for rank, document in enumerate(documents[:PASSAGES]):
+            for position, unit in enumerate(answer_units(document.page_content)[:UNITS_PER_PASSAGE]):
+                candidates.append((rank, position, unit))
+        return candidates
+
+    def compose(self, query: str, query_vector: list[float], documents: list[Document]) -> Draft:
+        """Compose synchronously (CPU work: call it off the event loop)."""
+        candidates = self._candidates(documents)
+        if not candidates:
+            return Draft("", [], 0.0, self.name, not_in_context=True)
+        vectors = np.asarray(
+            self.embeddings.embed_documents([unit for _, _, unit in candidates]), dtype=np.float32
+        )
+        similarity = vectors @ np.asarray(query_vector, dtype=np.float32)
+        query_tokens = set(tokenize([query])[0])
+        scores = [
+            float(similarity[i])
+            + 0.15 * _keyword_overlap(query_tokens, unit)
+            - 0.03 * rank
+            + (0.02 if pos == 0 else 0)
+            for i, (rank, pos, unit) in enumerate(candidates)
+        ]
+        order = sorted(range(len(candidates)), key=lambda i: scores[i], reverse=True)
+        lead = order[0]
+        chosen = [lead]
+        words = len(candidates[lead][2].split())
+        for i in order[1:]:
+            if len(chosen) == MAX_UNITS or scores[i] < scores[lead] - FOLLOWER_MARGIN:
+                break
+            if candidates[i][0] > 1 or words + len(candidates[i][2].split()) > MAX_WORDS:
+                continue
+            if max(float(vectors[i] @ vectors[j]) for j in chosen) > DUPLICATE_SIMILARITY:
+                continue
+            chosen.append(i)
+            words += len(candidates[i][2].split())
+        # Lead first; the others in reading order of their documents.
+        ordered = [lead, *sorted(chosen[1:], key=lambda i: candidates[i][:2])]
+        return self._cite(ordered, candidates, documents, float(similarity[lead]))
+
+    def _cite(self, ordered, candidates, documents, support: float) -> Draft:
+        sources: list[Document] = []
+        numbers: dict[int, int] = {}
+        parts = []
+        for i in ordered:
+            rank, _, unit = candidates[i]
+            if rank not in numbers:
+                sources.append(documents[rank])
+                numbers[rank] = len(sources)
+            parts.append(f"{unit} [{numbers[rank]}]")
+        text = ""
+        for part in parts:
+            separator = "\n\n" if text and ("\n" in part or "\n" in text.split("\n\n")[-1]) else " "
+            text = f"{text}{separator}{part}" if text else part
+        return Draft(text, sources, support, self.name)
+
+    async def acompose(self, query: str, query_vector: list[float], documents: list[Document]) -> Draft:
+        """Compose off the event loop."""
+        return await asyncio.to_thread(self.compose, query, query_vector, documents)

@@ -1,0 +1,47 @@
+"""The knowledge base as a LangChain retriever: Documents carrying ids, titles, sources and confidence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from knowledge.base import KnowledgeBase
+
+
+class KnowledgeRetriever(BaseRetriever):
+    """Hybrid retrieval over the served index; each Document's metadata has the retrieval confidence."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    knowledge_base: Any
+    k: int = 5
+    mode: str = "hybrid"
+    keyword_weight: float = 0.1
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        msg = "KnowledgeRetriever is async only: use ainvoke"
+        raise NotImplementedError(msg)
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        kb: KnowledgeBase = self.knowledge_base
+        retrieval = await kb.retrieve(query, k=self.k, mode=self.mode, keyword_weight=self.keyword_weight)
+        documents = []
+        for rank, hit in enumerate(retrieval.hits):
+            chunk = hit.chunk
+            metadata = {
+                **chunk.to_metadata(),
+                "rank": rank,
+                "score": hit.score,
+                "similarity": hit.dense,
+                "retrieval_confidence": retrieval.confidence,
+            }
+            documents.append(Document(page_content=chunk.text, metadata=metadata))
+        return documents

@@ -1,0 +1,49 @@
+"""HelpdeskBot: the one entry point connectors and the command line call to answer and take feedback."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from bot.chain import RagChain
+from bot.journal import Journal
+from bot.models import Answer, Question
+
+log = logging.getLogger(__name__)
+
+VOTES = {"up": 1, "down": -1, 1: 1, -1: -1}
+
+
+class HelpdeskBot:
+    """Answers questions through the RAG chain, logs every answer, and stores feedback durably."""
+
+    def __init__(self, chain: RagChain, journal: Journal):
+        self.chain = chain
+        self.journal = journal
+
+    async def answer(
+        self, question: Question, on_delta: Callable[[str], Awaitable[None]] | None = None
+    ) -> Answer:
+        """Answer a question; `on_delta` receives streamed text when the generator streams."""
+        if not question.text.strip():
+            msg = "The question is empty: ask something about the knowledge base"
+            raise ValueError(msg)
+        answer = await self.chain.runnable.ainvoke({"question": question, "on_delta": on_delta})
+        await self.journal.record_answer(question, answer)
+        log.info(
+            "answered %s refused=%s confidence=%.3f total_ms=%.0f",
+            answer.id,
+            answer.refused,
+            answer.confidence,
+            answer.timings_ms.get("total", 0.0),
+        )
+        return answer
+
+    async def feedback(
+        self, answer_id: str, vote: str | int, comment: str | None = None, voter: str | None = None
+    ) -> None:
+        """Record a 👍 ("up", 1) or 👎 ("down", -1) on an answer, with an optional comment."""
+        if vote not in VOTES:
+            msg = f"Unknown vote {vote!r}: use 'up' or 'down'"
+            raise ValueError(msg)
+        await self.journal.record_feedback(answer_id, VOTES[vote], comment, voter)
