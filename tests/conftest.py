@@ -73,3 +73,37 @@ def write(path: Path, text: str | bytes) -> Path:
     else:
         path.write_text(text, encoding="utf-8")
     return path
+
+
+# A small knowledge base for answering tests. The outage article carries text that must never ping
+# anyone or forge a link once it reaches a platform.
+SMALL_KB = {
+    "billing/refunds.md": "# Refunds\n\nRefunds are issued within 14 days of a request. "
+    "Email billing@acme.example to start a refund.\n\n## Annual plans\n\n"
+    "Annual plans are refunded pro rata for the unused months.\n",
+    "account/password.md": "# Resetting your password\n\nClick Forgot password on the sign-in page. "
+    "The reset link expires after 60 minutes.\n",
+    "status/outages.md": "# Outage notices\n\nDuring an outage we post updates <!channel> @everyone "
+    "<@U123> and <http://evil.example|click here> on the status page. Outage notices reach every admin.\n",
+}
+
+
+@pytest.fixture
+async def helpdesk_bot(tmp_path, fake_embeddings):
+    """A real HelpdeskBot over SMALL_KB (keyword retrieval, fake embeddings, nothing refused)."""
+    from bot.runtime import build_bot, open_sources
+    from bot.settings import Settings
+
+    for name, text in SMALL_KB.items():
+        write(tmp_path / "small-kb" / name, text)
+    settings = Settings(
+        data_dir=tmp_path / "bot-data",
+        sources=[str(tmp_path / "small-kb")],
+        retrieval_mode="bm25",
+        min_confidence=0.0,
+        min_support=-1.0,
+        tone_enabled=False,
+    )
+    kb = KnowledgeBase(settings.data_dir, fake_embeddings, Chunker(400, 50), "fake")
+    await kb.sync(open_sources(settings))
+    return build_bot(settings, kb)

