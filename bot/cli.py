@@ -236,6 +236,71 @@ def search(
         out.print(f"   {snippet[:240]}{'…' if len(snippet) > 240 else ''}", highlight=False)
 
 
+async def _ensure_synced(settings: Settings, kb) -> None:
+    """On first use, sync the configured sources (the sample knowledge base by default)."""
+    if kb.store.current() is None:
+        console.print("The knowledge base is empty; syncing the configured sources first…")
+        _print_report(await _sync_once(settings, [], False, kb))
+
+
+def _question_from(text: str, history):
+    from bot.models import Question
+
+    return Question(text=text, asker="terminal", history=tuple(history), channel="cli")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question to answer.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
+) -> None:
+    """Answer one question from the knowledge base, with numbered sources."""
+    from bot.formatting import plain_text
+    from bot.runtime import build_bot
+    from knowledge.base import KnowledgeBaseEmpty
+
+    settings = _settings()
+    try:
+        answer = asyncio.run(build_bot(settings).answer(_question_from(question, [])))
+    except (KnowledgeBaseEmpty, ValueError) as error:
+        raise _fail(str(error)) from None
+    if as_json:
+        sys.stdout.write(json.dumps(answer.to_dict()) + "\n")
+    else:
+        out.print(plain_text(answer), highlight=False, markup=False)
+
+
+@app.command()
+def chat() -> None:
+    """Talk to the bot in the terminal; follow-up questions use the conversation so far."""
+    settings = _settings()
+    try:
+        asyncio.run(_chat(settings))
+    except (EOFError, KeyboardInterrupt):
+        out.print()
+
+
+async def _chat(settings: Settings) -> None:
+    from bot.formatting import plain_text
+    from bot.models import Turn
+    from bot.runtime import build_bot, open_knowledge_base
+
+    kb = open_knowledge_base(settings)
+    await _ensure_synced(settings, kb)
+    bot = build_bot(settings, kb)
+    history: list = []
+    out.print("Ask a question about the knowledge base (an empty line or Ctrl+D quits).")
+    while True:
+        text = (await asyncio.to_thread(out.input, "[bold]you>[/bold] ")).strip()
+        if not text:
+            return
+        answer = await bot.answer(_question_from(text, history))
+        out.print(plain_text(answer), highlight=False, markup=False)
+        out.print(f"[dim]{answer.timings_ms.get('total', 0):.0f} ms[/dim]")
+        history += [Turn("user", text), Turn("assistant", answer.text)]
+        history = history[-6:]
+
+
 @app.command("eval")
 def evaluate(
     questions: Annotated[

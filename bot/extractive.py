@@ -40,7 +40,7 @@ def _keyword_overlap(query_tokens: set[str], unit: str) -> float:
 
 
 class ExtractiveGenerator:
-    """Picks the sentence that best answers the question, adds close supporting ones, cites each."""
+    """Picks the sentence that best answers the question, adds close ones from the same source, cites each."""
 
     name = "extractive"
 
@@ -51,7 +51,8 @@ class ExtractiveGenerator:
         candidates = []
         for rank, document in enumerate(documents[:PASSAGES]):
             for position, unit in enumerate(answer_units(document.page_content)[:UNITS_PER_PASSAGE]):
-                candidates.append((rank, position, unit))
+                if not unit.rstrip("*_ ").endswith("?"):  # a question restates; it does not answer
+                    candidates.append((rank, position, unit))
         return candidates
 
     def compose(self, query: str, query_vector: list[float], documents: list[Document]) -> Draft:
@@ -78,7 +79,7 @@ class ExtractiveGenerator:
         for i in order[1:]:
             if len(chosen) == MAX_UNITS or scores[i] < scores[lead] - FOLLOWER_MARGIN:
                 break
-            if candidates[i][0] > 1 or words + len(candidates[i][2].split()) > MAX_WORDS:
+            if candidates[i][0] != candidates[lead][0] or words + len(candidates[i][2].split()) > MAX_WORDS:
                 continue
             if max(float(vectors[i] @ vectors[j]) for j in chosen) > DUPLICATE_SIMILARITY:
                 continue

@@ -6,7 +6,10 @@ import re
 
 MARKER = re.compile(r"\s?\[(\d+)\]")
 # A sentence ends at . ! or ? (with any citation markers after it) before a capital, digit or quote.
-_SENTENCE_END = re.compile(r"[.!?](?:\s?\[\d+\])*(?!\s*\[\d+\])(?=\s+[\"'(\[]?[A-Z0-9`*])")
+# "2." opening a list item is not the end of a sentence.
+_SENTENCE_END = re.compile(
+    r"(?<!^\d)(?<!\s\d)(?<!^\d\d)(?<!\s\d\d)[.!?](?:\s?\[\d+\])*(?!\s*\[\d+\])(?=\s+[\"'(\[]?[A-Z0-9`*])"
+)
 _LIST_ITEM = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
 _HEADING = re.compile(r"^\s*#{1,6}\s")
 _FENCE = re.compile(r"^\s*```")
@@ -27,36 +30,51 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in sentences if s.strip()]
 
 
-def answer_units(passage: str) -> list[str]:
-    """Self-contained pieces of a passage: sentences, and an intro sentence ending in ':' with its list."""
-    units: list[str] = []
+def _blocks(passage: str) -> list[list[str]]:
+    """Paragraphs as lists of lines; a fenced code block stays whole even across blank lines."""
+    blocks: list[list[str]] = []
+    current: list[str] = []
     in_code = False
-    code: list[str] = []
-    for block in re.split(r"\n\s*\n", passage):
-        lines = [line for line in block.splitlines() if line.strip()]
-        if not lines:
+    for line in passage.splitlines():
+        if _FENCE.match(line):
+            in_code = not in_code
+        if not line.strip() and not in_code:
+            if current:
+                blocks.append(current)
+            current = []
+        else:
+            current.append(line)
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def answer_units(passage: str) -> list[str]:
+    """Self-contained pieces of a passage: sentences, whole lists (with their intro) and code with its lead-in."""
+    units: list[str] = []
+    for lines in _blocks(passage):
+        if _FENCE.match(lines[0]):
+            if units:
+                units[-1] = units[-1] + "\n" + "\n".join(lines)
             continue
-        if _FENCE.match(lines[0]) or in_code:
-            code.extend(lines)
-            in_code = (
-                not (len(lines) > 1 and _FENCE.match(lines[-1]))
-                if _FENCE.match(lines[0])
-                else not any(_FENCE.match(line) for line in lines)
-            )
-            if not in_code:
-                if units:
-                    units[-1] = units[-1] + "\n" + "\n".join(code)
-                code = []
+        items = [line.strip() for line in lines if not _HEADING.match(line)]
+        if items and all(_LIST_ITEM.match(item) for item in items):
+            # A list is read as a whole (steps belong together), with the line that introduces it.
+            if units and units[-1].rstrip().endswith(":"):
+                units[-1] = units[-1] + "\n" + "\n".join(items)
+            else:
+                units.append("\n".join(items))
             continue
-        if all(_LIST_ITEM.match(line) for line in lines) and units and units[-1].rstrip().endswith(":"):
-            units[-1] = units[-1] + "\n" + "\n".join(line.strip() for line in lines)
-            continue
-        prose = " ".join(line.strip() for line in lines if not _HEADING.match(line))
-        if _LIST_ITEM.match(lines[0]):
-            units.extend(line.strip() for line in lines if not _HEADING.match(line))
-        elif prose:
+        prose = " ".join(items)
+        if prose:
             units.extend(split_sentences(prose))
-    return [u for u in units if len(u.split()) >= 3]
+    units = [u for u in units if len(u.split()) >= 3]
+    # A passage may start or end mid-sentence where it was cut to size: leave such fragments out.
+    if units and units[-1].rstrip("*_`)\"'")[-1:] not in ".!?:" and "\n" not in units[-1]:
+        units.pop()
+    if units and units[0][:1].islower():
+        units.pop(0)
+    return units
 
 
 def strip_markers(text: str) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
+from langchain_text_splitters import ExperimentalMarkdownSyntaxTextSplitter, RecursiveCharacterTextSplitter
 
 from knowledge.documents import Chunk, SourceDocument
 
 _HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4")]
+_HEADING_KEYS = [key for _, key in _HEADERS]
 
 
 class Chunker:
@@ -15,7 +16,8 @@ class Chunker:
     def __init__(self, chunk_size: int = 1000, chunk_overlap: int = 150):
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
-        self._headings = MarkdownHeaderTextSplitter(_HEADERS, strip_headers=True)
+        # Keeps paragraphs, lists and code fences as written, so answers can quote them whole.
+        self._headings = ExperimentalMarkdownSyntaxTextSplitter(_HEADERS, strip_headers=True)
         self._sizes = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap)
 
     @property
@@ -24,14 +26,17 @@ class Chunker:
         return {
             "chunk_size": self.chunk_size,
             "chunk_overlap": self.chunk_overlap,
-            "splitter": "md-headings-v1",
+            "splitter": "md-headings-v2",
         }
 
     def _sections(self, document: SourceDocument) -> list[tuple[list[str], str]]:
         if document.text_format != "markdown":
             return [([], document.text)]
         return [
-            ([value for _, value in sorted(section.metadata.items())], section.page_content)
+            (
+                [section.metadata[key] for key in _HEADING_KEYS if key in section.metadata],
+                section.page_content,
+            )
             for section in self._headings.split_text(document.text)
         ]
 
