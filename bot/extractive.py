@@ -13,8 +13,8 @@ from bot.text import answer_units
 from knowledge.index import tokenize
 
 # Passages considered, answer units read per passage, and units kept in an answer.
-PASSAGES = 3
-UNITS_PER_PASSAGE = 12
+PASSAGES = 2
+UNITS_PER_PASSAGE = 10
 MAX_UNITS = 3
 MAX_WORDS = 110
 # A unit joins the lead only when it scores nearly as well, and is not a near-repeat of one already kept.
