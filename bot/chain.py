@@ -24,8 +24,8 @@ SNIPPET_CHARS = 280
 class AnswerPolicy:
     """When to refuse: retrieval confidence and answer support below these mean "not in the knowledge base"."""
 
-    min_confidence: float = 0.55
-    min_support: float = 0.35
+    min_confidence: float = 0.43
+    min_support: float = 0.20
     refusal_sources: int = 3
 
 

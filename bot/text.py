@@ -57,17 +57,17 @@ def answer_units(passage: str) -> list[str]:
             if units:
                 units[-1] = units[-1] + "\n" + "\n".join(lines)
             continue
-        items = [line.strip() for line in lines if not _HEADING.match(line)]
-        if items and all(_LIST_ITEM.match(item) for item in items):
+        lines = [line.strip() for line in lines if not _HEADING.match(line)]
+        first_item = next((i for i, line in enumerate(lines) if _LIST_ITEM.match(line)), len(lines))
+        prose, items = " ".join(lines[:first_item]), lines[first_item:]
+        if prose:
+            units.extend(split_sentences(prose))
+        if items:
             # A list is read as a whole (steps belong together), with the line that introduces it.
             if units and units[-1].rstrip().endswith(":"):
                 units[-1] = units[-1] + "\n" + "\n".join(items)
             else:
                 units.append("\n".join(items))
-            continue
-        prose = " ".join(items)
-        if prose:
-            units.extend(split_sentences(prose))
     units = [u for u in units if len(u.split()) >= 3]
     # A passage may start or end mid-sentence where it was cut to size: leave such fragments out.
     if units and units[-1].rstrip("*_`)\"'")[-1:] not in ".!?:" and "\n" not in units[-1]:

@@ -1,0 +1,397 @@
+"""The Discord connector: the /ask slash command, feedback and "Post publicly" buttons, answer threads."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+
+import discord
+from discord import app_commands
+
+from bot.models import Answer, Question, Turn
+from bot.service import HelpdeskBot
+from bot.settings import Settings
+from connectors.discord_endpoints import point_discord_at
+from connectors.discord_render import render
+
+log = logging.getLogger(__name__)
+
+NO_MENTIONS = discord.AllowedMentions.none()
+APOLOGY = "Sorry, something went wrong while answering your question. Please try again in a moment."
+CONNECT_TIMEOUT_S = 60.0
+# Discord error codes meaning the interaction's token can no longer be used.
+EXPIRED_INTERACTION_CODES = {10062, 10015, 50027}
+# In-memory state: private answers that may still be posted publicly, and the conversation of each thread.
+RECENT_ANSWERS = 500
+THREADS = 1000
+THREAD_TURNS = 20
+
+SendPart = Callable[..., Awaitable[discord.Message | None]]
+
+
+class VoteButton(
+    discord.ui.DynamicItem[discord.ui.Button], template=r"helpdesk:vote:(?P<vote>up|down):(?P<id>\w+)"
+):
+    """👍 / 👎 under an answer; the custom id carries the answer id, so votes count even after a restart."""
+
+    def __init__(self, answer_id: str, vote: str):
+        emoji, style = (
+            ("👍", discord.ButtonStyle.success) if vote == "up" else ("👎", discord.ButtonStyle.secondary)
+        )
+        super().__init__(
+            discord.ui.Button(emoji=emoji, style=style, custom_id=f"helpdesk:vote:{vote}:{answer_id}")
+        )
+        self.answer_id = answer_id
+        self.vote = vote
+
+    @classmethod
+    async def from_custom_id(cls, interaction, item, match: re.Match[str]) -> VoteButton:
+        return cls(match["id"], match["vote"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await interaction.client.helpdesk.record_vote(interaction, self.answer_id, self.vote)
+
+
+class PublishButton(discord.ui.DynamicItem[discord.ui.Button], template=r"helpdesk:publish:(?P<id>\w+)"):
+    """The "Post publicly" button under a private answer: reposts the same answer to the channel."""
+
+    def __init__(self, answer_id: str):
+        button = discord.ui.Button(
+            label="Post publicly",
+            style=discord.ButtonStyle.primary,
+            custom_id=f"helpdesk:publish:{answer_id}",
+        )
+        super().__init__(button)
+        self.answer_id = answer_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction, item, match: re.Match[str]) -> PublishButton:
+        return cls(match["id"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await interaction.client.helpdesk.publish(interaction, self.answer_id)
+
+
+def answer_view(answer_id: str, *, publishable: bool) -> discord.ui.View:
+    """The buttons under the last message of an answer."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(VoteButton(answer_id, "up"))
+    view.add_item(VoteButton(answer_id, "down"))
+    if publishable:
+        view.add_item(PublishButton(answer_id))
+    return view
+
+
+def _expired(error: Exception) -> bool:
+    return isinstance(error, discord.HTTPException) and error.code in EXPIRED_INTERACTION_CODES
+
+
+def _thread_name(question: str) -> str:
+    """Discord thread names are 1–100 characters."""
+    name = " ".join(question.split())
+    return (name[:97] + "…" if len(name) > 100 else name) or "Follow-up"
+
+
+class HelpdeskClient(discord.Client):
+    """The discord.py client: registers the commands at login and hands gateway events to the connector."""
+
+    def __init__(self, connector: DiscordConnector, intents: discord.Intents):
+        super().__init__(intents=intents, allowed_mentions=NO_MENTIONS)
+        self.helpdesk = connector  # not "connector": discord.Client takes an aiohttp connector option
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(VoteButton, PublishButton)
+        await self.helpdesk.register_commands()
+
+    async def on_connect(self) -> None:
+        self.helpdesk.connected.set()
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self.helpdesk.on_thread_message(message)
+
+
+class DiscordConnector:
+    """Answers `/ask` on Discord through a HelpdeskBot.
+
+    `start()` logs in, registers the command, and returns once the gateway session is READY; the gateway
+    then runs in a background task until `stop()`.
+    """
+
+    def __init__(self, bot: HelpdeskBot, settings: Settings):
+        self.bot = bot
+        self.settings = settings
+        self.guild_ids = list(settings.discord_guild_ids)
+        intents = discord.Intents.none()
+        intents.guilds = True
+        intents.guild_messages = settings.discord_answer_threads  # replies in answer threads
+        self.client = HelpdeskClient(self, intents)
+        self.tree = app_commands.CommandTree(self.client)
+        self.tree.error(self._on_command_error)
+        guilds = {"guilds": [discord.Object(g) for g in self.guild_ids]} if self.guild_ids else {}
+        self.tree.add_command(self._ask_command(), **guilds)
+        self.connected = asyncio.Event()
+        self._gateway: asyncio.Task | None = None
+        self._recent: OrderedDict[str, Answer] = OrderedDict()
+        self._threads: OrderedDict[int, tuple[Turn, ...]] = OrderedDict()
+
+    @staticmethod
+    def configured(settings: Settings) -> bool:
+        """True when a bot token is set."""
+        return settings.discord_bot_token is not None
+
+    async def start(self) -> None:
+        """Log in, register /ask, connect; returns when READY (the gateway keeps running in a task)."""
+        if self.settings.discord_bot_token is None:
+            msg = "DISCORD_BOT_TOKEN is not set: copy the token from the Developer Portal (Bot → Reset Token)"
+            raise RuntimeError(msg)
+        point_discord_at(self.settings.discord_api_url, self.settings.discord_gateway_url)
+        try:
+            await self.client.login(self.settings.discord_bot_token.get_secret_value())
+        except discord.LoginFailure:
+            await self.client.close()
+            msg = (
+                "Discord rejected DISCORD_BOT_TOKEN: copy a fresh token from the Developer Portal "
+                "(Bot → Reset Token)"
+            )
+            raise RuntimeError(msg) from None
+        except BaseException:
+            await self.client.close()
+            raise
+        self._gateway = asyncio.create_task(self.client.connect(), name="discord-gateway")
+        ready = asyncio.create_task(self.connected.wait())
+        done, _ = await asyncio.wait(
+            {self._gateway, ready}, timeout=CONNECT_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+        )
+        if ready not in done:
+            ready.cancel()
+            error = self._gateway.exception() if self._gateway in done else None
+            await self.stop()
+            msg = f"Could not connect to the Discord gateway at {self.settings.discord_gateway_url}"
+            raise RuntimeError(msg) from error
+        self._gateway.add_done_callback(self._gateway_ended)
+        log.info("Discord connected as %s (%s)", self.client.user, self._scope())
+
+    async def stop(self) -> None:
+        """Disconnect from Discord and wait for the gateway task to end."""
+        await self.client.close()
+        if self._gateway is not None:
+            await asyncio.gather(self._gateway, return_exceptions=True)
+            self._gateway = None
+
+    def _gateway_ended(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("Discord gateway stopped: %r", task.exception())
+
+    def _scope(self) -> str:
+        return f"guilds {', '.join(map(str, self.guild_ids))}" if self.guild_ids else "all guilds"
+
+    def allowed(self, guild_id: int | None) -> bool:
+        """Whether the bot works in this guild: any guild, or only those in DISCORD_GUILD_IDS."""
+        return guild_id is not None and (not self.guild_ids or guild_id in self.guild_ids)
+
+    async def register_commands(self) -> None:
+        """Per guild when DISCORD_GUILD_IDS is set (instant), else globally (may take up to an hour)."""
+        if self.guild_ids:
+            for guild_id in self.guild_ids:
+                await self.tree.sync(guild=discord.Object(guild_id))
+        else:
+            await self.tree.sync()
+        log.info("Discord /ask registered for %s", self._scope())
+
+    def _ask_command(self) -> app_commands.Command:
+        @app_commands.command(name="ask", description="Ask the helpdesk; the answer cites its sources.")
+        @app_commands.describe(
+            question="What do you want to know?",
+            private="Only you see the answer (you can post it to the channel afterwards).",
+        )
+        @app_commands.guild_only()
+        async def ask(
+            interaction: discord.Interaction,
+            question: app_commands.Range[str, 1, 1000],
+            private: bool = False,
+        ) -> None:
+            await self.ask(interaction, question, private)
+
+        return ask
+
+    async def ask(self, interaction: discord.Interaction, question: str, private: bool) -> None:
+        """Defer at once (Discord allows 3 s), answer, then send the answer as followups."""
+        if not await self._defer(interaction, ephemeral=private):
+            return
+        asked = Question(
+            question,
+            asker=str(interaction.user.id),
+            channel=str(interaction.channel_id),
+            conversation_id=str(interaction.id),
+        )
+        try:
+            answer = await self.bot.answer(asked)
+        except Exception:
+            log.exception("Could not answer the Discord question of interaction %s", interaction.id)
+            await self._apologise(interaction, public_thinking=not private)
+            return
+        if private:
+            self._remember_answer(answer)
+        await self._deliver(interaction, answer, private=private)
+
+    async def publish(self, interaction: discord.Interaction, answer_id: str) -> None:
+        """Post a private answer to the channel for everyone, as the clicker's interaction response."""
+        answer = self._recent.pop(answer_id, None)
+        if answer is None:
+            await interaction.response.send_message(
+                "This answer was already posted or is too old: ask again with /ask.", ephemeral=True
+            )
+            return
+        if await self._defer(interaction, ephemeral=False):
+            await self._deliver(interaction, answer, private=False)
+
+    async def record_vote(self, interaction: discord.Interaction, answer_id: str, vote: str) -> None:
+        """Store a 👍/👎 through the bot service and acknowledge the click privately."""
+        try:
+            await self.bot.feedback(answer_id, vote, voter=str(interaction.user.id))
+        except Exception:
+            log.exception("Could not record Discord feedback on answer %s", answer_id)
+            reply = "Sorry, your vote could not be recorded."
+        else:
+            reply = "Thanks for the feedback!" if vote == "up" else "Thanks, we'll use this to improve."
+        await interaction.response.send_message(reply, ephemeral=True)
+
+    async def _defer(self, interaction: discord.Interaction, *, ephemeral: bool) -> bool:
+        try:
+            await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+        except discord.HTTPException as error:
+            if _expired(error):
+                log.warning("Discord interaction %s expired before it could be acknowledged", interaction.id)
+            else:
+                log.exception("Could not acknowledge Discord interaction %s", interaction.id)
+            return False
+        return True
+
+    async def _deliver(self, interaction: discord.Interaction, answer: Answer, *, private: bool) -> None:
+        """Send the answer as followups (the first replaces "thinking…"), then open its thread if enabled."""
+
+        async def followup(content: str, first: bool, **kwargs) -> discord.Message:
+            return await interaction.followup.send(content, ephemeral=private, wait=True, **kwargs)
+
+        sent: list[discord.Message] = []
+        try:
+            await self._send_answer(followup, answer, sent, publishable=private)
+        except Exception as error:
+            if _expired(error):
+                log.warning("Discord interaction %s expired before its answer was sent", interaction.id)
+                return
+            log.exception("Could not send the Discord answer %s", answer.id)
+            await self._apologise(interaction, public_thinking=not private and not sent)
+            return
+        if not private and self.settings.discord_answer_threads:
+            await self._open_thread(interaction, sent[0], answer)
+
+    async def _send_answer(
+        self, send: SendPart, answer: Answer, sent: list[discord.Message], *, publishable: bool
+    ) -> None:
+        """Send every message of an answer (appending each to `sent`), with the buttons under the last one."""
+        messages = render(answer)
+        for index, content in enumerate(messages):
+            extra = (
+                {"view": answer_view(answer.id, publishable=publishable)}
+                if index == len(messages) - 1
+                else {}
+            )
+            sent.append(await send(content, index == 0, allowed_mentions=NO_MENTIONS, **extra))
+
+    async def _apologise(self, interaction: discord.Interaction, *, public_thinking: bool) -> None:
+        """Replace "thinking…" with an apology only the asker sees."""
+        try:
+            if public_thinking:
+                # The first followup would inherit the public "thinking…" message: remove it first.
+                await interaction.delete_original_response()
+            await interaction.followup.send(APOLOGY, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as error:
+            if _expired(error):
+                log.warning("Discord interaction %s expired before the apology was sent", interaction.id)
+            else:
+                log.exception("Could not send the apology for Discord interaction %s", interaction.id)
+
+    def _remember_answer(self, answer: Answer) -> None:
+        self._recent[answer.id] = answer
+        while len(self._recent) > RECENT_ANSWERS:
+            self._recent.popitem(last=False)
+
+    def _remember_turns(self, thread_id: int, question: str, answer: Answer) -> None:
+        turns = (*self._threads.pop(thread_id, ()), Turn("user", question), Turn("assistant", answer.text))
+        self._threads[thread_id] = turns[-THREAD_TURNS:]
+        while len(self._threads) > THREADS:
+            self._threads.popitem(last=False)
+
+    async def _open_thread(
+        self, interaction: discord.Interaction, message: discord.Message, answer: Answer
+    ) -> None:
+        """A thread on the answer, where replies to the bot continue the conversation."""
+        channel = interaction.channel
+        if not isinstance(channel, discord.TextChannel):
+            return  # threads start from messages in text channels only
+        try:
+            thread = await channel.create_thread(name=_thread_name(answer.question), message=message)
+        except discord.HTTPException:
+            log.warning(
+                "Could not open a thread on Discord answer %s (missing permission?)", answer.id, exc_info=True
+            )
+            return
+        self._remember_turns(thread.id, answer.question, answer)
+
+    async def on_thread_message(self, message: discord.Message) -> None:
+        """A message mentioning the bot in one of its answer threads: answer it with the thread's history."""
+        me = self.client.user
+        if me is None or message.author.bot or not any(user.id == me.id for user in message.mentions):
+            return
+        thread_id = message.channel.id
+        history = self._threads.get(thread_id)
+        owned = isinstance(message.channel, discord.Thread) and message.channel.owner_id == me.id
+        if history is None and not owned:
+            return  # not an answer thread
+        if not self.allowed(message.guild.id if message.guild else None):
+            return
+        text = re.sub(rf"<@!?{me.id}>", "", message.content).strip()
+        if not text:
+            return
+
+        async def reply(content: str, first: bool, **kwargs) -> discord.Message:
+            return await message.channel.send(content, reference=message if first else None, **kwargs)
+
+        asked = Question(
+            text,
+            asker=str(message.author.id),
+            history=history or (),
+            channel=str(thread_id),
+            conversation_id=str(thread_id),
+        )
+        try:
+            async with message.channel.typing():
+                answer = await self.bot.answer(asked)
+            await self._send_answer(reply, answer, [], publishable=False)
+        except Exception:
+            log.exception("Could not answer the Discord follow-up %s", message.id)
+            await message.channel.send(APOLOGY, reference=message, allowed_mentions=NO_MENTIONS)
+            return
+        self._remember_turns(thread_id, text, answer)
+
+    async def _on_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        """Errors before /ask runs (unknown command, failed check): tell the user, never stay silent."""
+        if isinstance(error, app_commands.CommandNotFound | app_commands.CheckFailure):
+            # CommandNotFound: a guild outside DISCORD_GUILD_IDS still shows an old global /ask.
+            reply = "The helpdesk is not enabled here: use /ask in a server channel where it is."
+        else:
+            log.error("Discord command failed", exc_info=error)
+            reply = APOLOGY
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(reply, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            else:
+                await interaction.response.send_message(reply, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException:
+            log.warning("Could not report a command error to Discord interaction %s", interaction.id)

@@ -1,0 +1,323 @@
+"""The Discord connector end to end: real discord.py against the fake Discord REST API and gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+import pytest
+from conftest import write
+from fake_discord import EPHEMERAL, FakeDiscord
+
+from bot.runtime import build_bot, open_sources
+from bot.settings import Settings
+from connectors.discord_bot import APOLOGY, DiscordConnector
+from connectors.discord_render import MESSAGE_LIMIT
+from knowledge.base import KnowledgeBase
+from knowledge.chunking import Chunker
+
+WEBHOOK = r"/webhooks/\d+/"
+CALLBACK = r"/interactions/\d+/[^/]+/callback"
+NO_MENTIONS = {"parse": []}
+
+# The exact command Discord receives: changing it changes what every server sees, so it is pinned.
+ASK_COMMAND = {
+    "name": "ask",
+    "description": "Ask the helpdesk; the answer cites its sources.",
+    "type": 1,
+    "options": [
+        {
+            "type": 3,
+            "name": "question",
+            "description": "What do you want to know?",
+            "required": True,
+            "min_length": 1,
+            "max_length": 1000,
+        },
+        {
+            "type": 5,
+            "name": "private",
+            "description": "Only you see the answer (you can post it to the channel afterwards).",
+            "required": False,
+        },
+    ],
+    "nsfw": False,
+    "dm_permission": False,
+    "default_member_permissions": None,
+    "contexts": [0],
+    "integration_types": None,
+}
+
+
+@pytest.fixture
+async def fake_discord(monkeypatch):
+    # The connector points discord.py's class-level endpoints at the fake; put them back afterwards.
+    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
+    monkeypatch.setattr(
+        discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    )
+    fake = FakeDiscord(token="test-discord-token-do-not-log")
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def connect(fake_discord, tmp_path):
+    """Start a DiscordConnector for a bot against the fake; stopped at the end of the test."""
+    started = []
+
+    async def connect(bot, **settings) -> DiscordConnector:
+        connector = DiscordConnector(
+            bot,
+            Settings(
+                data_dir=tmp_path / "unused",
+                discord_bot_token=fake_discord.token,
+                discord_api_url=fake_discord.api_url,
+                discord_gateway_url=fake_discord.gateway_url,
+                **settings,
+            ),
+        )
+        await connector.start()
+        started.append(connector)
+        return connector
+
+    yield connect
+    for connector in started:
+        await connector.stop()
+
+
+async def ask(fake: FakeDiscord, question: str, **options) -> tuple[dict, list[dict]]:
+    """Run /ask and return the interaction and the messages it ended with, once the buttons arrived."""
+    interaction = await fake.slash_command("ask", question=question, **options)
+    for _ in range(500):
+        messages = fake.interaction_messages(interaction)
+        if (messages and messages[-1]["components"]) or any(m["content"] == APOLOGY for m in messages):
+            return interaction, messages
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no answer; calls: {[(c.method, c.path) for c in fake.calls]}")
+
+
+def message_body(call) -> dict:
+    """The message a call sends: an interaction callback's data, or the request body."""
+    body = call.body if isinstance(call.body, dict) else {}
+    return (body.get("data") or {}) if "/interactions/" in call.path else body
+
+
+def buttons(message: dict) -> dict[str, str]:
+    """custom_id → label or emoji of the buttons on a message."""
+    found = {}
+    for row in message["components"]:
+        for button in row["components"]:
+            found[button["custom_id"]] = button.get("label") or button["emoji"]["name"]
+    return found
+
+
+async def test_ask_defers_at_once_then_follows_up_with_the_cited_answer(
+    fake_discord, connect, helpdesk_bot, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    await connect(helpdesk_bot)
+    _, messages = await ask(fake_discord, "How many days do refunds take?")
+
+    callback, followup = fake_discord.calls_to("POST", CALLBACK), fake_discord.calls_to("POST", WEBHOOK)
+    assert [c.body for c in callback] == [{"type": 5}]  # deferred: "helpdesk is thinking…"
+    assert fake_discord.calls.index(callback[0]) < fake_discord.calls.index(followup[0])
+    assert len(followup) == 1 and followup[0].body["allowed_mentions"] == NO_MENTIONS
+    answer = helpdesk_bot.journal.answers()[-1]
+    assert answer["asker"] == fake_discord.user["id"]
+    [message] = messages
+    assert message["content"] == (
+        f"{answer['answer']}\n\n**Sources**\n[1] Refunds — `billing/refunds.md` · updated today"
+    )
+    assert not message["flags"] & EPHEMERAL
+    assert set(buttons(message).values()) == {"👍", "👎"}
+    # The bot token never reaches the logs, even at DEBUG.
+    assert fake_discord.token not in caplog.text
+
+
+async def test_command_is_registered_globally_with_a_pinned_payload(fake_discord, connect, helpdesk_bot):
+    await connect(helpdesk_bot)
+    [sync] = fake_discord.calls_to("PUT", r"/applications/\d+/")
+    assert sync.path == f"/applications/{fake_discord.app_id}/commands"
+    assert sync.body == [ASK_COMMAND]
+
+
+async def test_guild_ids_register_per_guild_and_restrict_the_bot(fake_discord, connect, helpdesk_bot):
+    other_guild = 200_000_000_000_000_999
+    await connect(helpdesk_bot, discord_guild_ids=[fake_discord.guild_id, 200_000_000_000_000_002])
+    syncs = fake_discord.calls_to("PUT", r"/applications/\d+/")
+    assert [c.path for c in syncs] == [
+        f"/applications/{fake_discord.app_id}/guilds/{fake_discord.guild_id}/commands",
+        f"/applications/{fake_discord.app_id}/guilds/200000000000000002/commands",
+    ]
+    assert all(c.body == [ASK_COMMAND] for c in syncs)
+
+    await ask(fake_discord, "How many days do refunds take?")  # an allowed guild is answered
+    # Elsewhere (an old global /ask still showing) the user is told, and nothing is answered.
+    interaction = await fake_discord.slash_command("ask", question="refunds?", guild_id=other_guild)
+    [*_, refusal] = await fake_discord.wait_for_calls("POST", CALLBACK, count=2)
+    assert refusal.path.startswith(f"/interactions/{interaction['id']}/")
+    assert refusal.body["type"] == 4 and refusal.body["data"]["flags"] == EPHEMERAL
+    assert "not enabled" in refusal.body["data"]["content"]
+    assert len(helpdesk_bot.journal.answers()) == 1
+
+
+async def test_private_answer_is_ephemeral_and_can_be_posted_publicly(fake_discord, connect, helpdesk_bot):
+    await connect(helpdesk_bot)
+    _, [private] = await ask(fake_discord, "How do I reset my password?", private=True)
+    assert fake_discord.calls_to("POST", CALLBACK)[0].body == {"type": 5, "data": {"flags": EPHEMERAL}}
+    assert private["flags"] & EPHEMERAL
+    answer_id = helpdesk_bot.journal.answers()[-1]["id"]
+    assert buttons(private)[f"helpdesk:publish:{answer_id}"] == "Post publicly"
+
+    posting = await fake_discord.click(private["id"], f"helpdesk:publish:{answer_id}")
+    await fake_discord.wait_for_calls("POST", WEBHOOK, count=2)
+    [public] = fake_discord.interaction_messages(posting)
+    assert public["content"] == private["content"]
+    assert not public["flags"] & EPHEMERAL
+    assert set(buttons(public)) == {f"helpdesk:vote:up:{answer_id}", f"helpdesk:vote:down:{answer_id}"}
+
+    # A second click does not post the answer twice.
+    again = await fake_discord.click(private["id"], f"helpdesk:publish:{answer_id}")
+    [*_, reply] = await fake_discord.wait_for_calls("POST", f"/interactions/{again['id']}/")
+    assert reply.body["type"] == 4 and reply.body["data"]["flags"] == EPHEMERAL
+    assert "already posted" in reply.body["data"]["content"]
+    assert len(fake_discord.calls_to("POST", WEBHOOK)) == 2
+
+
+async def test_feedback_buttons_are_recorded_and_acknowledged(fake_discord, connect, helpdesk_bot):
+    await connect(helpdesk_bot)
+    _, [message] = await ask(fake_discord, "How many days do refunds take?")
+    answer_id = helpdesk_bot.journal.answers()[-1]["id"]
+    voter = {"id": "400000000000000077", "username": "voter", "discriminator": "0", "avatar": None}
+
+    click = await fake_discord.click(message["id"], f"helpdesk:vote:down:{answer_id}", user=voter)
+    [ack] = await fake_discord.wait_for_calls("POST", f"/interactions/{click['id']}/")
+    assert ack.body["type"] == 4 and ack.body["data"]["flags"] == EPHEMERAL
+    assert helpdesk_bot.journal.feedback_for(answer_id) == [(-1, None, voter["id"])]
+
+
+async def test_document_text_never_pings_anyone(fake_discord, connect, helpdesk_bot):
+    # The outage article contains "@everyone" and "<@U123>": every message goes out with nothing allowed.
+    await connect(helpdesk_bot)
+    _, messages = await ask(fake_discord, "outage notices status page updates")
+    assert "everyone" in messages[0]["content"]
+    click = await fake_discord.click(messages[-1]["id"], next(iter(buttons(messages[-1]))))
+    await fake_discord.wait_for_calls("POST", f"/interactions/{click['id']}/")
+    sent = [body for body in map(message_body, fake_discord.calls) if "content" in body]
+    assert len(sent) == 2  # the answer and the acknowledgement of the vote
+    assert all(body["allowed_mentions"] == NO_MENTIONS for body in sent)
+
+
+async def test_backend_failure_ends_in_a_private_apology(fake_discord, connect, tmp_path, fake_embeddings):
+    settings = Settings(data_dir=tmp_path / "never-synced", retrieval_mode="bm25")
+    unsynced = build_bot(settings, KnowledgeBase(settings.data_dir, fake_embeddings, Chunker(400, 50), "x"))
+    await connect(unsynced)
+    _, messages = await ask(fake_discord, "How many days do refunds take?")
+    # The public "thinking…" is removed, then the apology goes to the asker alone.
+    assert [c.method for c in fake_discord.calls if "/webhooks/" in c.path] == ["DELETE", "POST"]
+    assert [(m["content"], m["flags"]) for m in messages] == [(APOLOGY, EPHEMERAL)]
+
+
+async def test_rate_limited_followup_is_retried(fake_discord, connect, helpdesk_bot):
+    await connect(helpdesk_bot)
+    fake_discord.rate_limit_next("POST", WEBHOOK, retry_after=0.2)
+    _, [message] = await ask(fake_discord, "How many days do refunds take?")
+    assert [c.status for c in fake_discord.calls_to("POST", WEBHOOK)] == [429, 200]
+    assert "**Sources**" in message["content"]
+
+
+async def test_expired_interaction_is_logged(fake_discord, connect, helpdesk_bot, caplog):
+    await connect(helpdesk_bot)
+    fake_discord.fail_next("POST", CALLBACK, 404, {"message": "Unknown interaction", "code": 10062})
+    interaction = await fake_discord.slash_command("ask", question="How many days do refunds take?")
+    await fake_discord.wait_for_calls("POST", CALLBACK)
+    for _ in range(200):
+        if "expired" in caplog.text:
+            break
+        await asyncio.sleep(0.02)
+    assert f"Discord interaction {interaction['id']} expired" in caplog.text
+    assert not fake_discord.calls_to("POST", WEBHOOK)
+
+
+async def test_long_answer_is_sent_in_several_messages_that_join_back(
+    fake_discord, connect, tmp_path, fake_embeddings
+):
+    steps = "\n".join(
+        f"- Step {n}: copy the {topic} settings from the old workspace, then check them in the new one."
+        for n, topic in enumerate(["billing", "member", "channel", "security", "export", "audit"] * 5, 1)
+    )
+    write(
+        tmp_path / "kb" / "migration.md", f"# Migrating a workspace\n\nTo migrate a workspace:\n\n{steps}\n"
+    )
+    settings = Settings(data_dir=tmp_path / "long", sources=[str(tmp_path / "kb")], retrieval_mode="bm25")
+    settings = settings.model_copy(update={"min_confidence": 0.0, "min_support": -1.0})
+    kb = KnowledgeBase(settings.data_dir, fake_embeddings, Chunker(4000, 0), "fake")
+    await kb.sync(open_sources(settings))
+    bot = build_bot(settings, kb)
+    await connect(bot)
+
+    _, messages = await ask(fake_discord, "How do I migrate a workspace?")
+    answer = bot.journal.answers()[-1]["answer"]
+    assert len(answer) > MESSAGE_LIMIT and len(messages) >= 2
+    assert all(len(m["content"]) <= MESSAGE_LIMIT for m in messages)
+    joined = "".join(m["content"] for m in messages)
+    assert joined.split("\n\n**Sources**\n")[0] == answer
+    assert [bool(m["components"]) for m in messages] == [False] * (len(messages) - 1) + [True]
+
+
+async def test_replies_in_the_answer_thread_continue_the_conversation(fake_discord, connect, helpdesk_bot):
+    await connect(helpdesk_bot, discord_answer_threads=True)
+    _, [message] = await ask(fake_discord, "How do I reset my password?")
+    [opened] = await fake_discord.wait_for_calls("POST", r"/channels/\d+/messages/\d+/threads")
+    assert opened.path == f"/channels/{fake_discord.channel_id}/messages/{message['id']}/threads"
+    assert opened.body["name"] == "How do I reset my password?"
+    thread_id = message["id"]
+
+    question = await fake_discord.user_message(thread_id, f"<@{fake_discord.app_id}> how long is it valid?")
+    [reply] = await fake_discord.wait_for_calls("POST", f"/channels/{thread_id}/messages")
+    follow_up = helpdesk_bot.journal.answers()[-1]
+    assert follow_up["question"] == "how long is it valid?"
+    assert follow_up["standalone_query"].startswith("How do I reset my password?")
+    assert "Resetting your password" in reply.body["content"]
+    assert str(reply.body["message_reference"]["message_id"]) == question["id"]
+    assert reply.body["allowed_mentions"] == NO_MENTIONS
+
+    # Messages that do not mention the bot are left to the humans.
+    await fake_discord.user_message(thread_id, "thanks!", mentions_bot=False)
+    await asyncio.sleep(0.2)
+    assert len(fake_discord.calls_to("POST", f"/channels/{thread_id}/messages")) == 1
+
+
+async def test_answer_threads_still_answer_after_a_restart(fake_discord, connect, helpdesk_bot):
+    first = await connect(helpdesk_bot, discord_answer_threads=True)
+    _, [message] = await ask(fake_discord, "How do I reset my password?")
+    await fake_discord.wait_for_calls("POST", r"/channels/\d+/messages/\d+/threads")
+    await first.stop()
+
+    # The conversation so far lived in memory; the thread is the bot's own, so it is still answered.
+    await connect(helpdesk_bot, discord_answer_threads=True)
+    await fake_discord.user_message(message["id"], f"<@{fake_discord.app_id}> refunds for annual plans?")
+    [reply] = await fake_discord.wait_for_calls("POST", f"/channels/{message['id']}/messages")
+    assert "Refunds" in reply.body["content"]
+
+
+async def test_a_rejected_token_fails_start_with_a_clear_error(fake_discord, tmp_path, helpdesk_bot, caplog):
+    settings = Settings(
+        data_dir=tmp_path / "unused",
+        discord_bot_token="not-the-token",
+        discord_api_url=fake_discord.api_url,
+        discord_gateway_url=fake_discord.gateway_url,
+    )
+    connector = DiscordConnector(helpdesk_bot, settings)
+    with pytest.raises(RuntimeError, match="rejected DISCORD_BOT_TOKEN") as raised:
+        await connector.start()
+    assert "not-the-token" not in str(raised.value) and "not-the-token" not in caplog.text
+    await connector.stop()
+
+
+def test_configured_only_with_a_token():
+    assert not DiscordConnector.configured(Settings())
+    assert DiscordConnector.configured(Settings(discord_bot_token="x"))
