@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from operator import itemgetter
 
 from langchain_core.documents import Document
-from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
+from langchain_core.runnables import Runnable, RunnableLambda
 
 from bot.extractive import Draft, ExtractiveGenerator
-from bot.followups import standalone_query
+from bot.followups import candidate_queries
 from bot.generators import ChatModelGenerator
 from bot.grounding import ground
 from bot.models import Answer, Citation, Question
@@ -95,15 +94,16 @@ class RagChain:
         self.generator = generator
         self.embed_query = embed_query
         self.policy = policy
-        self.runnable: Runnable = (
-            RunnableLambda(self._condense)
-            | RunnablePassthrough.assign(documents=itemgetter("query") | retriever)
-            | RunnableLambda(self._respond)
-        )
+        self.runnable: Runnable = RunnableLambda(self._retrieve) | RunnableLambda(self._respond)
 
-    async def _condense(self, state: dict) -> dict:
-        question: Question = state["question"]
-        return {**state, "query": standalone_query(question), "started": time.perf_counter()}
+    async def _retrieve(self, state: dict) -> dict:
+        """Retrieve for the question and, in a conversation, for its follow-up reading; keep the surer one."""
+        started = time.perf_counter()
+        queries = candidate_queries(state["question"])
+        results = await self.retriever.abatch(queries)
+        confidences = [docs[0].metadata["retrieval_confidence"] if docs else 0.0 for docs in results]
+        best = max(range(len(queries)), key=lambda i: (confidences[i], -i))
+        return {**state, "query": queries[best], "documents": results[best], "started": started}
 
     async def _draft(self, state: dict, documents: list[Document]) -> tuple[Draft, dict]:
         timings: dict[str, float] = {}

@@ -68,7 +68,7 @@ class ExtractiveGenerator:
         scores = [
             float(similarity[i])
             + 0.15 * _keyword_overlap(query_tokens, unit)
-            - 0.03 * rank
+            - 0.06 * rank
             + (0.02 if pos == 0 else 0)
             for i, (rank, pos, unit) in enumerate(candidates)
         ]

@@ -1,28 +1,19 @@
-"""Turns a follow-up question into a standalone query using the conversation so far."""
+"""Follow-up questions: candidate standalone queries built from the conversation so far."""
 
 from __future__ import annotations
 
-import re
-
 from bot.models import Question
-from knowledge.index import tokenize
-
-# Words that point back at something said earlier.
-_REFERRING = re.compile(
-    r"\b(it|its|it's|that|this|those|these|they|them|there|one|same|instead|also|else|too)\b|^(and|or|but|what about|how about|so)\b",
-    re.IGNORECASE,
-)
-_MAX_CONTENT_WORDS = 4
 
 
-def needs_context(text: str) -> bool:
-    """A question that refers back, or is too short to stand alone."""
-    return bool(_REFERRING.search(text)) or len(tokenize([text])[0]) < _MAX_CONTENT_WORDS
+def candidate_queries(question: Question) -> list[str]:
+    """The question itself, then the question joined to the previous user question (for follow-ups).
 
-
-def standalone_query(question: Question) -> str:
-    """The question itself, or prefixed with the previous user question when it depends on it."""
-    earlier = [turn.text for turn in question.history if turn.role == "user" and turn.text.strip()]
-    if not earlier or not needs_context(question.text):
-        return question.text
-    return f"{earlier[-1].strip()} {question.text.strip()}"
+    Retrieval runs both and keeps whichever the knowledge base answers more confidently, so
+    "and for annual plans?" after "how long do refunds take?" finds refunds for annual plans, while a new
+    topic is searched on its own.
+    """
+    queries = [question.text.strip()]
+    earlier = [turn.text.strip() for turn in question.history if turn.role == "user" and turn.text.strip()]
+    if earlier:
+        queries.append(f"{earlier[-1]} {queries[0]}")
+    return queries

@@ -27,7 +27,9 @@ async def test_engine_never_emits_pinging_text(helpdesk_bot):
 
 async def test_follow_up_uses_the_conversation(helpdesk_bot):
     history = (Turn("user", "How do I reset my password?"), Turn("assistant", "Click Forgot password."))
-    answer = await helpdesk_bot.answer(Question("how long is it valid?", history=history))
+    answer = await helpdesk_bot.answer(
+        Question("how long is it valid?", history=history)
+    )  # "it" = the reset link
     assert answer.standalone_query.startswith("How do I reset my password?")
     assert answer.citations[0].doc_id == "account/password"
 

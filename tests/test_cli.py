@@ -83,3 +83,30 @@ def test_every_command_has_help(tmp_path):
     for command in ([], ["sync"], ["search"], ["eval"]):
         result = run(*command, "--help", data_dir=tmp_path)
         assert "Usage" in result.stdout
+
+
+def test_ask_prints_one_json_object_with_cited_sources(synced_sample):
+    data_dir, _ = synced_sample
+    answer = json.loads(
+        run("ask", "How long do refunds take to reach my card?", "--json", data_dir=data_dir).stdout
+    )
+    assert set(answer) == {"answer", "refused", "confidence", "citations", "timings_ms"}
+    assert not answer["refused"] and "[1]" in answer["answer"]
+    first = answer["citations"][0]
+    assert set(first) == {"n", "doc_id", "title", "source", "snippet", "updated_at"}
+    assert first["n"] == 1 and first["doc_id"] == "billing/refund-policy"
+    assert set(answer["timings_ms"]) >= {"retrieve", "generate", "total"}
+    human = run("ask", "Is there an SLA with uptime commitments?", data_dir=data_dir).stdout
+    assert "Sources:" in human and "updated" in human
+
+
+def test_chat_answers_follow_ups(synced_sample):
+    data_dir, _ = synced_sample
+    environment = {**os.environ, "HELPDESK_DATA_DIR": str(data_dir), "HELPDESK_LOG_LEVEL": "WARNING"}
+    conversation = "How do I reset my password?\nhow long is the link valid?\n\n"
+    result = subprocess.run(
+        [*HELPDESK, "chat"], input=conversation, capture_output=True, text=True, env=environment, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("Sources:") == 2
+    assert "60 minutes" in result.stdout
