@@ -15,10 +15,10 @@ from knowledge.evaluation import load_questions
 
 def sweep(rows: list[tuple[bool, float, float]], min_answer_rate: float) -> list[dict]:
     """Answer and refusal rates for every threshold pair; best first (meeting the answer-rate floor)."""
-    grid = [round(0.30 + 0.01 * i, 2) for i in range(46)]
+    grid = [round(0.20 + 0.01 * i, 2) for i in range(56)]
     results = []
     for confidence_floor in grid:
-        for support_floor in [round(0.20 + 0.02 * i, 2) for i in range(26)]:
+        for support_floor in [round(0.02 * i, 2) for i in range(36)]:
             answered = [ok for ok, c, s in rows if c >= confidence_floor and s >= support_floor]
             answerable = [ok for ok, _, _ in rows if ok]
             unanswerable = [ok for ok, _, _ in rows if not ok]

@@ -14,6 +14,8 @@ from knowledge.index import tokenize
 
 # Passages considered, answer units read per passage, and units kept in an answer.
 PASSAGES = 2
+# A lower-ranked passage is read only when retrieval scored its document nearly as high as the first.
+PASSAGE_SCORE_MARGIN = 0.03
 UNITS_PER_PASSAGE = 10
 MAX_UNITS = 3
 MAX_WORDS = 110
@@ -49,7 +51,10 @@ class ExtractiveGenerator:
 
     def _candidates(self, documents: list[Document]) -> list[tuple[int, int, str]]:
         candidates = []
+        top_score = documents[0].metadata.get("score", 0.0) if documents else 0.0
         for rank, document in enumerate(documents[:PASSAGES]):
+            if rank and document.metadata.get("score", 0.0) < top_score - PASSAGE_SCORE_MARGIN:
+                break
             for position, unit in enumerate(answer_units(document.page_content)[:UNITS_PER_PASSAGE]):
                 if not unit.rstrip("*_ ").endswith("?"):  # a question restates; it does not answer
                     candidates.append((rank, position, unit))

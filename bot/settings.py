@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     generator_timeout_s: float = Field(60.0, gt=0)
     min_confidence: float = Field(0.43, ge=0, le=1, description="Refuse below this retrieval confidence.")
     min_support: float = Field(
-        0.20, ge=-1, le=1, description="Refuse when the best sentence matches less than this."
+        0.0, ge=-1, le=1, description="Refuse when the best sentence matches less than this."
     )
     tone_enabled: bool = Field(
         True, description="Rewrite answers in the brand voice when an adapter is present."
