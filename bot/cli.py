@@ -301,6 +301,21 @@ async def _chat(settings: Settings) -> None:
         history = history[-6:]
 
 
+@app.command()
+def serve() -> None:
+    """Run the bot on every configured chat platform (Slack, Discord), with /healthz and scheduled syncs."""
+    from connectors.server import NoPlatformConfigured
+    from connectors.server import serve as run_server
+
+    settings = _settings()
+    try:
+        asyncio.run(run_server(settings))  # SIGINT/SIGTERM shut it down cleanly
+    except NoPlatformConfigured as error:
+        raise _fail(str(error), code=2) from None
+    except (RuntimeError, ValueError) as error:  # a connector failed, bad settings, port in use
+        raise _fail(str(error)) from None
+
+
 @app.command("eval")
 def evaluate(
     questions: Annotated[

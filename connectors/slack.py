@@ -1,0 +1,253 @@
+"""The Slack connector: answers @mentions, thread follow-ups and DMs with slack-bolt's AsyncApp."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import re
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.journal import UnknownAnswer
+from bot.service import HelpdeskBot
+from bot.settings import Settings
+from connectors.dedupe import DAY_S, Ledger
+from connectors.slack_events import (
+    history_from_replies,
+    in_thread,
+    is_direct_message,
+    is_person_message,
+    mentions,
+    thread_root,
+    to_question,
+)
+from connectors.slack_render import (
+    FEEDBACK_ACTION_PREFIX,
+    USAGE_HINT,
+    acknowledge_feedback,
+    answer_metadata,
+    render,
+)
+from connectors.slack_reply import ThreadReply
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+# A thread the bot answered in keeps getting follow-up answers for this long.
+THREAD_TTL_S = 30 * DAY_S
+REPLIES_LIMIT = 200
+STOP_GRACE_S = 10.0
+_FEEDBACK_ACTION = re.compile(rf"^{FEEDBACK_ACTION_PREFIX}(up|down)$")
+
+
+class _QuietBolt(logging.Filter):
+    """Drops Bolt's warning that SLACK_BOT_TOKEN (which Bolt reads itself) is unused: our client carries it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+log.addFilter(_QuietBolt())
+
+
+def _api_base(url: str) -> str:
+    # slack_sdk joins method names onto the base URL: without the trailing slash the last segment is lost.
+    return url if url.endswith("/") else url + "/"
+
+
+class SlackConnector:
+    """Receives Slack events (Events API over HTTP, or Socket Mode) and answers in threads."""
+
+    def __init__(self, settings: Settings, bot: HelpdeskBot):
+        if settings.slack_bot_token is None:
+            msg = "Set SLACK_BOT_TOKEN (the xoxb- token from OAuth & Permissions) to connect Slack"
+            raise ValueError(msg)
+        app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
+        if app_token is None and settings.slack_signing_secret is None:
+            msg = (
+                "Set SLACK_SIGNING_SECRET (Basic Information → App Credentials) to receive events over "
+                "HTTP, or SLACK_APP_TOKEN (an xapp- token) to use Socket Mode"
+            )
+            raise ValueError(msg)
+        self.bot = bot
+        self.app_token = app_token
+        self.allowed_channels = set(settings.slack_allowed_channels)
+        self.ledger = Ledger(settings.data_dir / "slack-events.sqlite3")
+        self.client = AsyncWebClient(
+            token=settings.slack_bot_token.get_secret_value(),
+            base_url=_api_base(settings.slack_api_url),
+            retry_handlers=[
+                AsyncConnectionErrorRetryHandler(),
+                AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            ],
+        )
+        secret = settings.slack_signing_secret
+        self.app = AsyncApp(
+            name="helpdesk",
+            client=self.client,
+            signing_secret=secret.get_secret_value() if secret else "",
+            logger=log,
+        )
+        self.app.event("app_mention")(self._on_mention)
+        self.app.event("message")(self._on_message)
+        self.app.action(_FEEDBACK_ACTION)(self._on_feedback)
+        self.app.error(self._on_error)
+        self._socket: AsyncSocketModeHandler | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    @property
+    def socket_mode(self) -> bool:
+        """Events arrive over a WebSocket (SLACK_APP_TOKEN) rather than HTTP."""
+        return self.app_token is not None
+
+    def mount(self, http: web.Application) -> None:
+        """Serve the Events API and interactivity (button clicks) at /slack/events."""
+        http.router.add_post(EVENTS_PATH, self._handle_http)
+
+    async def _handle_http(self, request: web.Request) -> web.Response:
+        response = await self.app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    async def start(self) -> None:
+        """Check the token, then connect Socket Mode if configured (HTTP mode needs nothing more)."""
+        try:
+            identity = await self.client.auth_test()
+        except SlackApiError as error:
+            msg = (
+                f"Slack rejected SLACK_BOT_TOKEN ({error.response.get('error')}): copy the Bot User OAuth "
+                "Token (xoxb-) from OAuth & Permissions after installing the app"
+            )
+            raise RuntimeError(msg) from None
+        except aiohttp.ClientError as error:
+            msg = f"Could not reach the Slack API at {self.client.base_url} ({error}); check SLACK_API_URL"
+            raise RuntimeError(msg) from error
+        mode = "Socket Mode" if self.socket_mode else f"HTTP at {EVENTS_PATH}"
+        log.info("Slack: connected as %s in %s (%s)", identity.get("user"), identity.get("team"), mode)
+        if self.socket_mode:
+            self._socket = AsyncSocketModeHandler(self.app, app_token=self.app_token)
+            socket_client = self._socket.client
+            try:
+                # Fetched here so a bad token fails start-up; connect() would retry it forever.
+                socket_client.wss_uri = await socket_client.issue_new_wss_url()
+            except SlackApiError as error:
+                msg = (
+                    f"Slack rejected SLACK_APP_TOKEN ({error.response.get('error')}): create an app-level "
+                    "token (xapp-) with the connections:write scope under Basic Information"
+                )
+                raise RuntimeError(msg) from None
+            await self._socket.connect_async()
+
+    async def stop(self) -> None:
+        """Disconnect, then let answers in progress finish (for a few seconds at most)."""
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=STOP_GRACE_S)
+            for task in pending:
+                task.cancel()
+
+    def _allowed(self, event: dict) -> bool:
+        return (
+            not self.allowed_channels or is_direct_message(event) or event["channel"] in self.allowed_channels
+        )
+
+    async def _on_mention(self, event: dict, body: dict, context) -> None:
+        await self._take(event, body, context.bot_user_id)
+
+    async def _on_message(self, event: dict, body: dict, context) -> None:
+        bot_user_id = context.bot_user_id
+        if not is_person_message(event):
+            return
+        if not is_direct_message(event):
+            # A mention arrives as app_mention too; otherwise only follow-ups in the bot's threads count.
+            if mentions(event.get("text", ""), bot_user_id) or not in_thread(event):
+                return
+            if not await self.ledger.contains(_thread_key(event["channel"], thread_root(event))):
+                return
+        await self._take(event, body, bot_user_id)
+
+    async def _take(self, event: dict, body: dict, bot_user_id: str | None) -> None:
+        """Answer a message once: retries and redeliveries of an event already taken are dropped."""
+        if not self._allowed(event):
+            return
+        keys = [f"message:{event['channel']}:{event['ts']}"]
+        if body.get("event_id"):
+            keys.insert(0, f"event:{body['event_id']}")
+        if not await self.ledger.claim(*keys):
+            log.info("Slack: event %s already answered; redelivery ignored", body.get("event_id"))
+            return
+        task = asyncio.create_task(self._answer(event, bot_user_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, event: dict, bot_user_id: str | None) -> None:
+        channel, root = event["channel"], thread_root(event)
+        reply = ThreadReply(self.client, channel, root)
+        try:
+            question = to_question(event, bot_user_id)
+            if not question.text:
+                await reply.post(USAGE_HINT)
+                return
+            await self.ledger.remember(_thread_key(channel, root), THREAD_TTL_S)
+            await reply.start()
+            if in_thread(event):
+                history = await self._thread_history(channel, root, event["ts"], bot_user_id)
+                question = dataclasses.replace(question, history=history)
+            answer = await self.bot.answer(question, on_delta=reply.progress)
+            await reply.finish(render(answer), answer_metadata(answer.id))
+        except Exception as error:
+            log.exception("Slack: could not answer message %s in %s (%s)", event.get("ts"), channel, error)
+            await reply.apologise()
+
+    async def _thread_history(self, channel: str, root: str, before_ts: str, bot_user_id: str | None):
+        response = await self.client.conversations_replies(
+            channel=channel, ts=root, limit=REPLIES_LIMIT, include_all_metadata=True
+        )
+        return history_from_replies(response.get("messages", []), bot_user_id, before_ts)
+
+    async def _on_feedback(self, ack, body: dict, action: dict) -> None:
+        await ack()
+        vote = _FEEDBACK_ACTION.match(action["action_id"]).group(1)
+        answer_id = action["value"]
+        try:
+            await self.bot.feedback(answer_id, vote, voter=body["user"]["id"])
+        except UnknownAnswer:
+            log.warning("Slack: feedback for unknown answer %s ignored", answer_id)
+            return
+        message = body.get("message") or {}
+        channel = (body.get("channel") or {}).get("id") or body["container"]["channel_id"]
+        await self.client.chat_update(
+            channel=channel,
+            ts=message.get("ts") or body["container"]["message_ts"],
+            text=message.get("text", ""),
+            blocks=acknowledge_feedback(message.get("blocks", []), vote),
+            metadata=answer_metadata(answer_id),
+        )
+
+    async def _on_error(self, error: Exception, body: dict) -> None:
+        log.error("Slack: error handling a %s request: %s: %s", body.get("type"), type(error).__name__, error)
+
+
+def _thread_key(channel: str, root: str) -> str:
+    return f"thread:{channel}:{root}"
+
+
+def create_slack_connector(settings: Settings, bot: HelpdeskBot, http: web.Application) -> SlackConnector:
+    """The Slack connector, with its Events API endpoint mounted on the server unless in Socket Mode."""
+    connector = SlackConnector(settings, bot)
+    if not connector.socket_mode:
+        connector.mount(http)
+    return connector

@@ -1,0 +1,408 @@
+"""Slack over the Events API: signed requests into Bolt's real HTTP server, answers sent to a fake Slack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from conftest import write
+from fake_slack import (
+    ASKER,
+    BOT_TOKEN,
+    BOT_USER_ID,
+    CHANNEL,
+    SIGNING_SECRET,
+    FakeSlack,
+    block_action,
+    channel_message,
+    event_callback,
+    free_port,
+    mention,
+    signed_request,
+)
+
+from bot.runtime import build_bot, open_sources
+from bot.settings import Settings
+from connectors.server import HelpdeskServer
+from knowledge.base import KnowledgeBase
+from knowledge.chunking import Chunker
+
+INVOICES = """---
+url: https://help.acme.example/invoices?lang=en&v=2
+---
+# Paying invoices online
+
+Customers pay invoices online with a card or a bank transfer from the invoice link.
+"""
+
+
+HOSTILE = """---
+title: Incidents <!here> <@U123>
+url: https://status.acme.example/incidents?a=1&b=%3E
+---
+Incident reports are posted on the status page within an hour.
+"""
+
+
+def slack_settings(tmp_path: Path, fake: FakeSlack, **overrides) -> Settings:
+    values = {
+        "data_dir": tmp_path / "server-data",
+        "slack_bot_token": BOT_TOKEN,
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_api_url": fake.api_url,
+        "http_host": "127.0.0.1",
+        "http_port": free_port(),
+        **overrides,
+    }
+    return Settings(**values)
+
+
+def answer_settings(tmp_path: Path, **overrides) -> Settings:
+    """The answering settings of conftest's helpdesk_bot (keyword retrieval, nothing refused)."""
+    values = {
+        "data_dir": tmp_path / "bot-data",
+        "sources": [str(tmp_path / "small-kb")],
+        "retrieval_mode": "bm25",
+        "min_confidence": 0.0,
+        "min_support": -1.0,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+@pytest.fixture
+async def fake_slack():
+    async with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def kb_bot(helpdesk_bot, tmp_path):
+    """The small-KB bot plus a page whose source is a URL (so answers carry web links)."""
+    write(tmp_path / "small-kb" / "billing" / "invoices.md", INVOICES)
+    await helpdesk_bot.chain.retriever.knowledge_base.sync(open_sources(answer_settings(tmp_path)))
+    return helpdesk_bot
+
+
+class SlackHttp:
+    """The running server and a client that posts signed requests to it."""
+
+    def __init__(self, server: HelpdeskServer, session: aiohttp.ClientSession, fake: FakeSlack):
+        self.server, self.session, self.fake = server, session, fake
+
+    async def post(self, payload: dict, *, form: bool = False, headers: dict | None = None, **signing):
+        body, signed = signed_request(payload, form=form, **signing)
+        started = time.monotonic()
+        async with self.session.post("/slack/events", data=body, headers={**signed, **(headers or {})}) as r:
+            text = await r.text()
+        return r.status, time.monotonic() - started, text
+
+    async def ask(self, event: dict, **kwargs) -> dict:
+        """Post an event and wait for the answer in its thread."""
+        before = len(self.fake.answers(event["channel"]))
+        status, _, _ = await self.post(event_callback(event), **kwargs)
+        assert status == 200
+        answers = await self.fake.wait_for(lambda: self.fake.answers(event["channel"])[before:])
+        return answers[0]
+
+
+async def _running(settings: Settings, bot, fake: FakeSlack):
+    server = HelpdeskServer(settings, bot)
+    await server.start()
+    session = aiohttp.ClientSession(f"http://127.0.0.1:{server.port}")
+    return SlackHttp(server, session, fake)
+
+
+@pytest.fixture
+async def slack(tmp_path, fake_slack, kb_bot):
+    running = await _running(slack_settings(tmp_path, fake_slack), kb_bot, fake_slack)
+    yield running
+    await running.session.close()
+    await running.server.stop()
+
+
+def all_text(message: dict) -> str:
+    """Every piece of text Slack would show for a message."""
+    parts = [message.get("text", "")]
+    for block in message.get("blocks", []):
+        parts += [block["text"]["text"]] if "text" in block else []
+        parts += [
+            e["text"] if isinstance(e["text"], str) else e["text"]["text"] for e in block.get("elements", [])
+        ]
+    return "\n".join(parts)
+
+
+async def test_mention_is_answered_in_its_thread_with_linked_sources(slack, fake_slack, kb_bot):
+    event = mention(fake_slack, "How do customers pay invoices online?")
+    answer = await slack.ask(event)
+
+    placeholder = fake_slack.calls_to("chat.postMessage")[0].args
+    assert placeholder["thread_ts"] == event["ts"] and placeholder["channel"] == CHANNEL
+    assert placeholder["unfurl_links"] is False and placeholder["unfurl_media"] is False
+    assert answer["thread_ts"] == event["ts"]
+    text = all_text(answer)
+    assert "Customers pay invoices online" in text
+    assert (
+        "<https://help.acme.example/invoices?lang=en&amp;v=2|Paying invoices online> · _updated today_"
+        in text
+    )
+    answer_id = answer["metadata"]["event_payload"]["answer_id"]
+    buttons = next(b for b in answer["blocks"] if b["type"] == "actions")["elements"]
+    assert {b["value"] for b in buttons} == {answer_id}
+    assert kb_bot.journal.answers()[-1]["asker"] == ASKER
+    assert all(call.token == BOT_TOKEN for call in fake_slack.calls)
+
+
+async def test_mention_inside_a_thread_replies_to_the_thread_root(slack, fake_slack):
+    root = fake_slack.add_message(CHANNEL, "Our refunds are stuck")
+    answer = await slack.ask(mention(fake_slack, "How many days do refunds take?", thread_ts=root["ts"]))
+    assert answer["thread_ts"] == root["ts"]
+
+
+class SlowChatModel:
+    """An OpenAI-compatible endpoint streaming its answer slowly, word by word (the generator boundary)."""
+
+    def __init__(self, text: str, delay_s: float):
+        self.pieces = re.findall(r"\S+\s*", text)
+        self.delay_s = delay_s
+
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        model = (await request.json())["model"]
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for piece in [*self.pieces, None]:
+            await asyncio.sleep(self.delay_s if piece else 0)
+            delta, finish = ({"content": piece}, None) if piece else ({}, "stop")
+            chunk = {
+                "id": "chatcmpl-slow",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+
+async def test_ack_is_immediate_while_the_answer_streams(tmp_path, fake_slack, kb_bot):
+    model = SlowChatModel("Refunds are issued within 14 days of a request [1].", delay_s=0.15)
+    endpoint = web.Application()
+    endpoint.router.add_post("/v1/chat/completions", model.completions)
+    runner = web.AppRunner(endpoint)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    base_url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+    streaming_bot = build_bot(
+        answer_settings(tmp_path, generator="openai", openai_base_url=base_url),
+        kb_bot.chain.retriever.knowledge_base,
+    )
+    slack = await _running(slack_settings(tmp_path, fake_slack), streaming_bot, fake_slack)
+    try:
+        event = mention(fake_slack, "How many days do refunds take?")
+        status, ack_s, _ = await slack.post(event_callback(event))
+        assert status == 200
+        assert ack_s < 1.0  # Slack gives up after 3 s; the answer takes about 1.7 s
+        assert not fake_slack.answers(CHANNEL)
+        answer = (await fake_slack.wait_for(lambda: fake_slack.answers(CHANNEL), timeout=20))[0]
+    finally:
+        await slack.session.close()
+        await slack.server.stop()
+        await runner.cleanup()
+    assert "Refunds are issued within 14 days of a request" in all_text(answer)
+    progress = [c.args for c in fake_slack.calls_to("chat.update") if "metadata" not in c.args]
+    assert progress, "the streamed answer was never shown while it was being written"
+    assert progress[0]["blocks"][0]["text"]["text"].endswith(" …")
+    assert streaming_bot.journal.answers()[-1]["generator"] == "openai"
+
+
+async def test_bad_signature_and_stale_timestamp_are_rejected(slack, fake_slack):
+    payload = event_callback(mention(fake_slack, "How many days do refunds take?"))
+    status, _, _ = await slack.post(payload, secret="not-the-signing-secret")
+    assert status == 401
+    status, _, _ = await slack.post(payload, timestamp=int(time.time()) - 6 * 60)
+    assert status == 401
+    await asyncio.sleep(0.3)
+    assert not fake_slack.calls_to("chat.postMessage")
+
+
+async def test_url_verification_is_answered(slack):
+    status, _, text = await slack.post(
+        {"token": "t", "challenge": "3eZbrw1aBm2rZgRNFdxV", "type": "url_verification"}
+    )
+    assert status == 200 and json.loads(text) == {"challenge": "3eZbrw1aBm2rZgRNFdxV"}
+
+
+async def test_retries_are_answered_once_even_after_a_restart(tmp_path, slack, fake_slack, kb_bot):
+    payload = event_callback(mention(fake_slack, "How many days do refunds take?"))
+    for attempt in range(3):
+        retry = {"X-Slack-Retry-Num": str(attempt), "X-Slack-Retry-Reason": "http_timeout"} if attempt else {}
+        status, _, _ = await slack.post(payload, headers=retry)
+        assert status == 200
+    await fake_slack.wait_for(lambda: fake_slack.answers(CHANNEL))
+    await slack.server.stop()
+
+    restarted = await _running(slack_settings(tmp_path, fake_slack), kb_bot, fake_slack)
+    try:
+        status, _, _ = await restarted.post(payload, headers={"X-Slack-Retry-Num": "3"})
+        assert status == 200
+        # A redelivery whose first delivery never arrived is a new event: it is answered.
+        unseen = event_callback(mention(fake_slack, "How do I reset my password?"))
+        status, _, _ = await restarted.post(unseen, headers={"X-Slack-Retry-Num": "1"})
+        await fake_slack.wait_for(lambda: len(fake_slack.answers(CHANNEL)) == 2)
+        await asyncio.sleep(0.2)
+    finally:
+        await restarted.session.close()
+        await restarted.server.stop()
+    assert len(fake_slack.calls_to("chat.postMessage")) == 2
+    assert [a["thread_ts"] for a in fake_slack.answers(CHANNEL)] == [
+        payload["event"]["ts"],
+        unseen["event"]["ts"],
+    ]
+
+
+async def test_follow_up_in_the_bots_thread_needs_no_mention(slack, fake_slack, kb_bot):
+    first = mention(fake_slack, "How do I reset my password?")
+    await slack.ask(first)
+    fake_slack.add_message(
+        CHANNEL, "Beep, I am another bot", user="UOTHERBOT", bot_id="B0OTHER", thread_ts=first["ts"]
+    )
+    follow_up = channel_message(fake_slack, "how long is it valid?", thread_ts=first["ts"])
+    answer = await slack.ask(follow_up)
+
+    assert answer["thread_ts"] == first["ts"]
+    replies = fake_slack.calls_to("conversations.replies")[-1].args
+    assert replies["ts"] == first["ts"]
+    record = kb_bot.journal.answers()[-1]
+    assert record["question"] == "how long is it valid?"
+    assert record["standalone_query"].startswith("How do I reset my password?")
+    assert "account/password.md" in all_text(answer)
+
+
+async def test_messages_outside_the_bots_threads_are_left_alone(slack, fake_slack):
+    other_thread = fake_slack.add_message(CHANNEL, "Lunch?")
+    events = [
+        channel_message(fake_slack, "how long is it valid?", thread_ts=other_thread["ts"]),
+        channel_message(fake_slack, "refunds take how long?"),  # top level, no mention
+        channel_message(fake_slack, "I am a bot", bot_id="B0OTHER", subtype="bot_message"),
+    ]
+    for event in events:
+        status, _, _ = await slack.post(event_callback(event))
+        assert status == 200
+    await slack.ask(mention(fake_slack, "How many days do refunds take?"))
+    assert len(fake_slack.calls_to("chat.postMessage")) == 1
+
+
+async def test_direct_messages_are_answered(slack, fake_slack):
+    event = channel_message(
+        fake_slack, "How many days do refunds take?", channel="D0DIRECT", channel_type="im"
+    )
+    answer = await slack.ask(event)
+    assert answer["thread_ts"] == event["ts"]
+    assert "billing/refunds.md" in all_text(answer)
+
+
+async def test_feedback_click_is_stored_and_acknowledged(slack, fake_slack, kb_bot):
+    answer = await slack.ask(mention(fake_slack, "How many days do refunds take?"))
+    answer_id = answer["metadata"]["event_payload"]["answer_id"]
+
+    status, ack_s, _ = await slack.post(block_action(answer, "feedback_down", user="U0VOTER"), form=True)
+    assert status == 200 and ack_s < 1.0
+    thanked = await fake_slack.wait_for(lambda: "Thanks for the feedback" in all_text(answer) and answer)
+    assert kb_bot.journal.feedback_for(answer_id) == [(-1, None, "U0VOTER")]
+    assert not any(block["type"] == "actions" for block in thanked["blocks"])
+    assert thanked["metadata"]["event_payload"]["answer_id"] == answer_id
+
+
+async def test_rate_limited_call_is_retried_after_retry_after(slack, fake_slack):
+    fake_slack.fail("chat.postMessage", status=429, retry_after=1)
+    answer = await slack.ask(mention(fake_slack, "How many days do refunds take?"))
+    first, second = fake_slack.calls_to("chat.postMessage")
+    assert second.at - first.at >= 1.0
+    assert "billing/refunds.md" in all_text(answer)
+
+
+async def test_backend_failure_leaves_an_apology(tmp_path, fake_slack, fake_embeddings, caplog):
+    never_synced = KnowledgeBase(tmp_path / "empty", fake_embeddings, Chunker(400, 50), "fake")
+    broken_bot = build_bot(answer_settings(tmp_path, data_dir=tmp_path / "empty"), never_synced)
+    slack = await _running(slack_settings(tmp_path, fake_slack), broken_bot, fake_slack)
+    try:
+        event = mention(fake_slack, "How many days do refunds take?")
+        await slack.post(event_callback(event))
+        apology = await fake_slack.wait_for(
+            lambda: [m for m in fake_slack.bot_messages(CHANNEL) if m["text"].startswith("Sorry")]
+        )
+    finally:
+        await slack.session.close()
+        await slack.server.stop()
+    assert apology[0]["thread_ts"] == event["ts"]
+    assert len(fake_slack.bot_messages(CHANNEL)) == 1  # the placeholder became the apology
+    assert "could not answer" in caplog.text and "KnowledgeBaseEmpty" in caplog.text
+
+
+async def test_document_text_cannot_ping_or_forge_links(tmp_path, slack, fake_slack, kb_bot):
+    write(tmp_path / "small-kb" / "status" / "incidents.md", HOSTILE)
+    await kb_bot.chain.retriever.knowledge_base.sync(open_sources(answer_settings(tmp_path)))
+    titled = await slack.ask(mention(fake_slack, "Where are incident reports posted?"))
+    quoted = await slack.ask(mention(fake_slack, "How are outage notices posted on the status page?"))
+
+    sources = titled["blocks"][-2]["text"]["text"]
+    link = "<https://status.acme.example/incidents?a=1&amp;b=%3E|Incidents &lt;!here&gt; &lt;@U123&gt;>"
+    assert link in sources
+    shown = all_text(quoted).replace("\u200b", "")  # the zero-width space the bot puts into mention-like text
+    assert "&lt;!channel&gt;" in shown and "&lt;http://evil.example|click here&gt;" in shown
+    for answer in (titled, quoted):
+        text = all_text(answer)
+        assert not re.search(r"<[!@#]", text) and "<http://evil" not in text
+        assert re.search(r"@everyone|@here|@channel", text) is None
+        assert [m.group() for m in re.finditer(r"<[^>]*>", text)] in ([], [link])  # our links only
+
+
+async def test_allowlist_keeps_the_bot_silent_elsewhere(tmp_path, fake_slack, kb_bot):
+    slack = await _running(
+        slack_settings(tmp_path, fake_slack, slack_allowed_channels=["C0HELP"]), kb_bot, fake_slack
+    )
+    try:
+        await slack.post(
+            event_callback(mention(fake_slack, "How many days do refunds take?", channel=CHANNEL))
+        )
+        await slack.ask(mention(fake_slack, "How many days do refunds take?", channel="C0HELP"))
+        dm = channel_message(fake_slack, "How do I reset my password?", channel="D0DIRECT", channel_type="im")
+        await slack.ask(dm)
+    finally:
+        await slack.session.close()
+        await slack.server.stop()
+    assert {call.args["channel"] for call in fake_slack.calls_to("chat.postMessage")} == {
+        "C0HELP",
+        "D0DIRECT",
+    }
+
+
+async def test_secrets_never_reach_the_logs(slack, fake_slack, caplog):
+    caplog.set_level(logging.DEBUG)
+    answer = await slack.ask(mention(fake_slack, "How many days do refunds take?"))
+    await slack.post(block_action(answer, "feedback_up"), form=True)
+    await slack.post(event_callback(mention(fake_slack, "refunds?")), secret="wrong")
+    await fake_slack.wait_for(lambda: "Thanks for the feedback" in all_text(answer))
+    assert caplog.records
+    assert BOT_TOKEN not in caplog.text and SIGNING_SECRET not in caplog.text
+
+
+async def test_healthz_reports_the_running_connectors(slack):
+    async with slack.session.get("/healthz") as response:
+        assert response.status == 200
+        assert await response.json() == {"status": "ok", "connectors": ["slack"]}
+
+
+async def test_a_bare_mention_gets_a_usage_hint(slack, fake_slack):
+    await slack.post(event_callback(mention(fake_slack, "")))
+    hint = await fake_slack.wait_for(lambda: fake_slack.bot_messages(CHANNEL))
+    assert hint[0]["text"].startswith("Ask me a question")
+    assert BOT_USER_ID not in hint[0]["text"]
