@@ -16,7 +16,9 @@ pytestmark = pytest.mark.slow
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def sample_bot(tmp_path_factory, real_embeddings):
-    settings = Settings(data_dir=tmp_path_factory.mktemp("real"), sources=[str(SAMPLE_KB)], tone_enabled=False)
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("real"), sources=[str(SAMPLE_KB)], tone_enabled=False
+    )
     kb = KnowledgeBase(settings.data_dir, real_embeddings, Chunker(), "all-MiniLM-L6-v2")
     await kb.sync(open_sources(settings))
     return build_bot(settings, kb)

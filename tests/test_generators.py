@@ -20,7 +20,13 @@ def _chain(helpdesk_bot, model) -> RagChain:
     kb = helpdesk_bot.chain.retriever.knowledge_base
     retriever = KnowledgeRetriever(knowledge_base=kb, k=3, mode="bm25")
     policy = AnswerPolicy(min_confidence=0.0, min_support=-1.0)
-    return RagChain(retriever, ExtractiveGenerator(kb.embeddings), ChatModelGenerator(model, "fake"), kb.embed_query, policy)
+    return RagChain(
+        retriever,
+        ExtractiveGenerator(kb.embeddings),
+        ChatModelGenerator(model, "fake"),
+        kb.embed_query,
+        policy,
+    )
 
 
 def _model(*replies: str) -> GenericFakeChatModel:
@@ -47,7 +53,9 @@ async def test_a_grounded_generated_answer_is_posted(helpdesk_bot):
 
 
 async def test_an_invented_number_is_removed_from_a_generated_answer(helpdesk_bot):
-    reply = "Refunds are issued within 14 days of a request [1]. Annual plans are refunded within 90 days [1]."
+    reply = (
+        "Refunds are issued within 14 days of a request [1]. Annual plans are refunded within 90 days [1]."
+    )
     answer = await _ask(_chain(helpdesk_bot, _model(reply)), "How long do refunds take?")
     assert "90" not in answer.text and "14 days" in answer.text
 
@@ -71,8 +79,13 @@ async def test_low_retrieval_confidence_is_a_refusal_without_generating(helpdesk
     kb = helpdesk_bot.chain.retriever.knowledge_base
     retriever = KnowledgeRetriever(knowledge_base=kb, k=3, mode="bm25")
     model = _model()  # would raise StopIteration if called
-    chain = RagChain(retriever, ExtractiveGenerator(kb.embeddings), ChatModelGenerator(model, "fake"),
-                     kb.embed_query, AnswerPolicy(min_confidence=0.9))
+    chain = RagChain(
+        retriever,
+        ExtractiveGenerator(kb.embeddings),
+        ChatModelGenerator(model, "fake"),
+        kb.embed_query,
+        AnswerPolicy(min_confidence=0.9),
+    )
     answer = await _ask(chain, "quickbooks integration sync settings")
     assert answer.refused and "generate" not in answer.timings_ms
 
@@ -89,13 +102,25 @@ class FakeOpenAI:
         self.requests.append({"body": body, "auth": request.headers.get("Authorization")})
         if not body.get("stream"):
             message = {"role": "assistant", "content": self.reply}
-            return web.json_response({"id": "c1", "object": "chat.completion", "created": 0, "model": body["model"],
-                                      "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})
+            return web.json_response(
+                {
+                    "id": "c1",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body["model"],
+                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                }
+            )
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         for word in self.reply.split(" "):
-            chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
-                     "choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}]}
+            chunk = {
+                "id": "c1",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": body["model"],
+                "choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}],
+            }
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
         await response.write(b"data: [DONE]\n\n")
         return response

@@ -25,7 +25,9 @@ def test_supported_sentences_are_kept_and_renumbered():
 
 
 def test_an_invented_number_is_removed():
-    result = ground("Refunds are issued within 30 days [1]. The reset link expires after 60 minutes [2].", SOURCES)
+    result = ground(
+        "Refunds are issued within 30 days [1]. The reset link expires after 60 minutes [2].", SOURCES
+    )
     assert "30 days" not in result.text
     assert result.dropped[0][1] == "'30' does not occur in the cited source"
     assert result.text == "The reset link expires after 60 minutes. [1]"
@@ -50,7 +52,9 @@ def test_invented_url_and_product_name_are_caught():
 
 
 def test_dangling_and_missing_markers():
-    result = ground("Refunds are issued within 14 days [7]. Click Forgot password on the sign-in page [2].", SOURCES)
+    result = ground(
+        "Refunds are issued within 14 days [7]. Click Forgot password on the sign-in page [2].", SOURCES
+    )
     assert result.text == "Click Forgot password on the sign-in page. [1]"
     assert result.dropped == [("Refunds are issued within 14 days [7].", "cites no existing source")]
 
@@ -67,6 +71,8 @@ def test_unrelated_sentences_are_dropped_even_with_a_marker():
 
 
 def test_lists_stay_whole():
-    steps = Document("To reset:\n1. Click Forgot password.\n2. Open the email.", metadata={"doc_id": "s", "title": "S"})
+    steps = Document(
+        "To reset:\n1. Click Forgot password.\n2. Open the email.", metadata={"doc_id": "s", "title": "S"}
+    )
     result = ground("To reset:\n1. Click Forgot password.\n2. Open the email. [1]", [steps])
     assert result.text == "To reset:\n1. Click Forgot password.\n2. Open the email. [1]"
