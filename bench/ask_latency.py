@@ -21,7 +21,7 @@ IMPORTED = time.perf_counter()
 
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 async def measure(data_dir: Path, questions: list[str], warmup: int) -> dict:
