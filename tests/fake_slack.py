@@ -285,3 +285,19 @@ def signed_request(payload: dict, *, secret: str = SIGNING_SECRET, timestamp: in
         "Content-Type": content_type,
     }
     return body, headers
+
+
+def slack_settings(tmp_path, fake: FakeSlack, **overrides):
+    """Settings for a bot talking to this fake Slack over HTTP on a free local port."""
+    from bot.settings import Settings
+
+    values = {
+        "data_dir": tmp_path / "server-data",
+        "slack_bot_token": BOT_TOKEN,
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_api_url": fake.api_url,
+        "http_host": "127.0.0.1",
+        "http_port": free_port(),
+        **overrides,
+    }
+    return Settings(**values)

@@ -21,6 +21,7 @@ from fake_slack import (
     free_port,
     mention,
     signed_request,
+    slack_settings,
 )
 
 from bot.runtime import build_bot
@@ -34,19 +35,6 @@ from knowledge.chunking import Chunker
 async def fake_slack():
     async with FakeSlack() as fake:
         yield fake
-
-
-def slack_settings(tmp_path, fake: FakeSlack, **overrides) -> Settings:
-    values = {
-        "data_dir": tmp_path / "server-data",
-        "slack_bot_token": BOT_TOKEN,
-        "slack_signing_secret": SIGNING_SECRET,
-        "slack_api_url": fake.api_url,
-        "http_host": "127.0.0.1",
-        "http_port": free_port(),
-        **overrides,
-    }
-    return Settings(**values)
 
 
 async def test_without_platform_credentials_serve_says_what_to_set(tmp_path):

@@ -23,9 +23,9 @@ from fake_slack import (
     block_action,
     channel_message,
     event_callback,
-    free_port,
     mention,
     signed_request,
+    slack_settings,
 )
 
 from bot.runtime import build_bot, open_sources
@@ -49,19 +49,6 @@ url: https://status.acme.example/incidents?a=1&b=%3E
 ---
 Incident reports are posted on the status page within an hour.
 """
-
-
-def slack_settings(tmp_path: Path, fake: FakeSlack, **overrides) -> Settings:
-    values = {
-        "data_dir": tmp_path / "server-data",
-        "slack_bot_token": BOT_TOKEN,
-        "slack_signing_secret": SIGNING_SECRET,
-        "slack_api_url": fake.api_url,
-        "http_host": "127.0.0.1",
-        "http_port": free_port(),
-        **overrides,
-    }
-    return Settings(**values)
 
 
 def answer_settings(tmp_path: Path, **overrides) -> Settings:

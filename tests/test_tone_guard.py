@@ -1,0 +1,96 @@
+"""The fact guard accepts faithful rewrites and rejects every way a rewrite can change a fact."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import REPO
+
+from bot.tone_guard import LengthBounds, check_rewrite, is_not_found, mentions
+
+PLAIN = (
+    "Refund requests for annual plans are submitted under Settings → Billing → Cancel subscription [1]. "
+    "Approved refunds are returned within 5–10 business days to the card used for Acme Payroll [1]. "
+    "Questions go to billing@acme.example or https://acme.example/refunds, using the code `REFUND-42` [2]."
+)
+FAITHFUL = (
+    "Happy to help! To ask for a refund on an annual plan, go to Settings → Billing → Cancel subscription [1]. "
+    "Once it's approved, the money goes back within 5–10 business days to the card you use for Acme Payroll [1]. "
+    "Any questions? Write to billing@acme.example or see https://acme.example/refunds, with the code "
+    "`REFUND-42` [2]."
+)
+
+
+def test_a_faithful_rewrite_passes():
+    verdict = check_rewrite(PLAIN, FAITHFUL)
+    assert verdict.passed, verdict.problems
+
+
+@pytest.mark.parametrize(
+    ("change", "broken", "problem"),
+    [
+        ("changed number", FAITHFUL.replace("5–10", "5–7"), "drops 10"),
+        ("dropped marker", FAITHFUL.replace(" [2]", ""), "drops citation [2]"),
+        ("invented marker", FAITHFUL.replace("[2]", "[3]"), "adds citation [3]"),
+        ("invented URL", FAITHFUL + " More at https://evil.example/help.", "adds https://evil.example/help"),
+        ("changed URL", FAITHFUL.replace("/refunds", "/refund"), "drops https://acme.example/refunds"),
+        ("changed email", FAITHFUL.replace("billing@", "help@"), "drops billing@acme.example"),
+        ("changed code span", FAITHFUL.replace("REFUND-42", "REFUND-24"), "`REFUND-42`"),
+        ("dropped product name", FAITHFUL.replace("Acme Payroll", "payroll"), "drops Acme Payroll"),
+        ("swapped product name", FAITHFUL.replace("Acme Payroll", "Acme Pay"), "drops Acme Payroll"),
+        ("invented name", FAITHFUL.replace("Any questions?", "Like Acme Bank Sync, any questions?"), "adds"),
+        ("added number", FAITHFUL.replace("Happy to help!", "Happy to help, 24/7!"), "adds 24"),
+        (
+            "changed menu path",
+            FAITHFUL.replace("Billing → Cancel subscription", "Billing → Plans"),
+            "drops Settings → Billing → Cancel",
+        ),
+    ],
+)
+def test_a_rewrite_that_changes_a_fact_fails(change, broken, problem):
+    verdict = check_rewrite(PLAIN, broken)
+    assert not verdict.passed, change
+    assert any(problem in p for p in verdict.problems), (change, verdict.problems)
+
+
+def test_length_stays_within_bounds():
+    plain = "Exports are limited to 3 per hour [1]. Larger exports are split into files of 10,000 rows [1]."
+    short = "Up to 3 exports per hour, 10,000 rows [1]."
+    padded = plain + " " + " ".join(["Really, we are so very glad that you asked us about this today."] * 3)
+    assert any("too short" in p for p in check_rewrite(plain, short).problems)
+    assert any("too long" in p for p in check_rewrite(plain, padded).problems)
+    assert check_rewrite(plain, short, LengthBounds(min_ratio=0.3)).passed
+
+
+def test_an_empty_rewrite_fails():
+    assert not check_rewrite(PLAIN, "  ").passed
+
+
+def test_a_refusal_must_stay_a_refusal():
+    refusal = "The knowledge base does not contain information about hardware security keys. These might help: [1] [2]"
+    kind = "Sorry, I couldn't find anything about hardware security keys. These might help, though: [1] [2]"
+    answered = "Good news! Hardware security keys work with every plan and you set them up here: [1] [2]"
+    assert is_not_found(refusal)
+    assert check_rewrite(refusal, kind).passed
+    assert "no longer says the answer was not found" in check_rewrite(refusal, answered).problems
+
+
+def test_a_code_block_must_survive_verbatim():
+    plain = "Run this:\n```\nhelpdesk sync --json\n```\nIt prints a summary [1]."
+    assert check_rewrite(plain, "Just run:\n```\nhelpdesk sync --json\n```\nYou'll get a summary [1].").passed
+    changed = "Just run:\n```\nhelpdesk sync\n```\nYou'll get a summary back [1]."
+    assert "changes a code block" in check_rewrite(plain, changed).problems
+
+
+def test_names_match_as_whole_words_singular_or_plural():
+    assert mentions("Download the PDFs here", "PDF")
+    assert mentions("Ask the Accountant", "Accountants")
+    assert not mentions("Payouts arrive daily", "Pay")
+
+
+def test_the_brand_references_pass_the_guard():
+    """The guard is not stricter than the humans who wrote the brand-voice examples (≥ 99% pass)."""
+    pairs = [json.loads(line) for line in (REPO / "examples/acme-tone/pairs.jsonl").read_text().splitlines()]
+    failing = [p["id"] for p in pairs if not check_rewrite(p["input"], p["output"]).passed]
+    assert len(failing) <= 0.01 * len(pairs), failing
