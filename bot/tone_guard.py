@@ -1,0 +1,106 @@
+"""The fact guard: a tone rewrite may change an answer's wording, never its facts or its citations."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.text import CODE, MARKER, facts, normalise, proper_names, strip_markers
+
+# A menu path such as "Settings → Billing → Change plan", checked as the words around each arrow.
+MENU_PATH = re.compile(r"[^\s\[\]]+(?: → [^\s\[\]]+)+")
+FENCED_CODE = re.compile(r"```.*?```", re.DOTALL)
+# How an answer says that the knowledge base has nothing on the question, and how a rewrite may say it.
+NOT_FOUND = re.compile(
+    r"couldn't find|could not find|does not contain|doesn't contain|no information|not in the knowledge base",
+    re.IGNORECASE,
+)
+STILL_NOT_FOUND = re.compile(
+    r"couldn't|could not|can't|cannot|wasn't able|was not able|unable|don't|doesn't|do not|does not"
+    r"|no information|nothing (?:about|on)|sorry|unfortunately",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class LengthBounds:
+    """How much shorter or longer than the original a rewrite may be, in words."""
+
+    min_ratio: float = 0.6
+    max_ratio: float = 2.0
+
+
+DEFAULT_BOUNDS = LengthBounds()
+
+
+@dataclass(frozen=True)
+class GuardVerdict:
+    """Whether a rewrite kept every fact, and what it got wrong if not."""
+
+    problems: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+def markers(text: str) -> set[str]:
+    """The citation markers of a text, as "[n]"."""
+    return {f"[{n}]" for n in MARKER.findall(text)}
+
+
+def menu_paths(text: str) -> set[str]:
+    """Menu paths (A → B → C) as the words around their arrows, without trailing punctuation."""
+    return {m.group(0).rstrip(".,;:!?") for m in MENU_PATH.finditer(strip_markers(text))}
+
+
+def inventable_facts(text: str) -> set[str]:
+    """Numbers, URLs and e-mail addresses: the facts a rewrite must never add."""
+    return {fact for fact in facts(text) if not CODE.fullmatch(fact)}
+
+
+def mentions(text: str, name: str) -> bool:
+    """True when `text` names `name` as whole words, in the singular or the plural ("PDF", "PDFs")."""
+    stem = re.escape(name.removesuffix("s"))
+    return re.search(rf"(?<!\w){stem}s?(?!\w)", text) is not None
+
+
+def is_not_found(text: str) -> bool:
+    """True for a refusal: an answer saying the knowledge base has nothing on the question."""
+    return bool(NOT_FOUND.search(text))
+
+
+def check_rewrite(original: str, rewrite: str, bounds: LengthBounds = DEFAULT_BOUNDS) -> GuardVerdict:
+    """Check that `rewrite` keeps every fact, citation and name of `original` and adds no number or link."""
+    before, after = normalise(original), normalise(rewrite)
+    if not after:
+        return GuardVerdict(("the rewrite is empty",))
+    problems: list[str] = []
+    missing = sorted(facts(before) - facts(after))
+    if missing:
+        problems.append(f"drops {', '.join(missing)}")
+    added = sorted(inventable_facts(after) - inventable_facts(before))
+    if added:
+        problems.append(f"adds {', '.join(added)}")
+    lost_markers, new_markers = markers(before) - markers(after), markers(after) - markers(before)
+    if lost_markers:
+        problems.append(f"drops citation {' '.join(sorted(lost_markers))}")
+    if new_markers:
+        problems.append(f"adds citation {' '.join(sorted(new_markers))}")
+    lost = sorted(n for n in proper_names(before) | menu_paths(before) if not mentions(after, n))
+    if lost:
+        problems.append(f"drops {', '.join(lost)}")
+    invented = sorted(n for n in proper_names(after) if not mentions(before, n))
+    if invented:
+        problems.append(f"adds {', '.join(invented)}")
+    lost_code = [block for block in FENCED_CODE.findall(original) if block not in rewrite]
+    if lost_code:
+        problems.append("changes a code block")
+    words_before, words_after = len(before.split()), len(after.split())
+    if words_after < bounds.min_ratio * words_before:
+        problems.append(f"too short ({words_after} words for {words_before})")
+    if words_after > bounds.max_ratio * words_before:
+        problems.append(f"too long ({words_after} words for {words_before})")
+    if is_not_found(before) and not STILL_NOT_FOUND.search(after):
+        problems.append("no longer says the answer was not found")
+    return GuardVerdict(tuple(problems))

