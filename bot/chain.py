@@ -88,8 +88,11 @@ class RagChain:
         generator: ChatModelGenerator | None,
         embed_query,
         policy: AnswerPolicy,
+        tone=None,
     ):
+        """`tone` (a ToneRewriter, optional) restyles the final answer; its fact guard keeps every fact."""
         self.retriever = retriever
+        self.tone = tone
         self.extractive = extractive
         self.generator = generator
         self.embed_query = embed_query
@@ -146,6 +149,11 @@ class RagChain:
             answer.generator = draft.generator
             if answer.refused:
                 answer.text, answer.citations = refusal(documents, self.policy)
+        if self.tone is not None:
+            started = time.perf_counter()
+            rewrite = await self.tone.rewrite(answer.text)
+            answer.text = rewrite.output
+            timings["tone"] = _elapsed(started)
         answer.text = neutralise_mentions(answer.text)
         timings["total"] = _elapsed(state["started"])
         answer.timings_ms = timings

@@ -24,6 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from bot import tone_cli as tone_commands
 from bot.settings import Settings
 from knowledge.store import SyncInProgress
 from knowledge.sync import SyncReport
@@ -260,8 +261,14 @@ def ask(
     from knowledge.base import KnowledgeBaseEmpty
 
     settings = _settings()
+
+    async def answer_once():
+        bot = build_bot(settings)
+        await bot.warm_up()
+        return await bot.answer(_question_from(question, []))
+
     try:
-        answer = asyncio.run(build_bot(settings).answer(_question_from(question, [])))
+        answer = asyncio.run(answer_once())
     except (KnowledgeBaseEmpty, ValueError) as error:
         raise _fail(str(error)) from None
     if as_json:
@@ -288,6 +295,7 @@ async def _chat(settings: Settings) -> None:
     kb = open_knowledge_base(settings)
     await _ensure_synced(settings, kb)
     bot = build_bot(settings, kb)
+    await bot.warm_up()
     history: list = []
     out.print("Ask a question about the knowledge base (an empty line or Ctrl+D quits).")
     while True:
@@ -314,6 +322,10 @@ def serve() -> None:
         raise _fail(str(error), code=2) from None
     except (RuntimeError, ValueError) as error:  # a connector failed, bad settings, port in use
         raise _fail(str(error)) from None
+
+
+app.command()(tone_commands.tune)
+app.command()(tone_commands.rewrite)
 
 
 @app.command("eval")

@@ -51,5 +51,8 @@ def build_bot(settings: Settings, knowledge_base: KnowledgeBase | None = None) -
         )
         generator = ChatModelGenerator(model, "openai")
     policy = AnswerPolicy(min_confidence=settings.min_confidence, min_support=settings.min_support)
-    chain = RagChain(retriever, ExtractiveGenerator(kb.embeddings), generator, kb.embed_query, policy)
+    from bot.tone import ToneRewriter
+
+    tone = ToneRewriter.from_settings(settings)
+    chain = RagChain(retriever, ExtractiveGenerator(kb.embeddings), generator, kb.embed_query, policy, tone)
     return HelpdeskBot(chain, Journal(settings.data_dir / "journal.sqlite3"))

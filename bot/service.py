@@ -21,6 +21,15 @@ class HelpdeskBot:
         self.chain = chain
         self.journal = journal
 
+    async def warm_up(self) -> None:
+        """Load what the first answer would otherwise wait for (the tone model), off the event loop."""
+        if self.chain.tone is not None:
+            try:
+                await self.chain.tone.load()
+            except Exception:
+                log.exception("The tone model could not be loaded; answers are posted in their plain wording")
+                self.chain.tone = None
+
     async def answer(
         self, question: Question, on_delta: Callable[[str], Awaitable[None]] | None = None
     ) -> Answer:

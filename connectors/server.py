@@ -89,6 +89,7 @@ class HelpdeskServer:
 
     def __init__(self, settings: Settings, bot: HelpdeskBot, knowledge_base: KnowledgeBase | None = None):
         self.settings = settings
+        self.bot = bot
         self.knowledge_base = knowledge_base
         self.http = web.Application()
         self.http.router.add_get("/healthz", self._healthz)
@@ -102,6 +103,7 @@ class HelpdeskServer:
         self._runner: web.AppRunner | None = None
         self._started: list[str] = []
         self._first_sync: asyncio.Task | None = None
+        self._warm_up: asyncio.Task | None = None
 
     @property
     def port(self) -> int:
@@ -135,6 +137,7 @@ class HelpdeskServer:
             raise
         if self.schedule is not None:
             self.schedule.start()
+        self._warm_up = asyncio.create_task(self.bot.warm_up())
         if self.knowledge_base is not None and self.knowledge_base.store.current() is None:
             log.warning("The knowledge base is empty: syncing the configured sources now")
             self._first_sync = asyncio.create_task(self._sync_logged())
@@ -152,8 +155,9 @@ class HelpdeskServer:
             except Exception:
                 log.exception("Stopping the %s connector failed", name)
         self._started.clear()
-        if self._first_sync is not None:
-            self._first_sync.cancel()
+        for task in (self._first_sync, self._warm_up):
+            if task is not None:
+                task.cancel()
 
     async def _healthz(self, request: web.Request) -> web.Response:
         status = {"status": "ok", "connectors": list(self._started)}

@@ -88,22 +88,30 @@ SMALL_KB = {
 }
 
 
+def answer_settings(tmp_path: Path, **overrides):
+    """Settings of the answering fixture: SMALL_KB, keyword retrieval, nothing refused, no tone model."""
+    from bot.settings import Settings
+
+    values = {
+        "data_dir": tmp_path / "bot-data",
+        "sources": [str(tmp_path / "small-kb")],
+        "retrieval_mode": "bm25",
+        "min_confidence": 0.0,
+        "min_support": -1.0,
+        "tone_enabled": False,
+        **overrides,
+    }
+    return Settings(**values)
+
+
 @pytest.fixture
 async def helpdesk_bot(tmp_path, fake_embeddings):
     """A real HelpdeskBot over SMALL_KB (keyword retrieval, fake embeddings, nothing refused)."""
     from bot.runtime import build_bot, open_sources
-    from bot.settings import Settings
 
     for name, text in SMALL_KB.items():
         write(tmp_path / "small-kb" / name, text)
-    settings = Settings(
-        data_dir=tmp_path / "bot-data",
-        sources=[str(tmp_path / "small-kb")],
-        retrieval_mode="bm25",
-        min_confidence=0.0,
-        min_support=-1.0,
-        tone_enabled=False,
-    )
+    settings = answer_settings(tmp_path)
     kb = KnowledgeBase(settings.data_dir, fake_embeddings, Chunker(400, 50), "fake")
     await kb.sync(open_sources(settings))
     return build_bot(settings, kb)

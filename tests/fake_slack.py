@@ -298,6 +298,7 @@ def slack_settings(tmp_path, fake: FakeSlack, **overrides):
         "slack_api_url": fake.api_url,
         "http_host": "127.0.0.1",
         "http_port": free_port(),
+        "tone_enabled": False,
         **overrides,
     }
     return Settings(**values)

@@ -7,12 +7,11 @@ import json
 import logging
 import re
 import time
-from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
-from conftest import write
+from conftest import answer_settings, write
 from fake_slack import (
     ASKER,
     BOT_TOKEN,
@@ -49,19 +48,6 @@ url: https://status.acme.example/incidents?a=1&b=%3E
 ---
 Incident reports are posted on the status page within an hour.
 """
-
-
-def answer_settings(tmp_path: Path, **overrides) -> Settings:
-    """The answering settings of conftest's helpdesk_bot (keyword retrieval, nothing refused)."""
-    values = {
-        "data_dir": tmp_path / "bot-data",
-        "sources": [str(tmp_path / "small-kb")],
-        "retrieval_mode": "bm25",
-        "min_confidence": 0.0,
-        "min_support": -1.0,
-        **overrides,
-    }
-    return Settings(**values)
 
 
 @pytest.fixture
