@@ -54,8 +54,11 @@ def answer_units(passage: str) -> list[str]:
     units: list[str] = []
     for lines in _blocks(passage):
         if _FENCE.match(lines[0]):
+            # Code belongs to the sentence that introduces it; a passage of code alone is itself an answer.
             if units:
                 units[-1] = units[-1] + "\n" + "\n".join(lines)
+            else:
+                units.append("\n".join(lines))
             continue
         lines = [line.strip() for line in lines if not _HEADING.match(line)]
         first_item = next((i for i, line in enumerate(lines) if _LIST_ITEM.match(line)), len(lines))
