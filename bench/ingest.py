@@ -20,7 +20,7 @@ from knowledge.embeddings import PACKAGED_MODEL, load_embeddings
 from knowledge.sources import SourceOptions, open_source
 from knowledge.sync import SyncReport
 
-DEFAULT_MAX_FILES = 220  # measured: ~5,500 chunks with the default Chunker
+DEFAULT_MAX_FILES = 190  # measured: 5,481 chunks with the default Chunker (md-headings-v2)
 RESYNC_TARGET = 0.05
 EDIT_MARKER = "helpdeskbenchedit"
 
@@ -74,7 +74,12 @@ async def timed_sync(kb: KnowledgeBase, source, chunker: TimedChunker) -> tuple[
     phases = clock.phases(ended)
     phases["of_which_chunking"] = round(chunker.seconds, 3)
     load = {"before": load_before, "after": load_average()}
-    return report, {"seconds": round(ended - clock.started, 3), "phases": phases, "load_average": load}
+    return report, {
+        "seconds": round(ended - clock.started, 3),
+        "phases": phases,
+        "load_average": load,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
 
 
 def edit_page(path: Path, number: int) -> None:
@@ -218,7 +223,8 @@ def print_report(result: dict) -> None:
     corpus = result["corpus"]
     print(
         f"Corpus: {corpus['pages']} HTML pages of {corpus['package']} "
-        f"({len(corpus['skipped'])} skipped); model load {result['model_load_seconds']:.1f} s"
+        f"({len(corpus['skipped'])} skipped); model load {result['model_load_seconds']:.1f} s; "
+        f"torch threads {result['torch_threads']} on {result['cpu_count']} CPUs"
     )
     print()
     print("a. Full ingest")
@@ -263,6 +269,11 @@ def print_phases(step: dict) -> None:
     print(
         "   phases: "
         + ", ".join(f"{name.replace('_', ' ')} {seconds:.2f} s" for name, seconds in phases.items())
+    )
+    load = step["load_average"]
+    print(
+        f"   peak RSS so far {step['peak_rss_mb']:.0f} MiB; "
+        f"machine load average before/after: {load['before']} / {load['after']}"
     )
 
 

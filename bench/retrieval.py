@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import faiss
 import numpy as np
 from measure import current_rss_mb, latency_stats, load_average, peak_rss_mb, torch_threads
 from pydocs import DEFAULT_CACHE, copy_pages, ensure_html, select_pages
@@ -137,6 +138,21 @@ def build_index(chunks: list[Chunk], vectors: np.ndarray, embeddings) -> tuple[I
     }
 
 
+def save_and_load(version: IndexVersion, embeddings) -> dict:
+    """Time writing the version to disk and reading it back, as a sync and the bot's first search do."""
+    with tempfile.TemporaryDirectory(prefix="helpdesk-bench-") as tmp:
+        folder = Path(tmp) / "version"
+        _, saved = timed(version.save, folder)
+        size = sum(file.stat().st_size for file in folder.rglob("*") if file.is_file())
+        loaded, load_seconds = timed(IndexVersion.load, folder, embeddings)
+        assert len(loaded) == len(version)
+    return {
+        "save_seconds": round(saved, 2),
+        "load_seconds": round(load_seconds, 2),
+        "disk_mb": round(size / 2**20, 1),
+    }
+
+
 def timed(call, *args, **kwargs) -> tuple[object, float]:
     started = time.perf_counter()
     result = call(*args, **kwargs)
@@ -201,6 +217,7 @@ def run(args) -> dict:
     result = {
         "model_load_seconds": round(model_load, 2),
         "torch_threads": torch_threads(),
+        "faiss_threads": faiss.omp_get_max_threads(),
         "cpu_count": os.cpu_count(),
         "real_chunks": len(chunks),
         "base": base_info,
@@ -232,6 +249,7 @@ def run(args) -> dict:
                 **build,
                 **latency,
                 "load_average": load,
+                **save_and_load(version, embeddings),
             }
         )
         del version
@@ -261,7 +279,7 @@ def print_report(result: dict) -> None:
     )
     print(
         f"Questions: {result['questions']} (pyfaq), k={result['k']}; model load {result['model_load_seconds']} s; "
-        f"torch threads {result['torch_threads']} on {result['cpu_count']} CPUs; "
+        f"torch/FAISS threads {result['torch_threads']}/{result['faiss_threads']} on {result['cpu_count']} CPUs; "
         f"RSS before building indexes {result['rss_before_indexes_mb']:.0f} MiB"
     )
     print()
@@ -286,6 +304,10 @@ def print_report(result: dict) -> None:
         for step, figures in size["index_steps"].items():
             print(line(f"  of which {step}", figures))
         print(line("end to end", size["end_to_end"]))
+        print(
+            f"   saved in {size['save_seconds']} s ({size['disk_mb']:.0f} MB on disk), "
+            f"loaded back in {size['load_seconds']} s"
+        )
         print(
             f"   recall@{result['k']} (gold document or a replica of it): {size['recall_at_k']}; machine load "
             f"average before/after timing: {size['load_average']['before']} / {size['load_average']['after']}"
@@ -335,12 +357,20 @@ def main() -> None:
         default=0,
         help="torch intra-op threads (default 0: torch's own choice, as the bot runs)",
     )
+    parser.add_argument(
+        "--faiss-threads",
+        type=int,
+        default=0,
+        help="FAISS OpenMP threads (default 0: FAISS's own choice, as the bot runs)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
     args = parser.parse_args()
     if args.torch_threads:
         import torch
 
         torch.set_num_threads(args.torch_threads)
+    if args.faiss_threads:
+        faiss.omp_set_num_threads(args.faiss_threads)
     result = run(args)
     if args.json:
         print(json.dumps(result))

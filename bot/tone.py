@@ -84,7 +84,11 @@ class ToneRewriter:
         bounds: LengthBounds = DEFAULT_BOUNDS,
         threads: int | None = 1,
     ):
-        """`adapter_dir=None` rewrites with the untuned base model (for comparisons only)."""
+        """`adapter_dir=None` rewrites with the untuned base model (for comparisons only).
+
+        The model computes in bfloat16 where the CPU supports it natively, else in float32; `threads` is the
+        torch thread count while rewriting (None: torch's own).
+        """
         self.adapter_dir = Path(adapter_dir) if adapter_dir else None
         self.data_dir = Path(data_dir)
         self.timeout_s = timeout_s
@@ -120,12 +124,13 @@ class ToneRewriter:
         return self._tokenizer
 
     def _load_now(self) -> None:
-        if self._model is None:
-            with _torch_threads(self.threads):
-                if self.adapter_dir is None:
-                    self._model, self._tokenizer = load_base_model(self.data_dir)
-                else:
-                    self._model, self._tokenizer = load_tuned_model(self.data_dir, self.adapter_dir)
+        if self._model is not None:
+            return
+        with _torch_threads(self.threads):
+            if self.adapter_dir is None:
+                self._model, self._tokenizer = load_base_model(self.data_dir)
+            else:
+                self._model, self._tokenizer = load_tuned_model(self.data_dir, self.adapter_dir)
 
     async def load(self) -> None:
         """Load the model now (about a second; half a minute the very first time), so no answer waits for it."""
