@@ -353,7 +353,12 @@ def evaluate(
         items = load_questions(questions)
         kb = open_knowledge_base(settings)
         weight = settings.keyword_weight if keyword_weight is None else keyword_weight
-        overrides = {"keyword_weight": weight, "retrieval_mode": mode or settings.retrieval_mode}
+        # Answers are scored as composed; the brand-voice rewrite is measured by bench/tone_quality.py.
+        overrides = {
+            "keyword_weight": weight,
+            "retrieval_mode": mode or settings.retrieval_mode,
+            "tone_enabled": False,
+        }
         result = asyncio.run(_evaluate(settings.model_copy(update=overrides), kb, items, answers))
     except (KnowledgeBaseEmpty, ValueError) as error:
         raise _fail(str(error)) from None

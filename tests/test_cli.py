@@ -16,7 +16,14 @@ HELPDESK = [sys.executable, "-m", "bot"]
 
 
 def run(*args: str, data_dir, check: bool = True, **env: str) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "HELPDESK_DATA_DIR": str(data_dir), "HELPDESK_LOG_LEVEL": "WARNING", **env}
+    # The brand-voice rewrite has its own tests (test_tone.py); here the answers are checked as composed.
+    environment = {
+        **os.environ,
+        "HELPDESK_DATA_DIR": str(data_dir),
+        "HELPDESK_LOG_LEVEL": "WARNING",
+        "HELPDESK_TONE_ENABLED": "false",
+        **env,
+    }
     result = subprocess.run([*HELPDESK, *args], capture_output=True, text=True, env=environment, timeout=600)
     if check and result.returncode != 0:
         raise AssertionError(f"helpdesk {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
@@ -102,7 +109,12 @@ def test_ask_prints_one_json_object_with_cited_sources(synced_sample):
 
 def test_chat_answers_follow_ups(synced_sample):
     data_dir, _ = synced_sample
-    environment = {**os.environ, "HELPDESK_DATA_DIR": str(data_dir), "HELPDESK_LOG_LEVEL": "WARNING"}
+    environment = {
+        **os.environ,
+        "HELPDESK_DATA_DIR": str(data_dir),
+        "HELPDESK_LOG_LEVEL": "WARNING",
+        "HELPDESK_TONE_ENABLED": "false",
+    }
     conversation = "How do I reset my password?\nhow long is the link valid?\n\n"
     result = subprocess.run(
         [*HELPDESK, "chat"], input=conversation, capture_output=True, text=True, env=environment, timeout=300
