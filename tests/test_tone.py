@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_tuning import PAIRS, _cli, tone_data_dir  # noqa: F401  (tone_data_dir is a fixture)
+from test_tuning import PAIRS, _cli, converted_base_model, tone_data_dir  # noqa: F401  (fixtures)
 from typer.testing import CliRunner
 
 from bot.settings import Settings

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from functools import cache
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from bot.tuning import tune as train_adapter
 PAIRS = REPO / "examples" / "acme-tone" / "pairs.jsonl"
 
 
-@cache
+@pytest.fixture(scope="session")
 def converted_base_model(tmp_path_factory) -> Path:
     """A data directory holding the base model converted from the package, made once per session (~20 s)."""
     data_dir = tmp_path_factory.mktemp("tone-base")
@@ -30,11 +29,11 @@ def converted_base_model(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def tone_data_dir(tmp_path, tmp_path_factory) -> Path:
+def tone_data_dir(tmp_path, converted_base_model) -> Path:
     """A fresh data directory with the session's converted base model linked in."""
     data_dir = tmp_path / "data"
     (data_dir / "models").mkdir(parents=True)
-    for folder in (converted_base_model(tmp_path_factory) / "models").iterdir():
+    for folder in (converted_base_model / "models").iterdir():
         (data_dir / "models" / folder.name).symlink_to(folder, target_is_directory=True)
     return data_dir
 
@@ -77,7 +76,7 @@ def test_tune_trains_resumes_and_reuses_an_adapter(tmp_path, tone_data_dir, few_
     report = json.loads(run.stdout.strip().splitlines()[-1])
     assert report["steps"] == 3 and report["train_pairs"] == 4 and report["heldout_pairs"] == 2
     assert math.isfinite(report["heldout_loss"]) and math.isfinite(report["heldout_loss_before"])
-    assert 0 < report["adapter_mb"] < 1
+    assert 0 < report["adapter_mb"] < 10  # the shipped-adapter budget
     assert (straight / "adapter_config.json").is_file() and not (straight / CHECKPOINT_DIR).exists()
 
     # The same run again is answered from the finished adapter, without training.
