@@ -90,7 +90,10 @@ def check_rewrite(original: str, rewrite: str, bounds: LengthBounds = DEFAULT_BO
     lost = sorted(n for n in proper_names(before) | menu_paths(before) if not mentions(after, n))
     if lost:
         problems.append(f"drops {', '.join(lost)}")
-    invented = sorted(n for n in proper_names(after) if not mentions(before, n))
+    # A capitalised word that the original has in lower case ("Rate" for "rate") names nothing new.
+    invented = sorted(
+        n for n in proper_names(after) if not mentions(before, n) and not mentions(before, n.lower())
+    )
     if invented:
         problems.append(f"adds {', '.join(invented)}")
     lost_code = [block for block in FENCED_CODE.findall(original) if block not in rewrite]

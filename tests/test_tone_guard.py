@@ -83,6 +83,13 @@ def test_a_code_block_must_survive_verbatim():
     assert "changes a code block" in check_rewrite(plain, changed).problems
 
 
+def test_a_capitalised_ordinary_word_is_not_an_invented_name():
+    plain = "The report lists tax collected by rate and period under Reports → Sales tax [1]."
+    assert check_rewrite(
+        plain, "Happy to help! The report lists tax by Rate and Period under Reports → Sales tax [1]."
+    ).passed
+
+
 def test_names_match_as_whole_words_singular_or_plural():
     assert mentions("Download the PDFs here", "PDF")
     assert mentions("Ask the Accountant", "Accountants")

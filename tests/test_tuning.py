@@ -22,8 +22,11 @@ PAIRS = REPO / "examples" / "acme-tone" / "pairs.jsonl"
 
 @pytest.fixture(scope="session")
 def converted_base_model(tmp_path_factory) -> Path:
-    """A data directory holding the base model converted from the package, made once per session (~20 s)."""
-    data_dir = tmp_path_factory.mktemp("tone-base")
+    """A data directory holding the base model converted from the package, made once per session (~20 s).
+
+    A fixed folder of the session, so the modules that import this fixture share one conversion.
+    """
+    data_dir = tmp_path_factory.getbasetemp() / "tone-base"
     ensure_base_model(data_dir)
     return data_dir
 
