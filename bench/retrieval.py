@@ -19,6 +19,8 @@ import numpy as np
 from measure import current_rss_mb, latency_stats, load_average, peak_rss_mb, torch_threads
 from pydocs import DEFAULT_CACHE, copy_pages, ensure_html, select_pages
 
+from bot.runtime import make_chunker
+from bot.settings import Settings
 from knowledge.chunking import Chunker
 from knowledge.documents import Chunk, Skipped, SourceDocument
 from knowledge.embeddings import PACKAGED_MODEL, load_embeddings
@@ -51,7 +53,7 @@ def real_base(args, embeddings) -> tuple[list[Chunk], np.ndarray, dict]:
     html, deb = ensure_html(Path(args.cache))
     pages = select_pages(html, args.pages)
     faq_docs = sorted(Path(args.faq_docs).glob("*.md"))
-    chunker = Chunker()
+    chunker = make_chunker(Settings())
     key = hashlib.sha256(
         json.dumps(
             [

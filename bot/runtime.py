@@ -11,17 +11,27 @@ from bot.service import HelpdeskBot
 from bot.settings import Settings
 from knowledge.base import KnowledgeBase
 from knowledge.chunking import Chunker
-from knowledge.embeddings import embedding_model_name, load_embeddings
+from knowledge.embeddings import embedding_model_name, load_embeddings, load_tokenizer, max_input_tokens
 from knowledge.sources import Source, SourceOptions, open_source
 
 
 def open_knowledge_base(settings: Settings) -> KnowledgeBase:
     """The knowledge base in the configured data directory, with the configured embedding model."""
     embeddings = load_embeddings(settings.embedding_model, settings.embedding_dtype)
-    chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
+    chunker = make_chunker(settings)
     return KnowledgeBase(
         settings.data_dir, embeddings, chunker, embedding_model_name(settings.embedding_model)
     )
+
+
+def make_chunker(settings: Settings) -> Chunker:
+    """Passages sized in the embedding model's tokens (so none is truncated), or in characters."""
+    if not settings.chunk_tokens:
+        return Chunker(settings.chunk_size, settings.chunk_overlap)
+    # The model reads [CLS] and [SEP] around the text; they take two of its input positions.
+    limit = max_input_tokens(settings.embedding_model) - 2
+    size = min(settings.chunk_tokens, limit)
+    return Chunker(size, settings.chunk_overlap_tokens, tokenizer=load_tokenizer(settings.embedding_model))
 
 
 def open_sources(settings: Settings, specs: list[str] | None = None) -> list[Source]:

@@ -26,6 +26,13 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(20.0, gt=0, description="Files and pages larger than this are skipped.")
     chunk_size: int = Field(1000, ge=200, description="Maximum characters per passage.")
     chunk_overlap: int = Field(150, ge=0, description="Characters shared by neighbouring passages.")
+    chunk_tokens: int = Field(
+        200,
+        ge=0,
+        description="Maximum embedding-model tokens per passage, title and headings included "
+        "(capped at the model's input limit); 0 = size passages by chunk_size characters.",
+    )
+    chunk_overlap_tokens: int = Field(30, ge=0, description="Tokens shared by neighbouring passages.")
     embedding_model: str | None = Field(
         None, description="Local sentence-transformers folder; empty = packaged."
     )

@@ -2,32 +2,76 @@
 
 from __future__ import annotations
 
+from functools import cache
+from typing import TYPE_CHECKING
+
 from langchain_text_splitters import ExperimentalMarkdownSyntaxTextSplitter, RecursiveCharacterTextSplitter
 
 from knowledge.documents import Chunk, SourceDocument
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 _HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4")]
 _HEADING_KEYS = [key for _, key in _HEADERS]
 
 
 class Chunker:
-    """Turns a document into passages that each know their title, heading path and source."""
+    """Turns a document into passages that each know their title, heading path and source.
 
-    def __init__(self, chunk_size: int = 1000, chunk_overlap: int = 150):
+    Without a tokenizer, sizes count characters of the passage. With one (the embedding model's),
+    sizes count that model's tokens of the text it embeds, title and heading path included, so a
+    passage of at most `chunk_size` tokens is embedded whole rather than truncated.
+    """
+
+    def __init__(
+        self,
+        chunk_size: int = 1000,
+        chunk_overlap: int = 150,
+        tokenizer: PreTrainedTokenizerBase | None = None,
+    ):
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
+        self.tokenizer = tokenizer
         # Keeps paragraphs, lists and code fences as written, so answers can quote them whole.
         self._headings = ExperimentalMarkdownSyntaxTextSplitter(_HEADERS, strip_headers=True)
-        self._sizes = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+        self._splitter = cache(self._make_splitter)
 
     @property
     def config(self) -> dict:
         """The parameters that decide chunk boundaries; a change means re-chunking everything."""
+        if self.tokenizer is None:
+            return {
+                "chunk_size": self.chunk_size,
+                "chunk_overlap": self.chunk_overlap,
+                "splitter": "md-headings-v2",
+            }
+        # Token counts follow the embedding model, whose name the manifest records beside this.
         return {
             "chunk_size": self.chunk_size,
             "chunk_overlap": self.chunk_overlap,
-            "splitter": "md-headings-v2",
+            "splitter": "md-headings-tokens-v1",
         }
+
+    def _count(self, text: str) -> int:
+        assert self.tokenizer is not None
+        return len(self.tokenizer.tokenize(text))
+
+    def _make_splitter(self, size: int) -> RecursiveCharacterTextSplitter:
+        overlap = min(self.chunk_overlap, size // 4)
+        if self.tokenizer is None:
+            return RecursiveCharacterTextSplitter(chunk_size=size, chunk_overlap=overlap)
+        return RecursiveCharacterTextSplitter(
+            chunk_size=size, chunk_overlap=overlap, length_function=self._count
+        )
+
+    def _budget(self, context: Chunk) -> int:
+        """Room left for passage text once the embedded title and heading path are counted."""
+        if self.tokenizer is None:
+            return self.chunk_size
+        used = self._count(context.embedding_text())
+        # A heading path longer than half the budget still leaves passages of useful length.
+        return max(self.chunk_size - used, self.chunk_size // 2)
 
     def _sections(self, document: SourceDocument) -> list[tuple[list[str], str]]:
         if document.text_format != "markdown":
@@ -52,7 +96,8 @@ class Chunker:
         }
         chunks = [Chunk(chunk_id=f"{doc_key}#title", text=document.title, kind="title", **common)]
         for headings, text in self._sections(document):
-            for piece in self._sizes.split_text(text):
+            splitter = self._splitter(self._budget(Chunk(chunk_id="", text="", headings=headings, **common)))
+            for piece in splitter.split_text(text):
                 if piece.strip():
                     chunk_id = f"{doc_key}#{len(chunks)}"
                     chunks.append(Chunk(chunk_id=chunk_id, text=piece.strip(), headings=headings, **common))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from functools import cache
 from pathlib import Path
@@ -62,6 +63,28 @@ def load_embeddings(model_path: str | None = None, dtype: str = "auto", batch_si
         model_kwargs={"device": "cpu", "model_kwargs": {"dtype": torch_dtype}},
         encode_kwargs={"normalize_embeddings": True, "batch_size": batch_size},
     )
+
+
+def model_folder(model_path: str | None) -> Path:
+    """The local folder of the configured embedding model (default: the packaged MiniLM)."""
+    return Path(model_path) if model_path else packaged_model_path()
+
+
+def max_input_tokens(model_path: str | None) -> int:
+    """How many tokens, special tokens included, the embedding model reads before truncating."""
+    config = model_folder(model_path) / "sentence_bert_config.json"
+    if config.is_file():
+        return int(json.loads(config.read_text()).get("max_seq_length", 512))
+    return 512
+
+
+def load_tokenizer(model_path: str | None = None):
+    """The embedding model's own tokenizer, from its local folder, to size passages in its tokens."""
+    from transformers import AutoTokenizer
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    return AutoTokenizer.from_pretrained(str(model_folder(model_path)))
 
 
 def embedding_model_name(model_path: str | None) -> str:

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 from conftest import CountingEmbeddings
 
+from bot.runtime import make_chunker
+from bot.settings import Settings
 from knowledge.chunking import Chunker
 from knowledge.documents import SourceDocument
 from knowledge.index import IndexVersion
@@ -110,3 +112,17 @@ def test_save_and_load_round_trip(tmp_path):
     assert [c.chunk_id for c in loaded.chunks] == [c.chunk_id for c in version.chunks]
     query = "bananas"
     assert loaded.search(embeddings.embed_query(query), query, k=1, mode="bm25")[0].chunk.doc_id == "b"
+
+
+def test_token_sized_passages_fit_the_embedding_model_whole():
+    settings = Settings(chunk_tokens=200, chunk_overlap_tokens=30)
+    chunker = make_chunker(settings)
+    sections = "".join(
+        f"## Part {n}\n\n" + f"Invoices in part {n} are sent weekly by email. " * 60 for n in range(3)
+    )
+    doc = SourceDocument("guide", "Billing guide", "# Billing guide\n\n" + sections, "p")
+    chunks = chunker.split("k", doc)
+    counts = [len(chunker.tokenizer.tokenize(c.embedding_text())) for c in chunks]
+    assert len(chunks) > 6 and max(counts) <= 200
+    assert chunker.config["splitter"] != Chunker().config["splitter"]
+    assert make_chunker(Settings(chunk_tokens=0)).config == Chunker(1000, 150).config
