@@ -12,7 +12,7 @@ from measure import load_average, peak_rss_mb
 
 from bot.settings import Settings
 from bot.text import facts, proper_names
-from bot.tone import ToneRewriter
+from bot.tone import BACKENDS, ToneRewriter
 from bot.tone_guard import check_rewrite, markers, mentions, menu_paths
 from bot.tone_model import BUNDLED_ADAPTER
 from bot.tuning import SAMPLE_PAIRS, load_pairs
@@ -71,10 +71,11 @@ def evaluate(args) -> dict:
     train = [p for p in pairs if p.split == "train"]
     heldout = [p for p in pairs if p.split != "train"][: args.limit]
     inputs, references = [p.input for p in heldout], [p.output for p in heldout]
-    tuned = ToneRewriter(args.adapter, args.data_dir, threads=args.threads)
+    tuned = ToneRewriter(args.adapter, args.data_dir, threads=args.threads, backend=args.backend)
     tuned_out, tuned_s = raw_outputs(tuned, inputs, "tuned", args.json)
+    backend = tuned.backend
     del tuned
-    base = ToneRewriter(None, args.data_dir, threads=args.threads)
+    base = ToneRewriter(None, args.data_dir, threads=args.threads, backend=args.backend)
     base_out, base_s = raw_outputs(base, inputs, "base", args.json)
     classifier = style_classifier(train)
     on_brand = {
@@ -95,6 +96,7 @@ def evaluate(args) -> dict:
     result = {
         "heldout_pairs": len(heldout),
         "adapter": str(args.adapter),
+        "backend": backend,
         "raw_fact_preservation_pct": pct(sum(map(keeps_every_fact, inputs, tuned_out)), len(inputs)),
         "raw_fact_recall_pct": pct(sum(k for k, _ in recall), sum(t for _, t in recall)),
         "base_raw_fact_preservation_pct": pct(sum(map(keeps_every_fact, inputs, base_out)), len(inputs)),
@@ -142,7 +144,8 @@ def main() -> None:
         help="where the base model is cached (default: HELPDESK_DATA_DIR)",
     )
     parser.add_argument("--limit", type=int, default=None, help="only the first N held-out pairs")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for decoding")
+    parser.add_argument("--threads", type=int, default=1, help="threads for decoding (0 = every core)")
+    parser.add_argument("--backend", default="auto", choices=BACKENDS, help="engine of the tone model")
     parser.add_argument(
         "--outputs", type=Path, default=None, help="also write every output to this JSONL file"
     )
@@ -153,7 +156,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
         return
-    print(f"Held-out pairs: {result['heldout_pairs']}  (adapter {result['adapter']})")
+    print(f"Held-out pairs: {result['heldout_pairs']}  (adapter {result['adapter']}, {result['backend']})")
     print(
         f"Raw model output keeps every fact: {result['raw_fact_preservation_pct']}% tuned "
         f"(target ≥ {TARGETS['raw_fact_preservation_pct']}%), {result['base_raw_fact_preservation_pct']}% base; "

@@ -11,7 +11,7 @@ from pathlib import Path
 from measure import current_rss_mb, latency_stats, load_average, peak_rss_mb
 
 from bot.settings import Settings
-from bot.tone import ToneRewriter
+from bot.tone import BACKENDS, ToneRewriter
 from bot.tone_model import BUNDLED_ADAPTER
 from bot.tuning import SAMPLE_PAIRS, load_pairs
 
@@ -19,11 +19,8 @@ TARGET_P50_MS = 2000.0
 TARGET_RSS_MB = 2048.0
 
 
-def answers_of_about(tokenizer, texts: list[str], tokens: int, count: int) -> list[str]:
+def answers_of_about(length, texts: list[str], tokens: int, count: int) -> list[str]:
     """Answers of `tokens` ± 15% tokens: held-out answers, alone or two joined, closest to that length first."""
-
-    def length(text: str) -> int:
-        return len(tokenizer.encode(text, add_special_tokens=False))
 
     candidates = texts + [f"{a} {b}" for a, b in zip(texts, texts[1:] + texts[:1], strict=True)]
     near = [(abs(length(t) - tokens), t) for t in candidates if abs(length(t) - tokens) <= 0.15 * tokens]
@@ -31,19 +28,25 @@ def answers_of_about(tokenizer, texts: list[str], tokens: int, count: int) -> li
 
 
 async def measure(args) -> dict:
-    rewriter = ToneRewriter(args.adapter, args.data_dir, timeout_s=args.timeout, threads=args.threads or None)
+    rewriter = ToneRewriter(
+        args.adapter,
+        args.data_dir,
+        timeout_s=args.timeout,
+        threads=args.threads or None,
+        backend=args.backend,
+    )
     started = time.perf_counter()
     await rewriter.load()
     load_s = time.perf_counter() - started
     heldout = [p.input for p in load_pairs(args.pairs) if p.split != "train"]
-    answers = answers_of_about(rewriter.tokenizer, heldout, args.tokens, args.runs + 1)
+    answers = answers_of_about(rewriter.count_tokens, heldout, args.tokens, args.runs + 1)
     await rewriter.rewrite(answers[0])  # warm-up
     latencies, results = [], []
     for answer in answers[1:]:
         result = await rewriter.rewrite(answer)
         latencies.append(result.ms / 1000)
         results.append(result)
-    input_tokens = [len(rewriter.tokenizer.encode(a, add_special_tokens=False)) for a in answers[1:]]
+    input_tokens = [rewriter.count_tokens(a) for a in answers[1:]]
     stats = latency_stats(latencies)
     return {
         "runs": len(results),
@@ -52,7 +55,8 @@ async def measure(args) -> dict:
         "rewritten_pct": round(100 * sum(r.guard_passed for r in results) / len(results), 1),
         "timed_out": sum(any("longer than" in p for p in r.problems) for r in results),
         "load_s": round(load_s, 2),
-        "threads": args.threads or "torch default",
+        "backend": rewriter.backend,
+        "threads": args.threads or "every core",
         "rss_mb": round(current_rss_mb(), 1),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "load_average": load_average(),
@@ -77,9 +81,8 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=15, help="rewrites to time (after one warm-up)")
     parser.add_argument("--tokens", type=int, default=80, help="answer length in tokens")
-    parser.add_argument(
-        "--threads", type=int, default=1, help="torch threads for decoding (0 = torch default)"
-    )
+    parser.add_argument("--threads", type=int, default=1, help="threads for decoding (0 = every core)")
+    parser.add_argument("--backend", default="auto", choices=BACKENDS, help="engine of the tone model")
     parser.add_argument(
         "--timeout", type=float, default=60.0, help="rewrite timeout in seconds (high: measure)"
     )
@@ -93,7 +96,7 @@ def main() -> None:
     latency = result["latency"]
     print(
         f"{result['runs']} rewrites of ~{result['mean_input_tokens']}-token answers, "
-        f"{result['threads']} thread(s), load average {result['load_average']}"
+        f"{result['backend']}, {result['threads']} thread(s), load average {result['load_average']}"
     )
     print(
         f"latency p50 {latency['p50_ms']:.0f} ms (target < {TARGET_P50_MS:.0f}), p95 {latency['p95_ms']:.0f} ms; "

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     tone_timeout_s: float = Field(
         4.0, gt=0, description="Post the unrewritten answer if rewriting takes longer."
     )
+    tone_backend: Literal["auto", "llama.cpp", "transformers"] = Field(
+        "auto", description="Engine of the tone model; auto = llama.cpp when installed, else transformers."
+    )
+    tone_threads: int = Field(1, ge=0, description="CPU threads for a rewrite; 0 = every core.")
     http_host: str = "0.0.0.0"
     http_port: int = Field(3000, ge=1, le=65535)
     slack_bot_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_BOT_TOKEN"))

@@ -6,23 +6,34 @@ import asyncio
 import logging
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.settings import Settings
 from bot.tone_guard import DEFAULT_BOUNDS, LengthBounds, check_rewrite
-from bot.tone_model import BUNDLED_ADAPTER, load_base_model, load_tuned_model, prompt_ids
+from bot.tone_llama import LlamaToneModel, llama_cpp_installed
+from bot.tone_model import ADAPTER_CONFIG, BUNDLED_ADAPTER, Generation, TransformersToneModel
 
 log = logging.getLogger(__name__)
 
 # Answers longer than this are posted as written: the model learnt on short answers and would be slow.
 MAX_INPUT_WORDS = 200
-# A rewrite mostly copies the answer: drafts of this many tokens are looked up in the prompt and checked in
-# one forward pass. Greedy output stays identical; decoding is 2–3x faster.
-PROMPT_LOOKUP_TOKENS = 10
 # Collecting the worker's result after its own deadline may take a moment more.
 TIMEOUT_GRACE_S = 0.5
+BACKENDS = ("auto", "llama.cpp", "transformers")
+
+
+def resolve_backend(backend: str) -> str:
+    """The engine that runs the tone model: llama.cpp when installed (auto), or the one asked for."""
+    if backend not in BACKENDS:
+        msg = f"Unknown tone backend {backend!r}: choose one of {', '.join(BACKENDS)}"
+        raise ValueError(msg)
+    if backend == "auto":
+        return "llama.cpp" if llama_cpp_installed() else "transformers"
+    if backend == "llama.cpp" and not llama_cpp_installed():
+        msg = "HELPDESK_TONE_BACKEND=llama.cpp needs llama-cpp-python: run scripts/install.sh, or choose auto"
+        raise RuntimeError(msg)
+    return backend
 
 
 @dataclass(frozen=True)
@@ -47,29 +58,6 @@ class RewriteResult:
         }
 
 
-@dataclass(frozen=True)
-class Generation:
-    """The model's raw reply, and whether it ended by itself (not cut off by the token or time budget)."""
-
-    text: str
-    finished: bool
-
-
-@contextmanager
-def _torch_threads(count: int | None):
-    """Compute with `count` threads inside the block (small-batch decoding is fastest on one core)."""
-    import torch
-
-    previous = torch.get_num_threads()
-    if count:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        if count:
-            torch.set_num_threads(previous)
-
-
 class ToneRewriter:
     """Rewrites answers in the brand voice; posts them unchanged when a fact would change or time runs out.
 
@@ -83,19 +71,21 @@ class ToneRewriter:
         timeout_s: float = 4.0,
         bounds: LengthBounds = DEFAULT_BOUNDS,
         threads: int | None = 1,
+        backend: str = "auto",
     ):
         """`adapter_dir=None` rewrites with the untuned base model (for comparisons only).
 
-        The model computes in bfloat16 where the CPU supports it natively, else in float32; `threads` is the
-        torch thread count while rewriting (None: torch's own).
+        `backend` runs the model on llama.cpp (the packaged GGUF and the adapter converted for it) or on
+        transformers (float32, or bfloat16 where native); `auto` takes llama.cpp when it is installed.
+        `threads` is the thread count while rewriting (None: every core).
         """
         self.adapter_dir = Path(adapter_dir) if adapter_dir else None
         self.data_dir = Path(data_dir)
         self.timeout_s = timeout_s
         self.bounds = bounds
         self.threads = threads
-        self._model = None
-        self._tokenizer = None
+        self.backend = resolve_backend(backend)
+        self._model: LlamaToneModel | TransformersToneModel | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -104,33 +94,36 @@ class ToneRewriter:
         if not settings.tone_enabled:
             return None
         adapter = settings.tone_adapter or BUNDLED_ADAPTER
-        if not (adapter / "adapter_config.json").is_file():
+        if not (adapter / ADAPTER_CONFIG).is_file():
             if settings.tone_adapter:
                 msg = (
-                    f"HELPDESK_TONE_ADAPTER={adapter} holds no adapter (adapter_config.json): "
+                    f"HELPDESK_TONE_ADAPTER={adapter} holds no adapter ({ADAPTER_CONFIG}): "
                     "train one with `helpdesk tune --output <folder>` or clear the setting"
                 )
                 raise FileNotFoundError(msg)
             return None
-        return cls(adapter, settings.data_dir, settings.tone_timeout_s)
+        return cls(
+            adapter,
+            settings.data_dir,
+            settings.tone_timeout_s,
+            threads=settings.tone_threads or None,
+            backend=settings.tone_backend,
+        )
 
     @property
     def loaded(self) -> bool:
         return self._model is not None
 
-    @property
-    def tokenizer(self):
-        """The model's tokenizer, once loaded."""
-        return self._tokenizer
+    def count_tokens(self, text: str) -> int:
+        """How many tokens the model reads for `text`; loads the model if needed."""
+        with self._lock:
+            return self._load_now().count_tokens(text)
 
-    def _load_now(self) -> None:
-        if self._model is not None:
-            return
-        with _torch_threads(self.threads):
-            if self.adapter_dir is None:
-                self._model, self._tokenizer = load_base_model(self.data_dir)
-            else:
-                self._model, self._tokenizer = load_tuned_model(self.data_dir, self.adapter_dir)
+    def _load_now(self) -> LlamaToneModel | TransformersToneModel:
+        if self._model is None:
+            engine = LlamaToneModel if self.backend == "llama.cpp" else TransformersToneModel
+            self._model = engine(self.adapter_dir, self.data_dir, self.threads)
+        return self._model
 
     async def load(self) -> None:
         """Load the model now (about a second; half a minute the very first time), so no answer waits for it."""
@@ -148,26 +141,10 @@ class ToneRewriter:
             return self._generate_locked(text, max_seconds)
 
     def _generate_locked(self, text: str, max_seconds: float | None) -> Generation:
-        import torch
-
-        prompt = prompt_ids(self._tokenizer, text)
-        text_tokens = len(self._tokenizer.encode(text, add_special_tokens=False))
+        model = self._load_now()
         # A reply more than max_ratio times as long as the text fails the guard anyway.
-        budget = int(text_tokens * self.bounds.max_ratio) + 16
-        with _torch_threads(self.threads), torch.inference_mode():
-            output = self._model.generate(
-                torch.tensor([prompt]),
-                attention_mask=torch.ones((1, len(prompt)), dtype=torch.long),
-                max_new_tokens=budget,
-                do_sample=False,
-                max_time=max_seconds,
-                prompt_lookup_num_tokens=PROMPT_LOOKUP_TOKENS,
-                eos_token_id=self._tokenizer.eos_token_id,
-                pad_token_id=self._tokenizer.eos_token_id,
-            )
-        reply = output[0, len(prompt) :].tolist()
-        finished = bool(reply) and reply[-1] == self._tokenizer.eos_token_id
-        return Generation(self._tokenizer.decode(reply, skip_special_tokens=True).strip(), finished)
+        budget = int(model.count_tokens(text) * self.bounds.max_ratio) + 16
+        return model.generate(text, budget, max_seconds)
 
     def _generate_before(self, text: str, deadline: float) -> Generation | None:
         """Like `generate`, but gives up (None) once `deadline` (time.monotonic) has passed."""

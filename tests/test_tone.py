@@ -51,9 +51,9 @@ def test_the_json_shape_is_exactly_the_documented_one():
     }
 
 
-@pytest.fixture
-async def rewriter(tone_data_dir):  # noqa: F811
-    tuned = ToneRewriter(BUNDLED_ADAPTER, tone_data_dir, timeout_s=60)
+@pytest.fixture(params=["llama.cpp", "transformers"])
+async def rewriter(request, tone_data_dir):  # noqa: F811
+    tuned = ToneRewriter(BUNDLED_ADAPTER, tone_data_dir, timeout_s=60, backend=request.param)
     await tuned.load()
     return tuned
 

@@ -1,0 +1,144 @@
+"""The tone model on llama.cpp: the packaged GGUF with the LoRA adapter converted to GGUF, 2-3x faster."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+
+from bot.tone_model import ADAPTER_CONFIG, ADAPTER_WEIGHTS, Generation, packaged_gguf, rewrite_messages
+
+# The LoRA target of each attention and MLP projection, as llama.cpp names the weights.
+GGUF_PROJECTIONS = {
+    "self_attn.q_proj": "attn_q",
+    "self_attn.k_proj": "attn_k",
+    "self_attn.v_proj": "attn_v",
+    "self_attn.o_proj": "attn_output",
+    "mlp.gate_proj": "ffn_gate",
+    "mlp.up_proj": "ffn_up",
+    "mlp.down_proj": "ffn_down",
+}
+LORA_TENSOR = re.compile(r"layers\.(\d+)\.(\w+\.\w+)\.lora_([AB])\.weight$")
+CONTEXT_TOKENS = 2048
+
+
+def llama_cpp_installed() -> bool:
+    """Whether llama-cpp-python is importable (it is a compiled package that may be missing)."""
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def _rope_rows(lora_b, heads: int):
+    """Reorder the output rows of a query/key LoRA B the way llama.cpp lays out rotary heads."""
+    rows, rank = lora_b.shape
+    return lora_b.reshape(heads, 2, rows // heads // 2, rank).swapaxes(1, 2).reshape(rows, rank)
+
+
+def write_lora_gguf(adapter_dir: Path, target: Path, heads: int, kv_heads: int) -> None:
+    """Write a peft LoRA adapter of the Llama architecture as a llama.cpp LoRA file (float16)."""
+    import json
+
+    import gguf
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    config = json.loads((adapter_dir / ADAPTER_CONFIG).read_text())
+    writer = gguf.GGUFWriter(str(target), "llama")
+    writer.add_type(gguf.GGUFType.ADAPTER)
+    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(config["lora_alpha"]))
+    for name, weights in sorted(load_file(adapter_dir / ADAPTER_WEIGHTS).items()):
+        match = LORA_TENSOR.search(name)
+        if not match or match.group(2) not in GGUF_PROJECTIONS:
+            msg = f"{adapter_dir} adapts {name}, which the llama.cpp tone model cannot load: re-train it with `helpdesk tune`"
+            raise ValueError(msg)
+        layer, projection, half = match.groups()
+        tensor = weights.astype(np.float32)
+        if half == "B" and projection == "self_attn.q_proj":
+            tensor = _rope_rows(tensor, heads)
+        elif half == "B" and projection == "self_attn.k_proj":
+            tensor = _rope_rows(tensor, kv_heads)
+        gguf_name = f"blk.{layer}.{GGUF_PROJECTIONS[projection]}.weight.lora_{half.lower()}"
+        writer.add_tensor(gguf_name, np.ascontiguousarray(tensor.astype(np.float16)))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def _head_counts(model_file: Path) -> tuple[int, int]:
+    import gguf
+
+    reader = gguf.GGUFReader(str(model_file))
+
+    def value(key: str) -> int:
+        return int(reader.fields[key].contents())
+
+    return value("llama.attention.head_count"), value("llama.attention.head_count_kv")
+
+
+def adapter_gguf(adapter_dir: Path, data_dir: Path, model_file: Path) -> Path:
+    """The adapter as a llama.cpp LoRA file under the data directory, converted once per adapter content."""
+    adapter_dir = Path(adapter_dir)
+    digest = hashlib.sha256()
+    for name in (ADAPTER_CONFIG, ADAPTER_WEIGHTS):
+        digest.update((adapter_dir / name).read_bytes())
+    target = Path(data_dir) / "models" / f"tone-lora-{digest.hexdigest()[:16]}.gguf"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(prefix=".tone-lora-", suffix=".gguf", dir=target.parent)
+    os.close(handle)
+    try:
+        write_lora_gguf(adapter_dir, Path(partial), *_head_counts(model_file))
+        os.replace(partial, target)
+    finally:
+        Path(partial).unlink(missing_ok=True)
+    return target
+
+
+class LlamaToneModel:
+    """SmolLM2 through llama.cpp, with the brand adapter applied; greedy decoding like the transformers path."""
+
+    def __init__(self, adapter_dir: Path | None, data_dir: Path, threads: int | None):
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+        from llama_cpp import Llama
+
+        model_file = packaged_gguf()
+        lora = adapter_gguf(adapter_dir, data_dir, model_file) if adapter_dir else None
+        self._llama = Llama(
+            str(model_file),
+            lora_path=str(lora) if lora else None,
+            n_ctx=CONTEXT_TOKENS,
+            n_threads=threads or os.cpu_count(),
+            verbose=False,
+        )
+        metadata = self._llama.metadata
+        self._template = ImmutableSandboxedEnvironment().from_string(metadata["tokenizer.chat_template"])
+        self._eos = self._llama.token_eos()
+
+    def count_tokens(self, text: str) -> int:
+        """How many tokens the model reads for `text`."""
+        return len(self._llama.tokenize(text.encode(), add_bos=False, special=False))
+
+    def prompt_tokens(self, text: str) -> list[int]:
+        """Token ids of the rewrite prompt for `text`, ending where the model's reply begins."""
+        prompt = self._template.render(messages=rewrite_messages(text), add_generation_prompt=True)
+        return self._llama.tokenize(prompt.encode(), add_bos=False, special=True)
+
+    def generate(self, text: str, max_new_tokens: int, max_seconds: float | None) -> Generation:
+        """The greedy reply to the rewrite prompt, stopped at the end-of-turn token, the budget or the time."""
+        deadline = time.monotonic() + max_seconds if max_seconds is not None else None
+        reply: list[int] = []
+        finished = False
+        for token in self._llama.generate(self.prompt_tokens(text), temp=0.0, top_k=1, repeat_penalty=1.0):
+            if token == self._eos:
+                finished = True
+                break
+            reply.append(token)
+            if len(reply) >= max_new_tokens or (deadline is not None and time.monotonic() >= deadline):
+                break
+        return Generation(self._llama.detokenize(reply).decode("utf-8", errors="replace").strip(), finished)
