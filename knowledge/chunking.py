@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 _HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4")]
 _HEADING_KEYS = [key for _, key in _HEADERS]
+# A section this short ("but:", "versus") introduces its neighbour; alone its vector would match the title.
+MIN_SECTION_WORDS = 6
 
 
 class Chunker:
@@ -44,13 +46,13 @@ class Chunker:
             return {
                 "chunk_size": self.chunk_size,
                 "chunk_overlap": self.chunk_overlap,
-                "splitter": "md-headings-v2",
+                "splitter": "md-headings-v3",
             }
         # Token counts follow the embedding model, whose name the manifest records beside this.
         return {
             "chunk_size": self.chunk_size,
             "chunk_overlap": self.chunk_overlap,
-            "splitter": "md-headings-tokens-v1",
+            "splitter": "md-headings-tokens-v2",
         }
 
     def _count(self, text: str) -> int:
@@ -76,13 +78,14 @@ class Chunker:
     def _sections(self, document: SourceDocument) -> list[tuple[list[str], str]]:
         if document.text_format != "markdown":
             return [([], document.text)]
-        return [
+        sections = [
             (
                 [section.metadata[key] for key in _HEADING_KEYS if key in section.metadata],
                 section.page_content,
             )
             for section in self._headings.split_text(document.text)
         ]
+        return _join_short_sections(sections)
 
     def split(self, doc_key: str, document: SourceDocument) -> list[Chunk]:
         """The document's passages, plus one title entry so that a question matching a title finds it."""
@@ -102,3 +105,26 @@ class Chunker:
                     chunk_id = f"{doc_key}#{len(chunks)}"
                     chunks.append(Chunk(chunk_id=chunk_id, text=piece.strip(), headings=headings, **common))
         return chunks
+
+
+def _join_short_sections(sections: list[tuple[list[str], str]]) -> list[tuple[list[str], str]]:
+    """Join a section of a few words to the next one under the same headings (or else to the previous one)."""
+    joined: list[tuple[list[str], str]] = []
+    pending: tuple[list[str], str] | None = None
+    for headings, text in sections:
+        if pending is not None and pending[0] == headings:
+            text = f"{pending[1].rstrip()}\n\n{text.lstrip()}"
+        elif pending is not None:
+            joined.append(pending)
+        pending = None
+        if len(text.split()) < MIN_SECTION_WORDS:
+            pending = (headings, text)
+        else:
+            joined.append((headings, text))
+    if pending is not None:
+        if joined and joined[-1][0] == pending[0]:
+            headings, text = joined.pop()
+            joined.append((headings, f"{text.rstrip()}\n\n{pending[1].lstrip()}"))
+        else:
+            joined.append(pending)
+    return joined

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,12 +21,22 @@ from langchain_core.embeddings import Embeddings
 from knowledge.documents import Chunk
 
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
+# A passage with fewer words of prose than this (a code block, "for example:") stands for its document only
+# when it matches clearly better than one that explains something.
+MIN_PROSE_WORDS = 8
+THIN_PASSAGE_PENALTY = 0.05
+_CODE = re.compile(r"```.*?(```|$)|`[^`]*`", re.DOTALL)
 _STEMMER = Stemmer.Stemmer("english")
 
 
 def tokenize(texts: list[str]) -> list[list[str]]:
     """Lower-cased, stemmed words without English stop words, as BM25 sees them."""
     return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False)
+
+
+def prose_words(text: str) -> int:
+    """Words of a passage outside code blocks and code spans."""
+    return len(_CODE.sub(" ", text).split())
 
 
 @dataclass(frozen=True)
@@ -244,8 +255,23 @@ class IndexVersion:
         return hits
 
     def _best_passage(self, doc_key, rows, candidates, keyword) -> int:
+        """The passage that stands for a document: its opening when the query is about what its title says."""
         passages = [r for r in rows if self.chunks[r].kind == "passage"]
-        if passages:
-            return max(passages, key=lambda r: candidates[r] + (keyword[r] if keyword is not None else 0.0))
+        titles = [r for r in rows if self.chunks[r].kind == "title"]
         doc_rows = self.rows_by_doc[doc_key]
-        return next((r for r in doc_rows if self.chunks[r].kind == "passage"), doc_rows[0])
+        opening = next((r for r in doc_rows if self.chunks[r].kind == "passage"), None)
+        if (
+            titles
+            and opening is not None
+            and candidates[titles[0]] >= max(candidates[r] for r in passages or titles)
+        ):
+            return opening
+        if passages:
+
+            def fit(row: int) -> float:
+                thin = prose_words(self.chunks[row].text) < MIN_PROSE_WORDS
+                bonus = keyword[row] if keyword is not None else 0.0
+                return candidates[row] + bonus - (THIN_PASSAGE_PENALTY if thin else 0.0)
+
+            return max(passages, key=fit)
+        return opening if opening is not None else doc_rows[0]

@@ -82,6 +82,21 @@ def test_one_hit_per_document_with_its_best_passage_and_modes():
     assert exact[0].chunk.kind == "passage"  # but the hit shows the document's passage
 
 
+def test_a_title_question_is_answered_from_the_opening_passage():
+    faq = "# Why is join a string method?\n\nJoin belongs to strings because the separator is a string.\n\n"
+    faq += "For example:\n\n```\n', '.join(['1', '2'])\n```\n\nwhich gives:\n\n```\n'1, 2'\n```"
+    version, embeddings = _version({"join": faq})
+    query = "Why is join a string method?"
+    hit = version.search(embeddings.embed_query(query), query, k=1, mode="dense")[0]
+    assert hit.chunk.text.startswith("Join belongs to strings because the separator is a string.")
+
+
+def test_a_few_words_before_a_code_block_stay_with_it():
+    doc = SourceDocument("d", "D", "# D\n\nUse this:\n\n```\nx = 1\n```\n\nbut not:\n\n```\ny = 2\n```", "p")
+    texts = [c.text for c in Chunker(1000, 100).split("k", doc)[1:]]
+    assert texts == ["Use this:\n\n```\nx = 1\n```", "but not:\n\n```\ny = 2\n```"]
+
+
 def test_keyword_coverage_and_confidence():
     version, embeddings = _version(
         {"refunds": "# Refunds\n\nRefunds take five days.", "taxes": "# Taxes\n\nVAT."}
