@@ -10,6 +10,15 @@ from bot.text import CODE, MARKER, facts, normalise, proper_names, strip_markers
 # A menu path such as "Settings → Billing → Change plan", checked as the words around each arrow.
 MENU_PATH = re.compile(r"[^\s\[\]]+(?: → [^\s\[\]]+)+")
 FENCED_CODE = re.compile(r"```.*?```", re.DOTALL)
+# "Two-step" and "2-step" state the same number.
+NUMBER_WORDS = dict(
+    zip(
+        ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"],
+        map(str, range(1, 13)),
+        strict=True,
+    )
+)
+SPELLED_NUMBER = re.compile(rf"\b({'|'.join(NUMBER_WORDS)})\b", re.IGNORECASE)
 # How an answer says that the knowledge base has nothing on the question, and how a rewrite may say it.
 NOT_FOUND = re.compile(
     r"couldn't find|could not find|does not contain|doesn't contain|no information|not in the knowledge base",
@@ -70,16 +79,21 @@ def is_not_found(text: str) -> bool:
     return bool(NOT_FOUND.search(text))
 
 
+def spelled_numbers(text: str) -> set[str]:
+    """The numbers one to twelve that `text` writes out as words, as digits."""
+    return {NUMBER_WORDS[m.group(1).lower()] for m in SPELLED_NUMBER.finditer(text)}
+
+
 def check_rewrite(original: str, rewrite: str, bounds: LengthBounds = DEFAULT_BOUNDS) -> GuardVerdict:
     """Check that `rewrite` keeps every fact, citation and name of `original` and adds no number or link."""
     before, after = normalise(original), normalise(rewrite)
     if not after:
         return GuardVerdict(("the rewrite is empty",))
     problems: list[str] = []
-    missing = sorted(facts(before) - facts(after))
+    missing = sorted(facts(before) - facts(after) - spelled_numbers(after))
     if missing:
         problems.append(f"drops {', '.join(missing)}")
-    added = sorted(inventable_facts(after) - inventable_facts(before))
+    added = sorted(inventable_facts(after) - inventable_facts(before) - spelled_numbers(before))
     if added:
         problems.append(f"adds {', '.join(added)}")
     lost_markers, new_markers = markers(before) - markers(after), markers(after) - markers(before)

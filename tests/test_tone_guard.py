@@ -83,6 +83,13 @@ def test_a_code_block_must_survive_verbatim():
     assert "changes a code block" in check_rewrite(plain, changed).problems
 
 
+def test_a_number_written_out_or_in_digits_is_the_same_fact():
+    plain = "Two-step verification sends a 6-digit code [1]."
+    assert check_rewrite(plain, "Good news! 2-step verification sends you a 6-digit code [1].").passed
+    assert check_rewrite("It takes 3 days [1].", "Sure! It takes three days [1].").passed
+    assert "adds 4" in check_rewrite(plain, "Sure! 4-step verification sends a 6-digit code [1].").problems
+
+
 def test_a_capitalised_ordinary_word_is_not_an_invented_name():
     plain = "The report lists tax collected by rate and period under Reports → Sales tax [1]."
     assert check_rewrite(
