@@ -25,6 +25,8 @@ RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 # when it matches clearly better than one that explains something.
 MIN_PROSE_WORDS = 8
 THIN_PASSAGE_PENALTY = 0.05
+# A query this close to a document's title asks what the whole document is about: its opening answers.
+TITLE_QUESTION_SIMILARITY = 0.9
 _CODE = re.compile(r"```.*?(```|$)|`[^`]*`", re.DOTALL)
 _STEMMER = Stemmer.Stemmer("english")
 
@@ -255,16 +257,12 @@ class IndexVersion:
         return hits
 
     def _best_passage(self, doc_key, rows, candidates, keyword) -> int:
-        """The passage that stands for a document: its opening when the query is about what its title says."""
+        """The passage that stands for a document: its opening when the query restates its title."""
         passages = [r for r in rows if self.chunks[r].kind == "passage"]
         titles = [r for r in rows if self.chunks[r].kind == "title"]
         doc_rows = self.rows_by_doc[doc_key]
         opening = next((r for r in doc_rows if self.chunks[r].kind == "passage"), None)
-        if (
-            titles
-            and opening is not None
-            and candidates[titles[0]] >= max(candidates[r] for r in passages or titles)
-        ):
+        if titles and opening is not None and candidates[titles[0]] >= TITLE_QUESTION_SIMILARITY:
             return opening
         if passages:
 
