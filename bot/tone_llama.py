@@ -1,4 +1,4 @@
-"""The tone model on llama.cpp: the packaged GGUF with the LoRA adapter converted to GGUF, 2-3x faster."""
+"""The tone model on llama.cpp: the packaged GGUF plus the adapter converted for it, about twice as fast."""
 
 from __future__ import annotations
 
@@ -53,7 +53,10 @@ def write_lora_gguf(adapter_dir: Path, target: Path, heads: int, kv_heads: int) 
     for name, weights in sorted(load_file(adapter_dir / ADAPTER_WEIGHTS).items()):
         match = LORA_TENSOR.search(name)
         if not match or match.group(2) not in GGUF_PROJECTIONS:
-            msg = f"{adapter_dir} adapts {name}, which the llama.cpp tone model cannot load: re-train it with `helpdesk tune`"
+            msg = (
+                f"{adapter_dir} adapts {name}, which the llama.cpp tone model cannot load: "
+                "re-train it with `helpdesk tune`"
+            )
             raise ValueError(msg)
         layer, projection, half = match.groups()
         tensor = weights.astype(np.float32)
