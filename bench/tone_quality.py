@@ -9,13 +9,12 @@ import time
 from pathlib import Path
 
 from measure import load_average, peak_rss_mb
+from tone_options import add_tone_options, parse_tone_options, tone_rewriter
 
-from bot.settings import Settings
 from bot.text import facts, proper_names
-from bot.tone import BACKENDS, ToneRewriter
+from bot.tone import ToneRewriter
 from bot.tone_guard import check_rewrite, markers, mentions, menu_paths
-from bot.tone_model import BUNDLED_ADAPTER
-from bot.tuning import SAMPLE_PAIRS, load_pairs
+from bot.tuning import load_pairs
 
 TARGETS = {"raw_fact_preservation_pct": 95.0, "chrf_gain": 10.0, "on_brand_pct": 80.0}
 FACT_PROBLEMS = ("drops", "adds", "changes")
@@ -71,11 +70,11 @@ def evaluate(args) -> dict:
     train = [p for p in pairs if p.split == "train"]
     heldout = [p for p in pairs if p.split != "train"][: args.limit]
     inputs, references = [p.input for p in heldout], [p.output for p in heldout]
-    tuned = ToneRewriter(args.adapter, args.data_dir, threads=args.threads, backend=args.backend)
+    tuned = tone_rewriter(args, args.adapter)
     tuned_out, tuned_s = raw_outputs(tuned, inputs, "tuned", args.json)
     backend = tuned.backend
     del tuned
-    base = ToneRewriter(None, args.data_dir, threads=args.threads, backend=args.backend)
+    base = tone_rewriter(args, None)
     base_out, base_s = raw_outputs(base, inputs, "base", args.json)
     classifier = style_classifier(train)
     on_brand = {
@@ -135,23 +134,13 @@ def evaluate(args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--pairs", type=Path, default=SAMPLE_PAIRS, help="JSONL pairs with a heldout split")
-    parser.add_argument("--adapter", type=Path, default=BUNDLED_ADAPTER, help="the tuned LoRA adapter folder")
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="where the base model is cached (default: HELPDESK_DATA_DIR)",
-    )
+    add_tone_options(parser, "JSONL pairs with a heldout split")
     parser.add_argument("--limit", type=int, default=None, help="only the first N held-out pairs")
-    parser.add_argument("--threads", type=int, default=1, help="threads for decoding (0 = every core)")
-    parser.add_argument("--backend", default="auto", choices=BACKENDS, help="engine of the tone model")
     parser.add_argument(
         "--outputs", type=Path, default=None, help="also write every output to this JSONL file"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
-    args = parser.parse_args()
-    args.data_dir = args.data_dir or Settings().data_dir
+    args = parse_tone_options(parser)
     result = evaluate(args)
     if args.json:
         print(json.dumps(result))

@@ -6,14 +6,11 @@ import argparse
 import asyncio
 import json
 import time
-from pathlib import Path
 
 from measure import current_rss_mb, latency_stats, load_average, peak_rss_mb
+from tone_options import add_tone_options, parse_tone_options, tone_rewriter
 
-from bot.settings import Settings
-from bot.tone import BACKENDS, ToneRewriter
-from bot.tone_model import BUNDLED_ADAPTER
-from bot.tuning import SAMPLE_PAIRS, load_pairs
+from bot.tuning import load_pairs
 
 TARGET_P50_MS = 2000.0
 TARGET_RSS_MB = 2048.0
@@ -28,13 +25,7 @@ def answers_of_about(length, texts: list[str], tokens: int, count: int) -> list[
 
 
 async def measure(args) -> dict:
-    rewriter = ToneRewriter(
-        args.adapter,
-        args.data_dir,
-        timeout_s=args.timeout,
-        threads=args.threads or None,
-        backend=args.backend,
-    )
+    rewriter = tone_rewriter(args, args.adapter, timeout_s=args.timeout)
     started = time.perf_counter()
     await rewriter.load()
     load_s = time.perf_counter() - started
@@ -69,26 +60,14 @@ async def measure(args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--pairs", type=Path, default=SAMPLE_PAIRS, help="JSONL pairs; held-out answers are used"
-    )
-    parser.add_argument("--adapter", type=Path, default=BUNDLED_ADAPTER, help="the tuned LoRA adapter folder")
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="where the base model is cached (default: HELPDESK_DATA_DIR)",
-    )
+    add_tone_options(parser, "JSONL pairs; held-out answers are used")
     parser.add_argument("--runs", type=int, default=15, help="rewrites to time (after one warm-up)")
     parser.add_argument("--tokens", type=int, default=80, help="answer length in tokens")
-    parser.add_argument("--threads", type=int, default=1, help="threads for decoding (0 = every core)")
-    parser.add_argument("--backend", default="auto", choices=BACKENDS, help="engine of the tone model")
     parser.add_argument(
         "--timeout", type=float, default=60.0, help="rewrite timeout in seconds (high: measure)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
-    args = parser.parse_args()
-    args.data_dir = args.data_dir or Settings().data_dir
+    args = parse_tone_options(parser)
     result = asyncio.run(measure(args))
     if args.json:
         print(json.dumps(result))
