@@ -137,7 +137,6 @@ class ToneRewriter:
     def generate(self, text: str, max_seconds: float | None = None) -> Generation:
         """The model's reply to the rewrite prompt, greedy, as raw text (no guard); blocks, loads if needed."""
         with self._lock:
-            self._load_now()
             return self._generate_locked(text, max_seconds)
 
     def _generate_locked(self, text: str, max_seconds: float | None) -> Generation:
