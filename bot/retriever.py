@@ -10,6 +10,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from knowledge.base import KnowledgeBase
+from knowledge.index import KEYWORD_WEIGHT
 
 
 class KnowledgeRetriever(BaseRetriever):
@@ -20,7 +21,7 @@ class KnowledgeRetriever(BaseRetriever):
     knowledge_base: Any
     k: int = 5
     mode: str = "hybrid"
-    keyword_weight: float = 0.1
+    keyword_weight: float = KEYWORD_WEIGHT
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun

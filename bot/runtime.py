@@ -31,7 +31,8 @@ def make_chunker(settings: Settings) -> Chunker:
     # The model reads [CLS] and [SEP] around the text; they take two of its input positions.
     limit = max_input_tokens(settings.embedding_model) - 2
     size = min(settings.chunk_tokens, limit)
-    return Chunker(size, settings.chunk_overlap_tokens, tokenizer=load_tokenizer(settings.embedding_model))
+    tokenizer = load_tokenizer(settings.embedding_model)
+    return Chunker(size, settings.chunk_overlap_tokens, tokenizer=tokenizer, document_tokens=limit)
 
 
 def open_sources(settings: Settings, specs: list[str] | None = None) -> list[Source]:

@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     embedding_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     retrieval_mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
     keyword_weight: float = Field(
-        0.1, ge=0, description="Weight of normalised BM25 added to cosine similarity."
+        0.05, ge=0, description="Weight of normalised BM25 added to cosine similarity."
     )
     top_k: int = Field(5, ge=1, le=50)
     web_concurrency: int = Field(4, ge=1, le=32)

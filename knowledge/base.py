@@ -8,7 +8,7 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 
 from knowledge.chunking import Chunker
-from knowledge.index import Hit, IndexVersion, Retrieval
+from knowledge.index import KEYWORD_WEIGHT, Hit, IndexVersion, Retrieval
 from knowledge.sources import Source
 from knowledge.store import IndexStore
 from knowledge.sync import KnowledgeSync, ProgressCallback, SyncReport
@@ -56,7 +56,7 @@ class KnowledgeBase:
         return vector
 
     async def search(
-        self, query: str, *, k: int = 5, mode: str = "hybrid", keyword_weight: float = 0.1
+        self, query: str, *, k: int = 5, mode: str = "hybrid", keyword_weight: float = KEYWORD_WEIGHT
     ) -> list[Hit]:
         """The k best passages for a query, one per document, best first."""
         version = await self.current()
@@ -64,7 +64,7 @@ class KnowledgeBase:
         return version.search(vector, query, k=k, mode=mode, keyword_weight=keyword_weight)
 
     async def retrieve(
-        self, query: str, *, k: int = 5, mode: str = "hybrid", keyword_weight: float = 0.1
+        self, query: str, *, k: int = 5, mode: str = "hybrid", keyword_weight: float = KEYWORD_WEIGHT
     ) -> Retrieval:
         """The k best passages with a confidence that the knowledge base answers the query."""
         version = await self.current()

@@ -23,7 +23,8 @@ class Chunker:
 
     Without a tokenizer, sizes count characters of the passage. With one (the embedding model's),
     sizes count that model's tokens of the text it embeds, title and heading path included, so a
-    passage of at most `chunk_size` tokens is embedded whole rather than truncated.
+    passage of at most `chunk_size` tokens is embedded whole rather than truncated. A document that
+    fits in `document_tokens` also gets one entry holding all of it (see `with_document_vectors`).
     """
 
     def __init__(
@@ -31,10 +32,12 @@ class Chunker:
         chunk_size: int = 1000,
         chunk_overlap: int = 150,
         tokenizer: PreTrainedTokenizerBase | None = None,
+        document_tokens: int = 0,
     ):
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
         self.tokenizer = tokenizer
+        self.document_tokens = document_tokens if tokenizer is not None else 0
         # Keeps paragraphs, lists and code fences as written, so answers can quote them whole.
         self._headings = ExperimentalMarkdownSyntaxTextSplitter(_HEADERS, strip_headers=True)
         self._splitter = cache(self._make_splitter)
@@ -46,13 +49,14 @@ class Chunker:
             return {
                 "chunk_size": self.chunk_size,
                 "chunk_overlap": self.chunk_overlap,
-                "splitter": "md-headings-v3",
+                "splitter": "md-headings-v4",
             }
         # Token counts follow the embedding model, whose name the manifest records beside this.
         return {
             "chunk_size": self.chunk_size,
             "chunk_overlap": self.chunk_overlap,
-            "splitter": "md-headings-tokens-v2",
+            "document_tokens": self.document_tokens,
+            "splitter": "md-headings-tokens-v3",
         }
 
     def _count(self, text: str) -> int:
@@ -88,7 +92,8 @@ class Chunker:
         return _join_short_sections(sections)
 
     def split(self, doc_key: str, document: SourceDocument) -> list[Chunk]:
-        """The document's passages, plus one title entry so that a question matching a title finds it."""
+        """The document's passages, a title entry so that a question matching a title finds it, and a
+        whole-document entry when the document fits the embedding model."""
         updated = document.updated_at.isoformat() if document.updated_at else None
         common = {
             "doc_key": doc_key,
@@ -98,12 +103,22 @@ class Chunker:
             "updated_at": updated,
         }
         chunks = [Chunk(chunk_id=f"{doc_key}#title", text=document.title, kind="title", **common)]
-        for headings, text in self._sections(document):
+        sections = self._sections(document)
+        for headings, text in sections:
             splitter = self._splitter(self._budget(Chunk(chunk_id="", text="", headings=headings, **common)))
             for piece in splitter.split_text(text):
                 if piece.strip():
                     chunk_id = f"{doc_key}#{len(chunks)}"
                     chunks.append(Chunk(chunk_id=chunk_id, text=piece.strip(), headings=headings, **common))
+        # The body without heading lines, which the title entry and passages already carry.
+        body = "\n\n".join(text.strip() for _, text in sections if text.strip())
+        whole = Chunk(chunk_id=f"{doc_key}#document", text=body, kind="document", **common)
+        if (
+            self.document_tokens
+            and whole.text
+            and self._count(whole.embedding_text()) <= self.document_tokens
+        ):
+            chunks.append(whole)
         return chunks
 
 

@@ -45,7 +45,11 @@ class Skipped:
 
 @dataclass
 class Chunk:
-    """A retrievable piece of a document, with the context that locates it."""
+    """A retrievable piece of a document, with the context that locates it.
+
+    `kind` is "passage" (text to answer from), "title" (the title alone) or "document" (the whole
+    document as one vector, which ranks documents but is never shown).
+    """
 
     chunk_id: str
     doc_key: str
@@ -61,11 +65,15 @@ class Chunk:
         """Text given to the embedding model: where the passage sits, then the passage."""
         if self.kind == "title":
             return self.title
+        if self.kind == "document":
+            return f"{self.title}\n\n{self.text}"
         path = [self.title, *[h for h in self.headings if h != self.title]]
         return " > ".join(path) + "\n\n" + self.text
 
     def keyword_text(self) -> str:
-        """Text given to BM25: title and headings count as words of the passage."""
+        """Text given to BM25: title and headings count as words of the passage; a document entry has none."""
+        if self.kind == "document":
+            return ""
         return " ".join([self.title, *self.headings, self.text])
 
     def to_metadata(self) -> dict:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from knowledge.base import KnowledgeBase
-from knowledge.index import Hit
+from knowledge.index import KEYWORD_WEIGHT, Hit
 
 _REQUIRED = ("id", "question", "gold_doc_ids", "kind")
 
@@ -56,7 +56,7 @@ def _summary(ranks: list[int | None]) -> dict:
 
 
 async def evaluate_retrieval(
-    kb: KnowledgeBase, questions: list[dict], *, mode: str = "hybrid", keyword_weight: float = 0.1
+    kb: KnowledgeBase, questions: list[dict], *, mode: str = "hybrid", keyword_weight: float = KEYWORD_WEIGHT
 ) -> dict:
     """Search every question and score the ranking against its gold documents."""
     ranks_by_kind: dict[str, list[int | None]] = {}

@@ -21,12 +21,18 @@ from langchain_core.embeddings import Embeddings
 from knowledge.documents import Chunk
 
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
+# Normalised BM25 (0..1) times this is added to a document's cosine similarity in hybrid mode.
+KEYWORD_WEIGHT = 0.05
 # A passage with fewer words of prose than this (a code block, "for example:") stands for its document only
 # when it matches clearly better than one that explains something.
 MIN_PROSE_WORDS = 8
 THIN_PASSAGE_PENALTY = 0.05
 # A query this close to a document's title asks what the whole document is about: its opening answers.
 TITLE_QUESTION_SIMILARITY = 0.9
+# A document's similarity blends its best entry's cosine with its whole-document entry's (this share), so a
+# document about the question outranks a neighbour that mentions it in one passage.
+DOCUMENT_SHARE = 0.5
+DOCUMENT_KIND = "document"
 _CODE = re.compile(r"```.*?(```|$)|`[^`]*`", re.DOTALL)
 _STEMMER = Stemmer.Stemmer("english")
 
@@ -43,12 +49,48 @@ def prose_words(text: str) -> int:
 
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved passage with its fused score and the two signals behind it."""
+    """A retrieved passage with its fused score and the signals behind it (cosines and normalised BM25)."""
 
     chunk: Chunk
     score: float
     dense: float
     keyword: float
+    document: float | None = None
+
+
+def with_document_vectors(
+    chunks: list[Chunk], vectors: list[list[float]]
+) -> tuple[list[Chunk], list[list[float]]]:
+    """Chunks and vectors where every document has a whole-document entry.
+
+    A document too long for the model to embed whole gets the normalised mean of its passage vectors.
+    """
+    whole = {c.doc_key for c in chunks if c.kind == DOCUMENT_KIND}
+    passages: dict[str, list[int]] = {}
+    for position, chunk in enumerate(chunks):
+        if chunk.kind == "passage" and chunk.doc_key not in whole:
+            passages.setdefault(chunk.doc_key, []).append(position)
+    out_chunks, out_vectors = list(chunks), list(vectors)
+    for positions in passages.values():
+        first = chunks[positions[0]]
+        mean = np.mean([np.asarray(vectors[p], dtype=np.float32) for p in positions], axis=0)
+        norm = float(np.linalg.norm(mean))
+        if norm == 0:
+            continue
+        out_chunks.append(
+            Chunk(
+                chunk_id=f"{first.doc_key}#document",
+                doc_key=first.doc_key,
+                doc_id=first.doc_id,
+                title=first.title,
+                text="",
+                source=first.source,
+                updated_at=first.updated_at,
+                kind=DOCUMENT_KIND,
+            )
+        )
+        out_vectors.append((mean / norm).tolist())
+    return out_chunks, out_vectors
 
 
 @dataclass(frozen=True)
@@ -109,14 +151,18 @@ class IndexVersion:
         return cls(store, manifest, keyword)
 
     def _layout(self) -> None:
-        """Positional views used by search: chunk per FAISS row, rows per document."""
+        """Positional views used by search: chunk per FAISS row, rows per document, document-entry rows."""
         self.chunks: list[Chunk] = []
         self.rows_by_doc: dict[str, list[int]] = {}
+        self.document_rows: dict[str, int] = {}
         for position in range(len(self.store.index_to_docstore_id)):
             document = self.store.docstore.search(self.store.index_to_docstore_id[position])
             chunk = Chunk.from_metadata(document.page_content, document.metadata)
             self.chunks.append(chunk)
-            self.rows_by_doc.setdefault(chunk.doc_key, []).append(position)
+            if chunk.kind == DOCUMENT_KIND:
+                self.document_rows[chunk.doc_key] = position
+            else:
+                self.rows_by_doc.setdefault(chunk.doc_key, []).append(position)
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -194,7 +240,7 @@ class IndexVersion:
         *,
         k: int = 5,
         mode: str = "hybrid",
-        keyword_weight: float = 0.1,
+        keyword_weight: float = KEYWORD_WEIGHT,
     ) -> Retrieval:
         """Search, then rate the result: top cosine blended with keyword coverage of the top documents."""
         hits = self.search(
@@ -217,7 +263,7 @@ class IndexVersion:
         *,
         k: int = 5,
         mode: str = "hybrid",
-        keyword_weight: float = 0.1,
+        keyword_weight: float = KEYWORD_WEIGHT,
         fetch_k: int = 100,
     ) -> list[Hit]:
         """The k best documents, each as its best passage; scores fuse cosine and normalised BM25."""
@@ -240,19 +286,35 @@ class IndexVersion:
                 stored = self.store.index.reconstruct_batch(np.array(missing, dtype=np.int64))
                 candidates.update(zip(missing, (stored @ vector).tolist(), strict=True))
             keyword = keyword / keyword.max()
-        return self._rank_documents(candidates, keyword, mode, keyword_weight)[:k]
+        whole = self._document_similarities(candidates, vector) if mode != "bm25" else {}
+        return self._rank_documents(candidates, whole, keyword, mode, keyword_weight)[:k]
 
-    def _rank_documents(self, candidates, keyword, mode, weight) -> list[Hit]:
+    def _document_similarities(self, candidates: dict[int, float], vector: np.ndarray) -> dict[str, float]:
+        """Cosine of the query with the whole-document entry of every candidate's document."""
+        rows = {self.chunks[r].doc_key: self.document_rows.get(self.chunks[r].doc_key) for r in candidates}
+        known = {key: candidates[row] for key, row in rows.items() if row is not None and row in candidates}
+        missing = [(key, row) for key, row in rows.items() if row is not None and key not in known]
+        if missing:
+            stored = self.store.index.reconstruct_batch(np.array([row for _, row in missing], dtype=np.int64))
+            known.update(zip([key for key, _ in missing], (stored @ vector).tolist(), strict=True))
+        return known
+
+    def _rank_documents(self, candidates, whole, keyword, mode, weight) -> list[Hit]:
         by_doc: dict[str, list[int]] = {}
         for row in candidates:
-            by_doc.setdefault(self.chunks[row].doc_key, []).append(row)
+            if self.chunks[row].kind != DOCUMENT_KIND:
+                by_doc.setdefault(self.chunks[row].doc_key, []).append(row)
         hits = []
         for doc_key, rows in by_doc.items():
             dense = max(candidates[r] for r in rows)
+            document = whole.get(doc_key)
+            similarity = (
+                dense if document is None else (1 - DOCUMENT_SHARE) * dense + DOCUMENT_SHARE * document
+            )
             kw = float(max(keyword[r] for r in rows)) if keyword is not None else 0.0
-            score = kw if mode == "bm25" else dense + (weight * kw if mode == "hybrid" else 0.0)
+            score = kw if mode == "bm25" else similarity + (weight * kw if mode == "hybrid" else 0.0)
             passage = self._best_passage(doc_key, rows, candidates, keyword)
-            hits.append(Hit(self.chunks[passage], score, dense, kw))
+            hits.append(Hit(self.chunks[passage], score, dense, kw, document))
         hits.sort(key=lambda hit: hit.score, reverse=True)
         return hits
 

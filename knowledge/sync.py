@@ -12,7 +12,7 @@ from langchain_core.embeddings import Embeddings
 
 from knowledge.chunking import Chunker
 from knowledge.documents import Chunk, Skipped, SourceDocument
-from knowledge.index import IndexVersion
+from knowledge.index import IndexVersion, with_document_vectors
 from knowledge.sources import LoadError, Source, SourceUnavailable
 from knowledge.store import IndexStore
 
@@ -218,6 +218,7 @@ class KnowledgeSync:
         notify("embed", 0, len(chunks))
         vectors = await self._embed(chunks, notify)
         report.chunks_embedded = len(chunks)
+        chunks, vectors = with_document_vectors(chunks, vectors)
         if base is None:
             dimension = len(vectors[0]) if vectors else len(self.embeddings.embed_query("dimension"))
             base = IndexVersion.empty(self.embeddings, dimension, {})

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
 from conftest import CountingEmbeddings
 
 from bot.runtime import make_chunker
 from bot.settings import Settings
 from knowledge.chunking import Chunker
-from knowledge.documents import SourceDocument
-from knowledge.index import IndexVersion
+from knowledge.documents import Chunk, SourceDocument
+from knowledge.index import KEYWORD_WEIGHT, IndexVersion, with_document_vectors
 
 GUIDE = """# Payments guide
 
@@ -141,3 +142,66 @@ def test_token_sized_passages_fit_the_embedding_model_whole():
     assert len(chunks) > 6 and max(counts) <= 200
     assert chunker.config["splitter"] != Chunker().config["splitter"]
     assert make_chunker(Settings(chunk_tokens=0)).config == Chunker(1000, 150).config
+
+
+def test_a_document_that_fits_the_model_gets_one_whole_document_entry():
+    chunker = make_chunker(Settings())
+    short = chunker.split("k", SourceDocument("guide", "Payments guide", GUIDE, "p"))
+    whole = [c for c in short if c.kind == "document"]
+    assert len(whole) == 1 and whole[0].chunk_id == "k#document"
+    assert "Cards cost 2.9% per payment." in whole[0].text and "## Card payments" not in whole[0].text
+    assert whole[0].embedding_text().startswith("Payments guide\n\n") and whole[0].keyword_text() == ""
+    long = SourceDocument("long", "Long", "# Long\n\n" + "A sentence about invoices. " * 200, "p")
+    assert all(c.kind != "document" for c in chunker.split("k", long))
+    assert all(c.kind != "document" for c in Chunker().split("k", long))
+
+
+def _chunk(doc: str, number: int, kind: str = "passage") -> Chunk:
+    return Chunk(f"s|{doc}#{number}", f"s|{doc}", doc, doc.title(), f"{doc} text {number}", doc, kind=kind)
+
+
+def test_a_long_document_is_represented_by_the_mean_of_its_passages():
+    chunks = [
+        _chunk("long", 0, "title"),
+        _chunk("long", 1),
+        _chunk("long", 2),
+        _chunk("short", 3, "document"),
+    ]
+    vectors = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+    out_chunks, out_vectors = with_document_vectors(chunks, vectors)
+    assert out_chunks[:4] == chunks and len(out_chunks) == 5
+    assert out_chunks[4].chunk_id == "s|long#document" and out_chunks[4].kind == "document"
+    assert np.allclose(out_vectors[4], [0.0, 2**-0.5, 2**-0.5])
+
+
+def test_the_document_about_a_question_outranks_a_neighbour_mentioning_it_once():
+    # "focused" is about the question throughout; "neighbour" has one passage that matches slightly better.
+    query = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+
+    def towards(cosine: float, side: int) -> list[float]:
+        vector = [cosine, 0.0, 0.0]
+        vector[side] = (1 - cosine**2) ** 0.5
+        return vector
+
+    chunks = [_chunk("focused", 1), _chunk("focused", 2, "document"), _chunk("neighbour", 3)]
+    vectors = [towards(0.80, 1), towards(0.78, 1), towards(0.82, 2)]
+    chunks, vectors = with_document_vectors([*chunks, _chunk("neighbour", 4)], [*vectors, towards(0.10, 1)])
+    version = IndexVersion.empty(CountingEmbeddings(size=3), 3, {})
+    version.add_chunks(chunks, vectors)
+    version.build_keyword_index()
+    assert set(version.document_rows) == {"s|focused", "s|neighbour"}
+    dense_only = max(
+        version.rows_by_doc, key=lambda k: max(vectors[r] @ query for r in version.rows_by_doc[k])
+    )
+    assert dense_only == "s|neighbour"
+    hits = version.search(query.tolist(), "unrelated words", k=2, mode="dense")
+    assert [h.chunk.doc_id for h in hits] == ["focused", "neighbour"]
+    assert all(h.chunk.kind == "passage" for h in hits)
+    assert abs(hits[0].dense - 0.8) < 1e-5
+    assert abs(hits[0].score - (0.80 + 0.78) / 2) < 1e-5 and hits[1].document is not None
+    version.remove_documents({"s|neighbour"})
+    assert set(version.document_rows) == {"s|focused"}
+
+
+def test_the_default_keyword_weight_is_the_one_retrieval_uses():
+    assert Settings().keyword_weight == KEYWORD_WEIGHT
