@@ -12,9 +12,11 @@ from langchain_core.embeddings import Embeddings
 from bot.text import answer_units
 from knowledge.index import tokenize
 
-# Passages considered, answer units read per passage, and units kept in an answer.
-PASSAGES = 2
-# A lower-ranked passage is read only when retrieval scored its document nearly as high as the first.
+# Passages considered, answer units read per passage, and units kept in an answer. The answer comes from
+# the best-ranked document: a runner-up's sentence that matches the wording better is more often from a
+# neighbouring topic than the answer.
+PASSAGES = 1
+# A lower-ranked passage (when PASSAGES > 1) is read only when its document scored nearly as high.
 PASSAGE_SCORE_MARGIN = 0.03
 UNITS_PER_PASSAGE = 10
 MAX_UNITS = 3
@@ -22,6 +24,11 @@ MAX_WORDS = 110
 # A unit joins the lead only when it scores nearly as well, and is not a near-repeat of one already kept.
 FOLLOWER_MARGIN = 0.08
 DUPLICATE_SIMILARITY = 0.88
+# A unit's score: cosine with the question, plus a share of the question's words it contains, minus a
+# penalty per retrieval rank of its passage, plus a little for opening its passage.
+KEYWORD_BONUS = 0.15
+RANK_PENALTY = 0.06
+OPENING_BONUS = 0.02
 
 
 @dataclass
@@ -72,9 +79,9 @@ class ExtractiveGenerator:
         query_tokens = set(tokenize([query])[0])
         scores = [
             float(similarity[i])
-            + 0.15 * _keyword_overlap(query_tokens, unit)
-            - 0.06 * rank
-            + (0.02 if pos == 0 else 0)
+            + KEYWORD_BONUS * _keyword_overlap(query_tokens, unit)
+            - RANK_PENALTY * rank
+            + (OPENING_BONUS if pos == 0 else 0)
             for i, (rank, pos, unit) in enumerate(candidates)
         ]
         order = sorted(range(len(candidates)), key=lambda i: scores[i], reverse=True)
