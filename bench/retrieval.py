@@ -24,7 +24,7 @@ from bot.settings import Settings
 from knowledge.chunking import Chunker
 from knowledge.documents import Chunk, Skipped, SourceDocument
 from knowledge.embeddings import PACKAGED_MODEL, load_embeddings
-from knowledge.index import COVERAGE_DOCS, IndexVersion
+from knowledge.index import COVERAGE_DOCS, IndexVersion, with_document_vectors
 from knowledge.sources import SourceOptions, open_source
 
 PYFAQ = Path("/work/shared/eval/pyfaq")
@@ -87,6 +87,7 @@ def real_base(args, embeddings) -> tuple[list[Chunk], np.ndarray, dict]:
             embeddings.embed_documents([c.embedding_text() for c in chunks[start : start + EMBED_BATCH]])
         )
         log(f"  embedded {len(vectors)}/{len(chunks)} real chunks")
+    chunks, vectors = with_document_vectors(chunks, vectors)
     matrix = np.asarray(vectors, dtype=np.float32)
     info["embed_seconds"] = round(time.perf_counter() - started, 1)
     info["skipped"] = faq_skipped + doc_skipped
