@@ -61,6 +61,11 @@ class Chunk:
     updated_at: str | None = None
     kind: str = "passage"
 
+    @property
+    def derived(self) -> bool:
+        """A whole-document entry whose vector is the mean of the passages' (nothing of it is embedded)."""
+        return self.kind == "document" and not self.text
+
     def embedding_text(self) -> str:
         """Text given to the embedding model: where the passage sits, then the passage."""
         if self.kind == "title":

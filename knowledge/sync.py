@@ -17,7 +17,7 @@ from knowledge.sources import LoadError, Source, SourceUnavailable
 from knowledge.store import IndexStore
 
 ProgressCallback = Callable[[str, int, int | None], None]
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2
 
 
 @dataclass

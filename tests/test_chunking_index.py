@@ -170,7 +170,7 @@ def test_a_long_document_is_represented_by_the_mean_of_its_passages():
     vectors = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
     out_chunks, out_vectors = with_document_vectors(chunks, vectors)
     assert out_chunks[:4] == chunks and len(out_chunks) == 5
-    assert out_chunks[4].chunk_id == "s|long#document" and out_chunks[4].kind == "document"
+    assert out_chunks[4].chunk_id == "s|long#document" and out_chunks[4].derived and not chunks[3].derived
     assert np.allclose(out_vectors[4], [0.0, 2**-0.5, 2**-0.5])
 
 
@@ -197,8 +197,8 @@ def test_the_document_about_a_question_outranks_a_neighbour_mentioning_it_once()
     hits = version.search(query.tolist(), "unrelated words", k=2, mode="dense")
     assert [h.chunk.doc_id for h in hits] == ["focused", "neighbour"]
     assert all(h.chunk.kind == "passage" for h in hits)
-    assert abs(hits[0].dense - 0.8) < 1e-5
-    assert abs(hits[0].score - (0.80 + 0.78) / 2) < 1e-5 and hits[1].document is not None
+    assert abs(hits[0].dense - 0.8) < 1e-3
+    assert abs(hits[0].score - (0.80 + 0.78) / 2) < 1e-3 and hits[1].document is not None
     version.remove_documents({"s|neighbour"})
     assert set(version.document_rows) == {"s|focused"}
 
