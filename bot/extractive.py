@@ -16,8 +16,6 @@ from knowledge.index import tokenize
 # the best-ranked document: a runner-up's sentence that matches the wording better is more often from a
 # neighbouring topic than the answer.
 PASSAGES = 1
-# A lower-ranked passage (when PASSAGES > 1) is read only when its document scored nearly as high.
-PASSAGE_SCORE_MARGIN = 0.03
 UNITS_PER_PASSAGE = 10
 MAX_UNITS = 3
 MAX_WORDS = 110
@@ -58,10 +56,7 @@ class ExtractiveGenerator:
 
     def _candidates(self, documents: list[Document]) -> list[tuple[int, int, str]]:
         candidates = []
-        top_score = documents[0].metadata.get("score", 0.0) if documents else 0.0
         for rank, document in enumerate(documents[:PASSAGES]):
-            if rank and document.metadata.get("score", 0.0) < top_score - PASSAGE_SCORE_MARGIN:
-                break
             for position, unit in enumerate(answer_units(document.page_content)[:UNITS_PER_PASSAGE]):
                 if not unit.rstrip("*_ ").endswith("?"):  # a question restates; it does not answer
                     candidates.append((rank, position, unit))

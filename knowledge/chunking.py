@@ -112,7 +112,7 @@ class Chunker:
                     chunks.append(Chunk(chunk_id=chunk_id, text=piece.strip(), headings=headings, **common))
         # The body without heading lines, which the title entry and passages already carry.
         body = "\n\n".join(text.strip() for _, text in sections if text.strip())
-        whole = Chunk(chunk_id=f"{doc_key}#document", text=body, kind="document", **common)
+        whole = chunks[0].document_entry(body)
         if (
             self.document_tokens
             and whole.text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 
@@ -43,6 +43,9 @@ class Skipped:
     keep_previous: bool = True
 
 
+DOCUMENT_KIND = "document"
+
+
 @dataclass
 class Chunk:
     """A retrievable piece of a document, with the context that locates it.
@@ -64,20 +67,20 @@ class Chunk:
     @property
     def derived(self) -> bool:
         """A whole-document entry whose vector is the mean of the passages' (nothing of it is embedded)."""
-        return self.kind == "document" and not self.text
+        return self.kind == DOCUMENT_KIND and not self.text
 
     def embedding_text(self) -> str:
         """Text given to the embedding model: where the passage sits, then the passage."""
         if self.kind == "title":
             return self.title
-        if self.kind == "document":
+        if self.kind == DOCUMENT_KIND:
             return f"{self.title}\n\n{self.text}"
         path = [self.title, *[h for h in self.headings if h != self.title]]
         return " > ".join(path) + "\n\n" + self.text
 
     def keyword_text(self) -> str:
         """Text given to BM25: title and headings count as words of the passage; a document entry has none."""
-        if self.kind == "document":
+        if self.kind == DOCUMENT_KIND:
             return ""
         return " ".join([self.title, *self.headings, self.text])
 
@@ -98,3 +101,7 @@ class Chunk:
     def from_metadata(cls, text: str, metadata: dict) -> Chunk:
         """Rebuild a chunk from docstore text and metadata."""
         return cls(text=text, **{k: metadata[k] for k in cls.__dataclass_fields__ if k != "text"})
+
+    def document_entry(self, text: str = "") -> Chunk:
+        """The whole-document entry of this chunk's document; without text its vector is the passages' mean."""
+        return replace(self, chunk_id=f"{self.doc_key}#document", text=text, headings=[], kind=DOCUMENT_KIND)

@@ -18,7 +18,7 @@ from langchain_community.vectorstores.utils import DistanceStrategy
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
-from knowledge.documents import Chunk
+from knowledge.documents import DOCUMENT_KIND, Chunk
 
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 # Normalised BM25 (0..1) times this is added to a document's cosine similarity in hybrid mode.
@@ -32,7 +32,6 @@ TITLE_QUESTION_SIMILARITY = 0.9
 # A document's similarity blends its best entry's cosine with its whole-document entry's (this share), so a
 # document about the question outranks a neighbour that mentions it in one passage.
 DOCUMENT_SHARE = 0.5
-DOCUMENT_KIND = "document"
 _CODE = re.compile(r"```.*?(```|$)|`[^`]*`", re.DOTALL)
 _STEMMER = Stemmer.Stemmer("english")
 
@@ -72,23 +71,11 @@ def with_document_vectors(
             passages.setdefault(chunk.doc_key, []).append(position)
     out_chunks, out_vectors = list(chunks), list(vectors)
     for positions in passages.values():
-        first = chunks[positions[0]]
         mean = np.mean([np.asarray(vectors[p], dtype=np.float32) for p in positions], axis=0)
         norm = float(np.linalg.norm(mean))
         if norm == 0:
             continue
-        out_chunks.append(
-            Chunk(
-                chunk_id=f"{first.doc_key}#document",
-                doc_key=first.doc_key,
-                doc_id=first.doc_id,
-                title=first.title,
-                text="",
-                source=first.source,
-                updated_at=first.updated_at,
-                kind=DOCUMENT_KIND,
-            )
-        )
+        out_chunks.append(chunks[positions[0]].document_entry())
         out_vectors.append((mean / norm).tolist())
     return out_chunks, out_vectors
 
@@ -284,9 +271,7 @@ class IndexVersion:
         if keyword is not None and keyword.max() > 0:
             top = np.argpartition(-keyword, min(fetch, len(keyword) - 1))[:fetch]
             missing = [int(r) for r in top if keyword[r] > 0 and int(r) not in candidates]
-            if missing:
-                stored = self.store.index.reconstruct_batch(np.array(missing, dtype=np.int64))
-                candidates.update(zip(missing, (stored @ vector).tolist(), strict=True))
+            candidates.update(zip(missing, self._cosines(missing, vector), strict=True))
             keyword = keyword / keyword.max()
         whole = self._document_similarities(candidates, vector) if mode != "bm25" else {}
         return self._rank_documents(candidates, whole, keyword, mode, keyword_weight)[:k]
@@ -296,10 +281,15 @@ class IndexVersion:
         rows = {self.chunks[r].doc_key: self.document_rows.get(self.chunks[r].doc_key) for r in candidates}
         known = {key: candidates[row] for key, row in rows.items() if row is not None and row in candidates}
         missing = [(key, row) for key, row in rows.items() if row is not None and key not in known]
-        if missing:
-            stored = self.store.index.reconstruct_batch(np.array([row for _, row in missing], dtype=np.int64))
-            known.update(zip([key for key, _ in missing], (stored @ vector).tolist(), strict=True))
+        cosines = self._cosines([row for _, row in missing], vector)
+        known.update(zip([key for key, _ in missing], cosines, strict=True))
         return known
+
+    def _cosines(self, rows: list[int], vector: np.ndarray) -> list[float]:
+        """Cosine of the query with the stored vectors of the given rows."""
+        if not rows:
+            return []
+        return (self.store.index.reconstruct_batch(np.array(rows, dtype=np.int64)) @ vector).tolist()
 
     def _rank_documents(self, candidates, whole, keyword, mode, weight) -> list[Hit]:
         by_doc: dict[str, list[int]] = {}
