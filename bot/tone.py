@@ -75,7 +75,7 @@ class ToneRewriter:
     ):
         """`adapter_dir=None` rewrites with the untuned base model (for comparisons only).
 
-        `backend` runs the model on llama.cpp (the packaged GGUF and the adapter converted for it) or on
+        `backend` runs the model on llama.cpp (the packaged GGUF with the adapter merged into it) or on
         transformers (float32, or bfloat16 where native); `auto` takes llama.cpp when it is installed.
         `threads` is the thread count while rewriting (None: every core).
         """

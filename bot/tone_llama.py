@@ -1,4 +1,4 @@
-"""The tone model on llama.cpp: the packaged GGUF plus the adapter converted for it, about twice as fast."""
+"""The tone model on llama.cpp: the packaged GGUF with the adapter merged into it, about twice as fast."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ GGUF_PROJECTIONS = {
 }
 LORA_TENSOR = re.compile(r"layers\.(\d+)\.(\w+\.\w+)\.lora_([AB])\.weight$")
 CONTEXT_TOKENS = 2048
+# Changes whenever the merged file's layout changes, so older cached files are not reused.
+MERGE_FORMAT = "merged-q8-1"
 
 
 def llama_cpp_installed() -> bool:
@@ -37,20 +39,17 @@ def _rope_rows(lora_b, heads: int):
     return lora_b.reshape(heads, 2, rows // heads // 2, rank).swapaxes(1, 2).reshape(rows, rank)
 
 
-def write_lora_gguf(adapter_dir: Path, target: Path, heads: int, kv_heads: int) -> None:
-    """Write a peft LoRA adapter of the Llama architecture as a llama.cpp LoRA file (float16)."""
+def lora_deltas(adapter_dir: Path, heads: int, kv_heads: int) -> dict:
+    """The weight change of each adapted projection (scale · B·A, float32), keyed by its llama.cpp name."""
     import json
 
-    import gguf
     import numpy as np
     from safetensors.numpy import load_file
 
     config = json.loads((adapter_dir / ADAPTER_CONFIG).read_text())
-    writer = gguf.GGUFWriter(str(target), "llama")
-    writer.add_type(gguf.GGUFType.ADAPTER)
-    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
-    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(config["lora_alpha"]))
-    for name, weights in sorted(load_file(adapter_dir / ADAPTER_WEIGHTS).items()):
+    scale = float(config["lora_alpha"]) / float(config["r"])
+    halves: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    for name, weights in load_file(adapter_dir / ADAPTER_WEIGHTS).items():
         match = LORA_TENSOR.search(name)
         if not match or match.group(2) not in GGUF_PROJECTIONS:
             msg = (
@@ -59,44 +58,75 @@ def write_lora_gguf(adapter_dir: Path, target: Path, heads: int, kv_heads: int) 
             )
             raise ValueError(msg)
         layer, projection, half = match.groups()
-        tensor = weights.astype(np.float32)
-        if half == "B" and projection == "self_attn.q_proj":
-            tensor = _rope_rows(tensor, heads)
-        elif half == "B" and projection == "self_attn.k_proj":
-            tensor = _rope_rows(tensor, kv_heads)
-        gguf_name = f"blk.{layer}.{GGUF_PROJECTIONS[projection]}.weight.lora_{half.lower()}"
-        writer.add_tensor(gguf_name, np.ascontiguousarray(tensor.astype(np.float16)))
+        halves.setdefault((layer, projection), {})[half] = weights.astype(np.float32)
+    deltas = {}
+    for (layer, projection), pair in halves.items():
+        lora_b = pair["B"]
+        if projection == "self_attn.q_proj":
+            lora_b = _rope_rows(lora_b, heads)
+        elif projection == "self_attn.k_proj":
+            lora_b = _rope_rows(lora_b, kv_heads)
+        deltas[f"blk.{layer}.{GGUF_PROJECTIONS[projection]}.weight"] = scale * (lora_b @ pair["A"])
+    return deltas
+
+
+def write_merged_gguf(adapter_dir: Path, model_file: Path, target: Path) -> None:
+    """Write the packaged model with the adapter merged into its weights; adapted weights become 8-bit.
+
+    A merged model decodes about a quarter faster than one that applies the adapter at every step.
+    """
+    import gguf
+
+    reader = gguf.GGUFReader(str(model_file))
+
+    def count(key: str) -> int:
+        return int(reader.fields[key].contents())
+
+    deltas = lora_deltas(
+        adapter_dir, count("llama.attention.head_count"), count("llama.attention.head_count_kv")
+    )
+    writer = gguf.GGUFWriter(str(target), "llama")
+    for field in reader.fields.values():
+        if field.name == gguf.Keys.General.ARCHITECTURE or field.name.startswith("GGUF."):
+            continue
+        kind = field.types[0]
+        sub_type = field.types[-1] if kind == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(field.name, field.contents(), kind, sub_type=sub_type)
+    for tensor in reader.tensors:
+        delta = deltas.pop(tensor.name, None)
+        if delta is None:
+            writer.add_tensor(
+                tensor.name, tensor.data, raw_shape=tensor.data.shape, raw_dtype=tensor.tensor_type
+            )
+            continue
+        merged = gguf.quants.dequantize(tensor.data, tensor.tensor_type) + delta
+        quantized = gguf.quants.quantize(merged, gguf.GGMLQuantizationType.Q8_0)
+        writer.add_tensor(
+            tensor.name, quantized, raw_shape=quantized.shape, raw_dtype=gguf.GGMLQuantizationType.Q8_0
+        )
+    if deltas:
+        msg = f"{adapter_dir} adapts weights the tone model does not have ({min(deltas)}): re-train it"
+        raise ValueError(msg)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
 
 
-def _head_counts(model_file: Path) -> tuple[int, int]:
-    import gguf
-
-    reader = gguf.GGUFReader(str(model_file))
-
-    def value(key: str) -> int:
-        return int(reader.fields[key].contents())
-
-    return value("llama.attention.head_count"), value("llama.attention.head_count_kv")
-
-
-def adapter_gguf(adapter_dir: Path, data_dir: Path, model_file: Path) -> Path:
-    """The adapter as a llama.cpp LoRA file under the data directory, converted once per adapter content."""
+def tuned_gguf(adapter_dir: Path, data_dir: Path, model_file: Path) -> Path:
+    """The packaged model with the adapter merged in, under the data directory; built once per adapter."""
     adapter_dir = Path(adapter_dir)
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(MERGE_FORMAT.encode())
     for name in (ADAPTER_CONFIG, ADAPTER_WEIGHTS):
         digest.update((adapter_dir / name).read_bytes())
-    target = Path(data_dir) / "models" / f"tone-lora-{digest.hexdigest()[:16]}.gguf"
+    target = Path(data_dir) / "models" / f"tone-{digest.hexdigest()[:16]}.gguf"
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(prefix=".tone-lora-", suffix=".gguf", dir=target.parent)
+    handle, partial = tempfile.mkstemp(prefix=".tone-", suffix=".gguf", dir=target.parent)
     os.close(handle)
     try:
-        write_lora_gguf(adapter_dir, Path(partial), *_head_counts(model_file))
+        write_merged_gguf(adapter_dir, model_file, Path(partial))
         os.replace(partial, target)
     finally:
         Path(partial).unlink(missing_ok=True)
@@ -111,10 +141,10 @@ class LlamaToneModel:
         from llama_cpp import Llama
 
         model_file = packaged_gguf()
-        lora = adapter_gguf(adapter_dir, data_dir, model_file) if adapter_dir else None
+        if adapter_dir:
+            model_file = tuned_gguf(adapter_dir, data_dir, model_file)
         self._llama = Llama(
             str(model_file),
-            lora_path=str(lora) if lora else None,
             n_ctx=CONTEXT_TOKENS,
             n_threads=threads or os.cpu_count(),
             verbose=False,

@@ -1,4 +1,4 @@
-"""The tone model on llama.cpp: the adapter converted once, applied, and agreeing with the transformers path."""
+"""The tone model on llama.cpp: the adapter merged once, and agreeing with the transformers path."""
 
 from __future__ import annotations
 
@@ -12,30 +12,44 @@ from safetensors.numpy import save_file
 from test_tuning import PAIRS, converted_base_model, tone_data_dir  # noqa: F401  (fixtures)
 
 from bot.tone import ToneRewriter, resolve_backend
-from bot.tone_llama import adapter_gguf
+from bot.tone_llama import lora_deltas, tuned_gguf
 from bot.tone_model import ADAPTER_CONFIG, ADAPTER_WEIGHTS, BUNDLED_ADAPTER, packaged_gguf
 from bot.tuning import load_pairs
 
 HELDOUT = [p.input for p in load_pairs(PAIRS) if p.split == "heldout"]
 
 
-def test_the_adapter_is_converted_once_per_content(tmp_path):
-    converted = adapter_gguf(BUNDLED_ADAPTER, tmp_path, packaged_gguf())
-    reader = gguf.GGUFReader(str(converted))
-    assert reader.fields["general.type"].contents() == "adapter"
-    assert reader.fields["adapter.type"].contents() == "lora"
-    assert reader.fields["adapter.lora.alpha"].contents() == 16.0
-    names = {t.name for t in reader.tensors}
-    assert "blk.0.attn_q.weight.lora_a" in names and "blk.29.ffn_down.weight.lora_b" in names
-    assert len(names) == 30 * 7 * 2
-    stamp = converted.stat().st_mtime_ns
-    assert adapter_gguf(BUNDLED_ADAPTER, tmp_path, packaged_gguf()) == converted
-    assert converted.stat().st_mtime_ns == stamp
+def test_the_adapter_is_merged_once_per_content(tmp_path):
+    merged = tuned_gguf(BUNDLED_ADAPTER, tmp_path, packaged_gguf())
+    base = gguf.GGUFReader(str(packaged_gguf()))
+    reader = gguf.GGUFReader(str(merged))
+    assert [t.name for t in reader.tensors] == [t.name for t in base.tensors]
+    assert (
+        reader.fields["tokenizer.chat_template"].contents()
+        == base.fields["tokenizer.chat_template"].contents()
+    )
+    eight_bit = gguf.GGMLQuantizationType.Q8_0
+    adapted = {t.name: t for t in reader.tensors if t.tensor_type == eight_bit and t.name.startswith("blk.")}
+    assert len(adapted) == 30 * 7
+    # Each adapted weight is the packaged weight plus the adapter's scale * B @ A, to 8-bit precision: the
+    # weight moved by exactly the adapter's change (and not by a shuffled copy of it), give or take rounding.
+    deltas = lora_deltas(BUNDLED_ADAPTER, 9, 3)
+    for name in ("blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.29.ffn_down.weight"):
+        original = next(t for t in base.tensors if t.name == name)
+        before = gguf.quants.dequantize(original.data, original.tensor_type)
+        change = gguf.quants.dequantize(adapted[name].data, adapted[name].tensor_type) - before
+        delta = deltas[name]
+        assert np.linalg.norm(change - delta) < 0.01 * np.linalg.norm(before)
+        assert (change * delta).sum() / (delta**2).sum() == pytest.approx(1.0, abs=0.05)
+        assert abs((change * np.roll(delta, 1, axis=0)).sum() / (delta**2).sum()) < 0.3
+    stamp = merged.stat().st_mtime_ns
+    assert tuned_gguf(BUNDLED_ADAPTER, tmp_path, packaged_gguf()) == merged
+    assert merged.stat().st_mtime_ns == stamp
     other = tmp_path / "other-adapter"
     shutil.copytree(BUNDLED_ADAPTER, other)
     (other / ADAPTER_CONFIG).write_text((other / ADAPTER_CONFIG).read_text().replace('"r": 8', '"r": 8 '))
-    assert adapter_gguf(other, tmp_path, packaged_gguf()) != converted
-    assert not list(converted.parent.glob(".tone-lora-*"))
+    assert tuned_gguf(other, tmp_path, packaged_gguf()) != merged
+    assert not list(merged.parent.glob(".tone-*"))
 
 
 def test_an_adapter_of_other_weights_is_refused_clearly(tmp_path):
@@ -45,7 +59,7 @@ def test_an_adapter_of_other_weights_is_refused_clearly(tmp_path):
         {"base_model.model.lm_head.lora_A.weight": np.zeros((8, 576), np.float16)}, adapter / ADAPTER_WEIGHTS
     )
     with pytest.raises(ValueError, match="helpdesk tune"):
-        adapter_gguf(adapter, tmp_path, packaged_gguf())
+        tuned_gguf(adapter, tmp_path, packaged_gguf())
     assert not list((tmp_path / "models").glob("*.gguf"))
 
 
