@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from langchain_text_splitters import ExperimentalMarkdownSyntaxTextSplitter, RecursiveCharacterTextSplitter
 
 from knowledge.documents import Chunk, SourceDocument
-from knowledge.tables import linearise_tables
+from knowledge.tables import linearise_tables, segments
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -50,14 +50,14 @@ class Chunker:
             return {
                 "chunk_size": self.chunk_size,
                 "chunk_overlap": self.chunk_overlap,
-                "splitter": "md-headings-v5",
+                "splitter": "md-headings-v6",
             }
         # Token counts follow the embedding model, whose name the manifest records beside this.
         return {
             "chunk_size": self.chunk_size,
             "chunk_overlap": self.chunk_overlap,
             "document_tokens": self.document_tokens,
-            "splitter": "md-headings-tokens-v4",
+            "splitter": "md-headings-tokens-v5",
         }
 
     def _count(self, text: str) -> int:
@@ -88,8 +88,7 @@ class Chunker:
                 [section.metadata[key] for key in _HEADING_KEYS if key in section.metadata],
                 section.page_content,
             )
-            # A table's rows read as sentences, which embed, match and quote far better than pipes.
-            for section in self._headings.split_text(linearise_tables(document.text))
+            for section in self._headings.split_text(document.text)
         ]
         return _join_short_sections(sections)
 
@@ -108,12 +107,17 @@ class Chunker:
         sections = self._sections(document)
         for headings, text in sections:
             splitter = self._splitter(self._budget(Chunk(chunk_id="", text="", headings=headings, **common)))
-            for piece in splitter.split_text(text):
-                if piece.strip():
-                    chunk_id = f"{doc_key}#{len(chunks)}"
-                    chunks.append(Chunk(chunk_id=chunk_id, text=piece.strip(), headings=headings, **common))
+            # A table row is a passage of its own, read as a sentence: it embeds, matches and quotes far
+            # better than pipes, or than a dozen rows averaged into one vector.
+            for segment, is_row in segments(text):
+                for piece in [segment] if is_row else splitter.split_text(segment):
+                    if piece.strip():
+                        chunk_id = f"{doc_key}#{len(chunks)}"
+                        chunks.append(
+                            Chunk(chunk_id=chunk_id, text=piece.strip(), headings=headings, **common)
+                        )
         # The body without heading lines, which the title entry and passages already carry.
-        body = "\n\n".join(text.strip() for _, text in sections if text.strip())
+        body = "\n\n".join(linearise_tables(text).strip() for _, text in sections if text.strip())
         whole = chunks[0].document_entry(body)
         if (
             self.document_tokens

@@ -42,13 +42,14 @@ def _sentence(header: list[str], row: list[str]) -> str:
     return text if text[-1:] in ".!?" else f"{text}."
 
 
-def linearise_tables(markdown: str) -> str:
-    """The text with every pipe table (header, separator, rows) replaced by one sentence per row.
+def segments(markdown: str) -> list[tuple[str, bool]]:
+    """The text as runs of other lines (False) and table rows read as sentences (True), in order.
 
     Code blocks are left as they are; a table without a separator line is not a table.
     """
     lines = markdown.splitlines()
-    out: list[str] = []
+    pieces: list[tuple[str, bool]] = []
+    prose: list[str] = []
     in_code = False
     index = 0
     while index < len(lines):
@@ -59,14 +60,24 @@ def linearise_tables(markdown: str) -> str:
             not in_code and _ROW.match(line) and index + 1 < len(lines) and _SEPARATOR.match(lines[index + 1])
         )
         if not is_table:
-            out.append(line)
+            prose.append(line)
             index += 1
             continue
+        if prose:
+            pieces.append(("\n".join(prose), False))
+            prose = []
         header = _cells(line)
         index += 2
         while index < len(lines) and _ROW.match(lines[index]):
             row = _cells(lines[index])
             if any(row):
-                out.append(_sentence(header, row))
+                pieces.append((_sentence(header, row), True))
             index += 1
-    return "\n".join(out)
+    if prose:
+        pieces.append(("\n".join(prose), False))
+    return pieces
+
+
+def linearise_tables(markdown: str) -> str:
+    """The text with every pipe table (header, separator, rows) replaced by one sentence per row."""
+    return "\n".join(text for text, _ in segments(markdown))

@@ -1,10 +1,10 @@
-"""Markdown tables become one sentence per row, in passages and in answers."""
+"""Markdown tables become one sentence per row, each row a passage of its own."""
 
 from __future__ import annotations
 
 from knowledge.chunking import Chunker
 from knowledge.documents import SourceDocument
-from knowledge.tables import linearise_tables
+from knowledge.tables import linearise_tables, segments
 
 PRICING = """# Plans
 
@@ -43,11 +43,21 @@ def test_code_blocks_and_pipes_without_a_separator_are_left_alone():
     assert linearise_tables(prose) == prose
 
 
-def test_passages_carry_the_rows_as_sentences():
+def test_each_table_row_is_a_passage_of_its_own():
     document = SourceDocument(doc_id="plans", title="Plans", text=PRICING, source="plans.md")
-    passages = [
-        c for c in Chunker(chunk_size=400, chunk_overlap=0).split("plans", document) if c.kind == "passage"
+    chunks = Chunker(chunk_size=400, chunk_overlap=0).split("plans", document)
+    passages = [c for c in chunks if c.kind == "passage" and c.headings == ["Plans", "Compare plans"]]
+    assert [c.text for c in passages] == [
+        "Monthly price — Starter: $12/month; Growth: $29/month.",
+        "SSO — Starter: no; Growth: yes.",
+        "Support — Starter: Email; Growth: Email and chat.",
+        "Prices exclude tax.",
     ]
-    compare = next(c for c in passages if c.headings == ["Plans", "Compare plans"])
-    assert compare.text.startswith("Monthly price — Starter: $12/month; Growth: $29/month.")
-    assert "|" not in compare.text
+    # The row passages embed with the title and heading path, like every passage.
+    assert passages[0].embedding_text().startswith("Plans")
+
+
+def test_segments_keep_prose_and_rows_in_order():
+    pieces = segments(PRICING)
+    assert [is_row for _, is_row in pieces] == [False, True, True, True, False]
+    assert pieces[0][0].endswith("## Compare plans\n")
