@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from langchain_text_splitters import ExperimentalMarkdownSyntaxTextSplitter, RecursiveCharacterTextSplitter
 
 from knowledge.documents import Chunk, SourceDocument
-from knowledge.tables import linearise_tables, segments
+from knowledge.tables import segments
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -104,12 +104,14 @@ class Chunker:
             "updated_at": updated,
         }
         chunks = [Chunk(chunk_id=f"{doc_key}#title", text=document.title, kind="title", **common)]
-        sections = self._sections(document)
-        for headings, text in sections:
+        bodies = []
+        for headings, text in self._sections(document):
             splitter = self._splitter(self._budget(Chunk(chunk_id="", text="", headings=headings, **common)))
+            pieces = segments(text)
+            bodies.append("\n".join(segment for segment, _ in pieces).strip())
             # A table row is a passage of its own, read as a sentence: it embeds, matches and quotes far
             # better than pipes, or than a dozen rows averaged into one vector.
-            for segment, is_row in segments(text):
+            for segment, is_row in pieces:
                 for piece in [segment] if is_row else splitter.split_text(segment):
                     if piece.strip():
                         chunk_id = f"{doc_key}#{len(chunks)}"
@@ -117,7 +119,7 @@ class Chunker:
                             Chunk(chunk_id=chunk_id, text=piece.strip(), headings=headings, **common)
                         )
         # The body without heading lines, which the title entry and passages already carry.
-        body = "\n\n".join(linearise_tables(text).strip() for _, text in sections if text.strip())
+        body = "\n\n".join(section for section in bodies if section)
         whole = chunks[0].document_entry(body)
         if (
             self.document_tokens

@@ -76,8 +76,3 @@ def segments(markdown: str) -> list[tuple[str, bool]]:
     if prose:
         pieces.append(("\n".join(prose), False))
     return pieces
-
-
-def linearise_tables(markdown: str) -> str:
-    """The text with every pipe table (header, separator, rows) replaced by one sentence per row."""
-    return "\n".join(text for text, _ in segments(markdown))
