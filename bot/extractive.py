@@ -9,6 +9,7 @@ import numpy as np
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
+from bot.retriever import passages_of
 from bot.text import answer_units
 from knowledge.index import tokenize
 
@@ -55,11 +56,16 @@ class ExtractiveGenerator:
         self.embeddings = embeddings
 
     def _candidates(self, documents: list[Document]) -> list[tuple[int, int, str]]:
+        """(rank, position, unit) for the units of each document's best passage and of its next best ones."""
         candidates = []
         for rank, document in enumerate(documents[:PASSAGES]):
-            for position, unit in enumerate(answer_units(document.page_content)[:UNITS_PER_PASSAGE]):
-                if not unit.rstrip("*_ ").endswith("?"):  # a question restates; it does not answer
-                    candidates.append((rank, position, unit))
+            units = [
+                unit
+                for passage in passages_of(document)
+                for unit in answer_units(passage)[:UNITS_PER_PASSAGE]
+                if not unit.rstrip("*_ ").endswith("?")  # a question restates; it does not answer
+            ]
+            candidates.extend((rank, position, unit) for position, unit in enumerate(units))
         return candidates
 
     def compose(self, query: str, query_vector: list[float], documents: list[Document]) -> Draft:

@@ -10,6 +10,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
 from bot.extractive import Draft
+from bot.retriever import passages_of
 
 NOT_IN_CONTEXT = "NOT_IN_CONTEXT"
 
@@ -38,7 +39,8 @@ def format_context(documents: list[Document]) -> str:
         heading = " > ".join(document.metadata.get("headings") or [])
         title = document.metadata.get("title", "")
         label = f"{title} — {heading}" if heading and heading != title else title
-        blocks.append(f"[{n}] {label}\n{document.page_content}")
+        passages = "\n\n".join(passages_of(document))
+        blocks.append(f"[{n}] {label}\n{passages}")
     return "\n\n".join(blocks)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from langchain_core.documents import Document
 
+from bot.retriever import passages_of
 from bot.text import MARKER, facts, normalise, proper_names, split_sentences, strip_markers
 from knowledge.index import tokenize
 
@@ -81,7 +82,7 @@ def ground(text: str, sources: list[Document]) -> Grounded:
             dropped.append((statement, "cites no existing source"))
             continue
         cited_text = "\n".join(
-            f"{sources[n - 1].metadata.get('title', '')}\n{sources[n - 1].page_content}" for n in valid
+            "\n".join([sources[n - 1].metadata.get("title", ""), *passages_of(sources[n - 1])]) for n in valid
         )
         reason = _unsupported_reason(statement, cited_text)
         if reason:

@@ -43,6 +43,12 @@ class KnowledgeRetriever(BaseRetriever):
                 "score": hit.score,
                 "similarity": hit.dense,
                 "retrieval_confidence": retrieval.confidence,
+                "more_passages": [more.text for more in hit.more],
             }
             documents.append(Document(page_content=chunk.text, metadata=metadata))
         return documents
+
+
+def passages_of(document: Document) -> list[str]:
+    """A retrieved document's best passage, then the next best ones retrieval handed on with it."""
+    return [document.page_content, *document.metadata.get("more_passages", ())]

@@ -32,6 +32,10 @@ TITLE_QUESTION_SIMILARITY = 0.9
 # A document's similarity blends its best entry's cosine with its whole-document entry's (this share), so a
 # document about the question outranks a neighbour that mentions it in one passage.
 DOCUMENT_SHARE = 0.5
+# Passages of a document handed on besides its best one, for answers that need two rows or sections: at
+# most this many, matching the query (cosine plus normalised BM25) within this margin of the best.
+MORE_PASSAGES = 2
+MORE_PASSAGE_MARGIN = 0.1
 _CODE = re.compile(r"```.*?(```|$)|`[^`]*`", re.DOTALL)
 _STEMMER = Stemmer.Stemmer("english")
 
@@ -55,6 +59,8 @@ class Hit:
     dense: float
     keyword: float
     document: float | None = None
+    # The document's next best passages for the query, best first (a table's other rows, another section).
+    more: tuple[Chunk, ...] = ()
 
 
 def with_document_vectors(
@@ -305,25 +311,32 @@ class IndexVersion:
             )
             kw = float(max(keyword[r] for r in rows)) if keyword is not None else 0.0
             score = kw if mode == "bm25" else similarity + (weight * kw if mode == "hybrid" else 0.0)
-            passage = self._best_passage(doc_key, rows, candidates, keyword)
-            hits.append(Hit(self.chunks[passage], score, dense, kw, document))
+            best, more = self._passages_for(doc_key, rows, candidates, keyword)
+            hits.append(
+                Hit(self.chunks[best], score, dense, kw, document, tuple(self.chunks[r] for r in more))
+            )
         hits.sort(key=lambda hit: hit.score, reverse=True)
         return hits
 
-    def _best_passage(self, doc_key, rows, candidates, keyword) -> int:
-        """The passage that stands for a document: its opening when the query restates its title."""
+    def _passages_for(self, doc_key, rows, candidates, keyword) -> tuple[int, list[int]]:
+        """The passage that stands for a document, and the runners-up that match the query nearly as well.
+
+        When the query restates the document's title, its opening answers and stands alone.
+        """
         passages = [r for r in rows if self.chunks[r].kind == "passage"]
         titles = [r for r in rows if self.chunks[r].kind == "title"]
         doc_rows = self.rows_by_doc[doc_key]
         opening = next((r for r in doc_rows if self.chunks[r].kind == "passage"), None)
         if titles and opening is not None and candidates[titles[0]] >= TITLE_QUESTION_SIMILARITY:
-            return opening
-        if passages:
+            return opening, []
+        if not passages:
+            return (opening if opening is not None else doc_rows[0]), []
 
-            def fit(row: int) -> float:
-                thin = prose_words(self.chunks[row].text) < MIN_PROSE_WORDS
-                bonus = keyword[row] if keyword is not None else 0.0
-                return candidates[row] + bonus - (THIN_PASSAGE_PENALTY if thin else 0.0)
+        def fit(row: int) -> float:
+            thin = prose_words(self.chunks[row].text) < MIN_PROSE_WORDS
+            bonus = keyword[row] if keyword is not None else 0.0
+            return candidates[row] + bonus - (THIN_PASSAGE_PENALTY if thin else 0.0)
 
-            return max(passages, key=fit)
-        return opening if opening is not None else doc_rows[0]
+        best, *rest = sorted(passages, key=fit, reverse=True)
+        close = [row for row in rest if fit(row) >= fit(best) - MORE_PASSAGE_MARGIN]
+        return best, close[:MORE_PASSAGES]

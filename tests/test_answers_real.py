@@ -35,6 +35,15 @@ async def test_answers_with_the_right_source(sample_bot):
 
 
 @pytest.mark.asyncio(loop_scope="module")
+async def test_a_price_question_quotes_both_price_rows_of_the_plans_table(sample_bot):
+    from bot.models import Question
+
+    answer = await sample_bot.answer(Question("how much does the growth plan cost?"))
+    assert not answer.refused and [c.doc_id for c in answer.citations] == ["billing/plans-and-pricing"]
+    assert "Growth: $29/month" in answer.text and "Growth: $290/year" in answer.text
+
+
+@pytest.mark.asyncio(loop_scope="module")
 async def test_refuses_what_the_knowledge_base_does_not_cover(sample_bot):
     from bot.models import Question
 

@@ -92,6 +92,27 @@ def test_a_title_question_is_answered_from_the_opening_passage():
     assert hit.chunk.text.startswith("Join belongs to strings because the separator is a string.")
 
 
+def test_runners_up_that_match_nearly_as_well_are_handed_on_with_the_best_passage(monkeypatch):
+    import knowledge.index
+
+    plans = "# Plans\n\n## Monthly\n\nThe monthly price is $29.\n\n## Annual\n\nThe annual price is $290."
+    plans += "\n\n## Seats\n\nEach seat has its own login.\n\n## Trial\n\nThe trial price is zero."
+    version, embeddings = _version({"plans": plans, "taxes": "# Taxes\n\nVAT is added to invoices."})
+    query = "price"
+
+    def search():
+        return version.search(embeddings.embed_query(query), query, k=1)[0]
+
+    monkeypatch.setattr(knowledge.index, "MORE_PASSAGE_MARGIN", 10.0)
+    hit = search()
+    assert hit.chunk.doc_id == "plans" and "price" in hit.chunk.text
+    assert len(hit.more) == knowledge.index.MORE_PASSAGES == 2
+    assert all("price" in more.text and more != hit.chunk for more in hit.more)
+    monkeypatch.setattr(knowledge.index, "MORE_PASSAGE_MARGIN", 0.0)
+    assert search().more == ()
+    assert version.search(embeddings.embed_query("Plans"), "Plans", k=1)[0].more == ()  # a title question
+
+
 def test_a_few_words_before_a_code_block_stay_with_it():
     doc = SourceDocument("d", "D", "# D\n\nUse this:\n\n```\nx = 1\n```\n\nbut not:\n\n```\ny = 2\n```", "p")
     texts = [c.text for c in Chunker(1000, 100).split("k", doc)[1:]]
