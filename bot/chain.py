@@ -15,7 +15,7 @@ from bot.grounding import ground
 from bot.models import Answer, Citation, Question
 from bot.retriever import passages_of
 from bot.safety import neutralise_mentions
-from bot.text import split_sentences
+from bot.text import split_sentences, strip_markers
 
 SNIPPET_CHARS = 280
 
@@ -35,9 +35,10 @@ def _elapsed(started: float) -> float:
 
 def _snippet(document: Document, answer_text: str) -> str:
     """The passage sentence the answer used, else the passage's opening."""
+    answered = strip_markers(answer_text)
     for passage in passages_of(document):
         for sentence in split_sentences(passage):
-            if len(sentence) > 20 and sentence[:60] in answer_text:
+            if len(sentence) > 20 and sentence[:60] in answered:
                 return sentence[:SNIPPET_CHARS]
     text = " ".join(document.page_content.split())
     return text[:SNIPPET_CHARS] + ("…" if len(text) > SNIPPET_CHARS else "")

@@ -72,6 +72,12 @@ def _unsupported_reason(statement: str, cited_text: str) -> str | None:
     return None
 
 
+def _before_final_stop(sentence: str, markers: str) -> str:
+    """The sentence with its citation markers before its closing full stop: "Refunds take 14 days [1]."."""
+    body = sentence.rstrip(".!?")
+    return f"{body}{markers}{sentence[len(body) :]}"
+
+
 def ground(text: str, sources: list[Document]) -> Grounded:
     """Keep the sentences whose cited sources support them; drop dangling markers; renumber citations."""
     kept_parts: list[tuple[str, list[int]]] = []
@@ -99,7 +105,7 @@ def ground(text: str, sources: list[Document]) -> Grounded:
         if "\n" in body:
             rendered.append(f"\n\n{body}{markers}\n\n")
         else:
-            rendered.append(f"{body}{markers} ")
+            rendered.append(f"{_before_final_stop(body, markers)} ")
     final = re.sub(r"\n{3,}", "\n\n", "".join(rendered)).strip()
     renumbered = [sources[n - 1] for n in sorted(order, key=order.get)]
     return Grounded(final, renumbered, len(kept_parts), dropped)

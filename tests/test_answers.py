@@ -13,8 +13,9 @@ async def test_answer_cites_the_source_it_quotes(helpdesk_bot):
     answer = await helpdesk_bot.answer(Question("How many days do refunds take?", asker="U1"))
     assert not answer.refused
     assert answer.citations[0].doc_id == "billing/refunds"
-    assert answer.text.endswith("[1]")
-    assert answer.text.removesuffix("[1]").strip() in SMALL_KB["billing/refunds.md"]  # quoted, not invented
+    assert answer.text.endswith(" [1].")
+    assert answer.text.replace(" [1].", ".") in SMALL_KB["billing/refunds.md"]  # quoted, not invented
+    assert answer.citations[0].snippet == answer.text.replace(" [1].", ".")  # the sentence it quotes
     assert answer.citations[0].title == "Refunds"
     assert answer.timings_ms["total"] >= answer.timings_ms["retrieve"] > 0
     assert helpdesk_bot.journal.answers()[-1]["id"] == answer.id

@@ -45,7 +45,7 @@ async def test_a_grounded_generated_answer_is_posted(helpdesk_bot):
         deltas.append(text)
 
     answer = await _ask(chain, "How long do refunds take?", on_delta)
-    assert answer.text == "Refunds are issued within 14 days of a request. [1]"
+    assert answer.text == "Refunds are issued within 14 days of a request [1]."
     assert answer.generator == "fake" and not answer.refused
     assert answer.citations[0].doc_id == "billing/refunds"
     assert "".join(deltas).startswith("Refunds are issued")  # the fake model streams word by word
@@ -148,7 +148,7 @@ async def test_openai_compatible_endpoint_with_streaming(helpdesk_bot, fake_open
         deltas.append(text)
 
     answer = await _ask(_chain(helpdesk_bot, model), "Are annual plans refunded?", on_delta)
-    assert answer.text == "Annual plans are refunded pro rata for the unused months. [1]"
+    assert answer.text == "Annual plans are refunded pro rata for the unused months [1]."
     assert answer.citations[0].doc_id == "billing/refunds" and not answer.refused
     assert len(deltas) >= 5
     request = fake_openai.requests[0]

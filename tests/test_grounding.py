@@ -19,7 +19,7 @@ SOURCES = [REFUNDS, PASSWORD]
 
 def test_supported_sentences_are_kept_and_renumbered():
     result = ground("The reset link expires after 60 minutes [2]. Refunds take 14 days [1].", SOURCES)
-    assert result.text == "The reset link expires after 60 minutes. [1] Refunds take 14 days. [2]"
+    assert result.text == "The reset link expires after 60 minutes [1]. Refunds take 14 days [2]."
     assert [d.metadata["doc_id"] for d in result.sources] == ["password", "refunds"]
     assert result.dropped == [] and result.acceptable
 
@@ -30,7 +30,7 @@ def test_an_invented_number_is_removed():
     )
     assert "30 days" not in result.text
     assert result.dropped[0][1] == "'30' does not occur in the cited source"
-    assert result.text == "The reset link expires after 60 minutes. [1]"
+    assert result.text == "The reset link expires after 60 minutes [1]."
 
 
 def test_a_wrong_citation_is_caught():
@@ -45,7 +45,7 @@ def test_invented_url_and_product_name_are_caught():
         "Refunds are issued within 14 days through Acme Turbo [1].",
         SOURCES,
     )
-    assert result.text == "Email billing@acme.example to start a refund. [1]"
+    assert result.text == "Email billing@acme.example to start a refund [1]."
     reasons = [reason for _, reason in result.dropped]
     assert "'https://evil.example/refunds' does not occur in the cited source" in reasons
     assert "the name 'Acme Turbo' does not occur in the cited source" in reasons
@@ -55,7 +55,7 @@ def test_dangling_and_missing_markers():
     result = ground(
         "Refunds are issued within 14 days [7]. Click Forgot password on the sign-in page [2].", SOURCES
     )
-    assert result.text == "Click Forgot password on the sign-in page. [1]"
+    assert result.text == "Click Forgot password on the sign-in page [1]."
     assert result.dropped == [("Refunds are issued within 14 days [7].", "cites no existing source")]
 
 
