@@ -13,6 +13,7 @@ from bot.settings import Settings
 from bot.tone_guard import DEFAULT_BOUNDS, LengthBounds, check_rewrite
 from bot.tone_llama import LlamaToneModel, llama_cpp_installed
 from bot.tone_model import ADAPTER_CONFIG, BUNDLED_ADAPTER, Generation, TransformersToneModel
+from knowledge.tables import has_table_row
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,8 @@ class ToneRewriter:
         if not text.strip() or "\n" in text.strip():
             # Lists, code blocks and several paragraphs keep their layout as written.
             return result(text, False, ("not a single paragraph of prose",))
+        if has_table_row(text):
+            return result(text, False, ("a table row keeps its layout",))
         if len(text.split()) > MAX_INPUT_WORDS:
             return result(text, False, (f"longer than {MAX_INPUT_WORDS} words",))
         deadline = started + self.timeout_s

@@ -10,6 +10,8 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 # Marks that comparison tables use for "included" and "not included".
 _YES = {"✓", "✔", "✔️", "✅", "☑"}
 _NO = {"—", "–", "-", "✗", "✘", "❌", "✕"}
+# A row of a table with several value columns, as `_sentence` writes it: "Users — Starter: 1; Growth: 5."
+_ROW_SENTENCE = re.compile(r" — [^:;]+: [^;]+(?:; [^:;]+: [^;]+)+")
 
 
 def _cells(line: str) -> list[str]:
@@ -40,6 +42,11 @@ def _sentence(header: list[str], row: list[str]) -> str:
     else:
         text = " — ".join(part for part in (label, "; ".join(named)) if part)
     return text if text[-1:] in ".!?" else f"{text}."
+
+
+def has_table_row(text: str) -> bool:
+    """True when `text` quotes a table row read as a sentence (its values named by column)."""
+    return _ROW_SENTENCE.search(text) is not None
 
 
 def segments(markdown: str) -> list[tuple[str, bool]]:

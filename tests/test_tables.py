@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from knowledge.chunking import Chunker
 from knowledge.documents import SourceDocument
-from knowledge.tables import segments
+from knowledge.tables import has_table_row, segments
 
 PRICING = """# Plans
 
@@ -66,3 +66,10 @@ def test_segments_keep_prose_and_rows_in_order():
     pieces = segments(PRICING)
     assert [is_row for _, is_row in pieces] == [False, True, True, True, False]
     assert pieces[0][0].endswith("## Compare plans\n")
+
+
+def test_a_row_sentence_is_recognised_and_prose_is_not():
+    rows = [text for text, is_row in segments(PRICING) if is_row]
+    assert len(rows) == 3 and all(map(has_table_row, rows))
+    assert not has_table_row("Refunds take 5–10 business days — sometimes less: it depends.")
+    assert not has_table_row("Three plans are offered. Prices exclude tax.")

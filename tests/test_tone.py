@@ -32,9 +32,16 @@ def test_from_settings_uses_the_bundled_adapter(tmp_path):
     assert rewriter.adapter_dir == BUNDLED_ADAPTER and rewriter.timeout_s == 2.5 and not rewriter.loaded
 
 
-async def test_lists_and_several_paragraphs_are_posted_as_written(tmp_path):
+@pytest.mark.parametrize(
+    "text",
+    [
+        "To export:\n- open Reports [1]\n- click Export [1]",
+        "Users — Starter: 1; Growth: 5; Business: 25 [1].",
+        "It depends on your plan. Late fees — Starter: no; Growth: yes [1].",
+    ],
+)
+async def test_lists_table_rows_and_several_paragraphs_are_posted_as_written(tmp_path, text):
     rewriter = ToneRewriter(BUNDLED_ADAPTER, tmp_path)
-    text = "To export:\n- open Reports [1]\n- click Export [1]"
     result = await rewriter.rewrite(text)
     assert (result.output, result.fallback, result.guard_passed) == (text, True, False)
     assert not rewriter.loaded
