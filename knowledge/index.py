@@ -338,5 +338,5 @@ class IndexVersion:
             return candidates[row] + bonus - (THIN_PASSAGE_PENALTY if thin else 0.0)
 
         best, *rest = sorted(passages, key=fit, reverse=True)
-        close = [row for row in rest if fit(row) >= fit(best) - MORE_PASSAGE_MARGIN]
-        return best, close[:MORE_PASSAGES]
+        floor = fit(best) - MORE_PASSAGE_MARGIN
+        return best, [row for row in rest if fit(row) >= floor][:MORE_PASSAGES]
