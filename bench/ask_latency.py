@@ -1,8 +1,4 @@
-"""Answer latency of the default (extractive) bot: start-up and model load, then per-question p50/p95.
-
-With --tone, the same questions are also answered with the brand-voice rewrite on: its latency, and how many
-answers were posted in the brand voice (the rest were posted as composed: lists, or the fact guard said no).
-"""
+"""Answer latency of the default (extractive) bot: start-up and model load, then per-question p50/p95."""
 
 from __future__ import annotations
 
@@ -28,39 +24,20 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-async def answers_in_the_brand_voice(data_dir: Path, questions: list[str], plain: list[str]) -> dict:
-    """Answer again with the tone rewrite on; count the answers whose wording it changed."""
-    bot = build_bot(Settings(data_dir=data_dir, tone_enabled=True))
-    await bot.warm_up()
-    rewritten, tone_ms, single_paragraph = 0, [], 0
-    for text, before in zip(questions, plain, strict=True):
-        answer = await bot.chain.runnable.ainvoke({"question": Question(text)})
-        tone_ms.append(answer.timings_ms["tone"])
-        single_paragraph += "\n" not in before.strip()
-        rewritten += answer.text != before
-    return {
-        "single_paragraph_answers": single_paragraph,
-        "rewritten": rewritten,
-        "rewritten_pct_of_single_paragraph": round(100 * rewritten / max(single_paragraph, 1), 1),
-        "tone_ms": {"p50": round(statistics.median(tone_ms), 1), "p95": round(percentile(tone_ms, 0.95), 1)},
-    }
-
-
-async def measure(data_dir: Path, questions: list[str], warmup: int, tone: bool) -> dict:
+async def measure(data_dir: Path, questions: list[str], warmup: int) -> dict:
     started = time.perf_counter()
     bot = build_bot(Settings(data_dir=data_dir, tone_enabled=False))
     await bot.chain.retriever.knowledge_base.current()
     loaded = time.perf_counter()
     for text in questions[:warmup]:
         await bot.chain.runnable.ainvoke({"question": Question(text + " (warm-up)")})
-    totals, retrieve, generate, texts = [], [], [], []
+    totals, retrieve, generate = [], [], []
     for text in questions:
         answer = await bot.chain.runnable.ainvoke({"question": Question(text)})
-        texts.append(answer.text)
         totals.append(answer.timings_ms["total"])
         retrieve.append(answer.timings_ms["retrieve"])
         generate.append(answer.timings_ms.get("generate", 0.0))
-    result = {
+    return {
         "questions": len(questions),
         "import_s": round(IMPORTED - STARTED, 2),
         "model_and_index_load_s": round(loaded - started, 2),
@@ -68,9 +45,6 @@ async def measure(data_dir: Path, questions: list[str], warmup: int, tone: bool)
         "retrieve_ms_p50": round(statistics.median(retrieve), 1),
         "generate_ms_p50": round(statistics.median(generate), 1),
     }
-    if tone:
-        result["brand_voice"] = await answers_in_the_brand_voice(data_dir, questions, texts)
-    return result
 
 
 def main() -> None:
@@ -79,11 +53,10 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, required=True, help="a synced data directory")
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--tone", action="store_true", help="also answer with the brand-voice rewrite on")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     texts = [q["question"] for q in load_questions(args.questions)][: args.limit]
-    result = asyncio.run(measure(args.data_dir, texts, args.warmup, args.tone))
+    result = asyncio.run(measure(args.data_dir, texts, args.warmup))
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
 
 

@@ -157,6 +157,17 @@ class ToneRewriter:
         finally:
             self._lock.release()
 
+    @staticmethod
+    def kept_as_written(text: str) -> str | None:
+        """Why `text` is posted without a rewrite (its layout or length), or None when it may be rewritten."""
+        if not text.strip() or "\n" in text.strip():
+            return "not a single paragraph of prose"  # lists, code blocks and paragraphs keep their layout
+        if has_table_row(text):
+            return "a table row keeps its layout"
+        if len(text.split()) > MAX_INPUT_WORDS:
+            return f"longer than {MAX_INPUT_WORDS} words"
+        return None
+
     async def rewrite(self, text: str) -> RewriteResult:
         """The text in the brand voice, or the text unchanged (fallback) if the guard fails or time runs out."""
         started = time.monotonic()
@@ -167,13 +178,8 @@ class ToneRewriter:
                 log.info("tone rewrite not used (%s) after %.0f ms", "; ".join(problems), ms)
             return RewriteResult(text, output, passed, not passed, ms, problems)
 
-        if not text.strip() or "\n" in text.strip():
-            # Lists, code blocks and several paragraphs keep their layout as written.
-            return result(text, False, ("not a single paragraph of prose",))
-        if has_table_row(text):
-            return result(text, False, ("a table row keeps its layout",))
-        if len(text.split()) > MAX_INPUT_WORDS:
-            return result(text, False, (f"longer than {MAX_INPUT_WORDS} words",))
+        if reason := self.kept_as_written(text):
+            return result(text, False, (reason,))
         deadline = started + self.timeout_s
         try:
             generation = await asyncio.wait_for(

@@ -1,0 +1,80 @@
+"""The brand voice on the bot's real answers: how many are rewritten, and whether the raw rewrites keep every fact.
+
+The knowledge base's questions are answered as composed (no rewrite); each answer that may be rewritten (one
+paragraph of prose, no table row) goes through the tone model, and its raw reply is checked like the
+held-out pairs in tone_quality.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+from pathlib import Path
+
+from measure import load_average
+from tone_options import add_tone_options, parse_tone_options, tone_rewriter
+from tone_quality import keeps_every_fact, pct, style_classifier
+
+from bot.models import Question
+from bot.runtime import build_bot
+from bot.settings import Settings
+from bot.tone_guard import check_rewrite
+from bot.tuning import load_pairs
+from knowledge.evaluation import load_questions
+
+
+async def composed_answers(kb_dir: Path, questions: list[dict]) -> list[str]:
+    """The bot's answers to every question, before any rewrite."""
+    bot = build_bot(Settings(data_dir=kb_dir, tone_enabled=False))
+    answers = []
+    for record in questions:
+        answer = await bot.chain.runnable.ainvoke({"question": Question(record["question"])})
+        answers.append(answer.text)
+    return answers
+
+
+def measure(args) -> dict:
+    answers = asyncio.run(composed_answers(args.kb_dir, load_questions(args.questions)))
+    rewriter = tone_rewriter(args, args.adapter)
+    eligible = [text for text in answers if rewriter.kept_as_written(text) is None]
+    outputs, seconds = [], []
+    for text in eligible:
+        started = time.perf_counter()
+        outputs.append(rewriter.generate(text).text)
+        seconds.append(time.perf_counter() - started)
+    pairs = list(zip(eligible, outputs, strict=True))
+    passed = [(text, out) for text, out in pairs if check_rewrite(text, out).passed]
+    rewritten = [out for text, out in passed if out.strip() != text.strip()]
+    classifier = style_classifier([p for p in load_pairs(args.pairs) if p.split == "train"])
+    on_brand = int(sum(classifier.predict(rewritten))) if rewritten else 0
+    return {
+        "answers": len(answers),
+        "kept_as_written": len(answers) - len(eligible),
+        "rewritable": len(eligible),
+        "raw_fact_preservation_pct": pct(sum(map(keeps_every_fact, eligible, outputs)), len(eligible)),
+        "guard_pass_pct": pct(len(passed), len(eligible)),
+        "posted_rewritten_pct": pct(len(rewritten), len(eligible)),
+        "posted_on_brand_pct": pct(on_brand, len(eligible)),
+        "median_rewrite_ms": round(1000 * statistics.median(seconds), 1) if seconds else None,
+        "adapter": str(args.adapter),
+        "backend": rewriter.backend,
+        "load_average": load_average(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("questions", type=Path, help="questions.jsonl of the knowledge base (question field)")
+    parser.add_argument(
+        "--kb-dir", type=Path, required=True, help="a data directory with the synced knowledge base"
+    )
+    add_tone_options(parser, "JSONL pairs whose training split teaches the style classifier")
+    args = parse_tone_options(parser)
+    print(json.dumps(measure(args), indent=2))
+
+
+if __name__ == "__main__":
+    main()
