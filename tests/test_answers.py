@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import SMALL_KB
 
+from bot.followups import candidate_queries
 from bot.journal import UnknownAnswer
 from bot.models import Question, Turn
 
@@ -33,6 +34,20 @@ async def test_follow_up_uses_the_conversation(helpdesk_bot):
     )  # "it" = the reset link
     assert answer.standalone_query.startswith("How do I reset my password?")
     assert answer.citations[0].doc_id == "account/password"
+
+
+@pytest.mark.parametrize(
+    ("follow_up", "queries"),
+    [
+        ("And for annual plans?", ["How long do refunds take? And for annual plans?"]),
+        ("what about the Growth plan?", ["How long do refunds take? what about the Growth plan?"]),
+        ("how do I add a logo?", ["how do I add a logo?", "How long do refunds take? how do I add a logo?"]),
+    ],
+)
+def test_a_continuation_is_searched_with_the_question_it_continues(follow_up, queries):
+    history = (Turn("user", "How long do refunds take?"), Turn("assistant", "5–10 business days [1]."))
+    assert candidate_queries(Question(follow_up, history=history)) == queries
+    assert candidate_queries(Question(follow_up)) == [follow_up]
 
 
 async def test_feedback_is_stored_and_validated(helpdesk_bot):
