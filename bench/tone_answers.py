@@ -18,7 +18,7 @@ from measure import load_average
 from tone_options import add_tone_options, parse_tone_options, tone_rewriter
 from tone_quality import keeps_every_fact, pct, style_classifier
 
-from bot.models import Question
+from bot.evaluation import answer_all
 from bot.runtime import build_bot
 from bot.settings import Settings
 from bot.tone_guard import check_rewrite
@@ -26,18 +26,10 @@ from bot.tuning import load_pairs
 from knowledge.evaluation import load_questions
 
 
-async def composed_answers(kb_dir: Path, questions: list[dict]) -> list[str]:
-    """The bot's answers to every question, before any rewrite."""
-    bot = build_bot(Settings(data_dir=kb_dir, tone_enabled=False))
-    answers = []
-    for record in questions:
-        answer = await bot.chain.runnable.ainvoke({"question": Question(record["question"])})
-        answers.append(answer.text)
-    return answers
-
-
 def measure(args) -> dict:
-    answers = asyncio.run(composed_answers(args.kb_dir, load_questions(args.questions)))
+    bot = build_bot(Settings(data_dir=args.kb_dir, tone_enabled=False))  # answers as composed
+    rows = asyncio.run(answer_all(bot.chain, load_questions(args.questions)))
+    answers = [answer.text for _, answer in rows]
     rewriter = tone_rewriter(args, args.adapter)
     eligible = [text for text in answers if rewriter.kept_as_written(text) is None]
     outputs, seconds = [], []

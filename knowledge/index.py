@@ -337,6 +337,7 @@ class IndexVersion:
             bonus = keyword[row] if keyword is not None else 0.0
             return candidates[row] + bonus - (THIN_PASSAGE_PENALTY if thin else 0.0)
 
-        best, *rest = sorted(passages, key=fit, reverse=True)
-        floor = fit(best) - MORE_PASSAGE_MARGIN
-        return best, [row for row in rest if fit(row) >= floor][:MORE_PASSAGES]
+        fits = {row: fit(row) for row in passages}
+        best, *rest = sorted(passages, key=fits.__getitem__, reverse=True)
+        floor = fits[best] - MORE_PASSAGE_MARGIN
+        return best, [row for row in rest if fits[row] >= floor][:MORE_PASSAGES]
