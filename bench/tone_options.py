@@ -12,7 +12,7 @@ from bot.tuning import SAMPLE_PAIRS
 
 
 def add_tone_options(parser: argparse.ArgumentParser, pairs_help: str) -> None:
-    """Add --pairs, --adapter, --data-dir, --threads and --backend."""
+    """Add --pairs, --adapter, --data-dir, --threads, --backend and --beams."""
     parser.add_argument("--pairs", type=Path, default=SAMPLE_PAIRS, help=pairs_help)
     parser.add_argument("--adapter", type=Path, default=BUNDLED_ADAPTER, help="the tuned LoRA adapter folder")
     parser.add_argument(
@@ -23,6 +23,7 @@ def add_tone_options(parser: argparse.ArgumentParser, pairs_help: str) -> None:
     )
     parser.add_argument("--threads", type=int, default=1, help="threads for decoding (0 = every core)")
     parser.add_argument("--backend", default="auto", choices=BACKENDS, help="engine of the tone model")
+    parser.add_argument("--beams", type=int, default=1, help="beam search width (1 = greedy)")
 
 
 def parse_tone_options(parser: argparse.ArgumentParser) -> argparse.Namespace:
@@ -34,4 +35,11 @@ def parse_tone_options(parser: argparse.ArgumentParser) -> argparse.Namespace:
 
 def tone_rewriter(args: argparse.Namespace, adapter: Path | None, **options) -> ToneRewriter:
     """A rewriter with `adapter` (None: the untuned base model) on the engine and threads asked for."""
-    return ToneRewriter(adapter, args.data_dir, threads=args.threads or None, backend=args.backend, **options)
+    return ToneRewriter(
+        adapter,
+        args.data_dir,
+        threads=args.threads or None,
+        backend=args.backend,
+        beams=args.beams,
+        **options,
+    )

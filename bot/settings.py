@@ -69,6 +69,12 @@ class Settings(BaseSettings):
         "auto", description="Engine of the tone model; auto = llama.cpp when installed, else transformers."
     )
     tone_threads: int = Field(1, ge=0, description="CPU threads for a rewrite; 0 = every core.")
+    tone_beams: int = Field(
+        1,
+        ge=1,
+        le=8,
+        description="Candidate replies the tone model weighs at each step; 1 = greedy (fastest), 3 = more faithful.",
+    )
     http_host: str = "0.0.0.0"
     http_port: int = Field(3000, ge=1, le=65535)
     slack_bot_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_BOT_TOKEN"))

@@ -10,6 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bot.tone_beam import BeamSearch
 from bot.tone_model import ADAPTER_CONFIG, ADAPTER_WEIGHTS, Generation, packaged_gguf, rewrite_messages
 
 # The LoRA target of each attention and MLP projection, as llama.cpp names the weights.
@@ -134,9 +135,9 @@ def tuned_gguf(adapter_dir: Path, data_dir: Path, model_file: Path) -> Path:
 
 
 class LlamaToneModel:
-    """SmolLM2 through llama.cpp, with the brand adapter applied; greedy decoding like the transformers path."""
+    """SmolLM2 through llama.cpp, with the brand adapter applied; greedy or beam search like transformers."""
 
-    def __init__(self, adapter_dir: Path | None, data_dir: Path, threads: int | None):
+    def __init__(self, adapter_dir: Path | None, data_dir: Path, threads: int | None, beams: int = 1):
         from jinja2.sandbox import ImmutableSandboxedEnvironment
         from llama_cpp import Llama
 
@@ -152,6 +153,7 @@ class LlamaToneModel:
         metadata = self._llama.metadata
         self._template = ImmutableSandboxedEnvironment().from_string(metadata["tokenizer.chat_template"])
         self._eos = self._llama.token_eos()
+        self._beam_search = BeamSearch(self._llama, beams) if beams > 1 else None
 
     def count_tokens(self, text: str) -> int:
         """How many tokens the model reads for `text`."""
@@ -163,8 +165,15 @@ class LlamaToneModel:
         return self._llama.tokenize(prompt.encode(), add_bos=False, special=True)
 
     def generate(self, text: str, max_new_tokens: int, max_seconds: float | None) -> Generation:
-        """The greedy reply to the rewrite prompt, stopped at the end-of-turn token, the budget or the time."""
+        """The reply to the rewrite prompt, stopped at the end-of-turn token, the budget or the time."""
         deadline = time.monotonic() + max_seconds if max_seconds is not None else None
+        if self._beam_search is not None:
+            tokens, finished = self._beam_search.generate(
+                self.prompt_tokens(text), self._eos, max_new_tokens, deadline
+            )
+            return Generation(
+                self._llama.detokenize(tokens).decode("utf-8", errors="replace").strip(), finished
+            )
         reply: list[int] = []
         finished = False
         for token in self._llama.generate(self.prompt_tokens(text), temp=0.0, top_k=1, repeat_penalty=1.0):

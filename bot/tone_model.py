@@ -136,9 +136,10 @@ def reply_ids(tokenizer, reply: str) -> list[int]:
 class TransformersToneModel:
     """SmolLM2 through transformers (float32, or bfloat16 where native), the LoRA merged into its weights."""
 
-    def __init__(self, adapter_dir: Path | None, data_dir: Path, threads: int | None):
+    def __init__(self, adapter_dir: Path | None, data_dir: Path, threads: int | None, beams: int = 1):
 
         self.threads = threads
+        self.beams = beams
         with torch_threads(threads):
             if adapter_dir is None:
                 self._model, self._tokenizer = load_base_model(data_dir)
@@ -150,11 +151,17 @@ class TransformersToneModel:
         return len(self._tokenizer.encode(text, add_special_tokens=False))
 
     def generate(self, text: str, max_new_tokens: int, max_seconds: float | None) -> Generation:
-        """The greedy reply to the rewrite prompt, stopped at the end-of-turn token, the budget or the time."""
+        """The reply to the rewrite prompt, stopped at the end-of-turn token, the budget or the time."""
         import torch
 
         prompt = prompt_ids(self._tokenizer, text)
         eos = self._tokenizer.eos_token_id
+        # Greedy decoding drafts tokens from the prompt (the answer being restyled); beams search instead.
+        search = (
+            {"num_beams": self.beams}
+            if self.beams > 1
+            else {"prompt_lookup_num_tokens": PROMPT_LOOKUP_TOKENS}
+        )
         with torch_threads(self.threads), torch.inference_mode():
             output = self._model.generate(
                 torch.tensor([prompt]),
@@ -162,9 +169,9 @@ class TransformersToneModel:
                 max_new_tokens=max_new_tokens,
                 do_sample=False,
                 max_time=max_seconds,
-                prompt_lookup_num_tokens=PROMPT_LOOKUP_TOKENS,
                 eos_token_id=eos,
                 pad_token_id=eos,
+                **search,
             )
         reply = output[0, len(prompt) :].tolist()
         finished = bool(reply) and reply[-1] == eos

@@ -30,6 +30,8 @@ def test_from_settings_is_none_when_off_and_refuses_a_missing_adapter(tmp_path):
 def test_from_settings_uses_the_bundled_adapter(tmp_path):
     rewriter = ToneRewriter.from_settings(Settings(data_dir=tmp_path, tone_timeout_s=2.5))
     assert rewriter.adapter_dir == BUNDLED_ADAPTER and rewriter.timeout_s == 2.5 and not rewriter.loaded
+    assert rewriter.beams == 1
+    assert ToneRewriter.from_settings(Settings(data_dir=tmp_path, tone_beams=3)).beams == 3
 
 
 @pytest.mark.parametrize(

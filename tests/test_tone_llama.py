@@ -1,4 +1,4 @@
-"""The tone model on llama.cpp: the adapter merged once, and agreeing with the transformers path."""
+"""The tone model on llama.cpp: the adapter merged once; greedy and beam search agree with transformers."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from safetensors.numpy import save_file
 from test_tuning import PAIRS, converted_base_model, tone_data_dir  # noqa: F401  (fixtures)
 
 from bot.tone import ToneRewriter, resolve_backend
+from bot.tone_beam import BeamSearch
 from bot.tone_llama import lora_deltas, tuned_gguf
 from bot.tone_model import ADAPTER_CONFIG, ADAPTER_WEIGHTS, BUNDLED_ADAPTER, packaged_gguf
 from bot.tuning import load_pairs
@@ -83,3 +84,25 @@ async def test_llama_cpp_rewrites_agree_with_the_transformers_model(tone_data_di
     agreement = sacrebleu.corpus_chrf(fast_out, [reference_out]).score
     assert agreement >= 80, (fast_out, reference_out)
     assert sacrebleu.corpus_chrf(base_out, [reference_out]).score < agreement - 10
+
+
+def test_beam_search_needs_two_candidates_or_more():
+    with pytest.raises(ValueError, match="greedy"):
+        BeamSearch(None, 1)
+
+
+@pytest.mark.slow
+async def test_llama_cpp_beam_search_agrees_with_transformers_beam_search(tone_data_dir):  # noqa: F811
+    fast = ToneRewriter(BUNDLED_ADAPTER, tone_data_dir, backend="llama.cpp", beams=3)
+    reference = ToneRewriter(BUNDLED_ADAPTER, tone_data_dir, backend="transformers", beams=3)
+    greedy = ToneRewriter(BUNDLED_ADAPTER, tone_data_dir, backend="llama.cpp")
+    texts = HELDOUT[:2]
+    fast_out = [fast.generate(t) for t in texts]
+    reference_out = [reference.generate(t).text for t in texts]
+    assert all(g.finished for g in fast_out)
+    agreement = sacrebleu.corpus_chrf([g.text for g in fast_out], [reference_out]).score
+    assert agreement >= 80, (fast_out, reference_out)
+    # Beam search is a different search: it does not just repeat greedy decoding.
+    assert [g.text for g in fast_out] != [greedy.generate(t).text for t in texts]
+    # Out of time, it stops with the best reply so far, unfinished.
+    assert not fast.generate(texts[0], max_seconds=0.05).finished
