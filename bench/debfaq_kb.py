@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import re
-import subprocess
-import sys
 import unicodedata
 import warnings
 from pathlib import Path
 
 from bs4 import BeautifulSoup, NavigableString, Tag, XMLParsedAsHTMLWarning
-from pydocs import DEFAULT_CACHE
+from pydocs import DEFAULT_CACHE, unpack_package
 
 PACKAGE = "debian-faq"
 FAQ_DIR = Path("usr/share/doc/debian/FAQ")
@@ -23,31 +21,10 @@ MAX_SLUG = 100
 warnings.filterwarnings("ignore", category=XMLParsedAsHTMLWarning)
 
 
-def _download(cache: Path) -> Path:
-    """The package's .deb in the cache folder, downloaded (without installing) if missing."""
-    debs = sorted(cache.glob(f"{PACKAGE}_*.deb"))
-    if debs:
-        return debs[-1]
-    command = ["apt-get", "download", PACKAGE]
-    if subprocess.run(command, cwd=cache, check=False, stdout=sys.stderr).returncode != 0:
-        subprocess.run(["apt-get", "update"], check=True, stdout=sys.stderr)
-        subprocess.run(command, cwd=cache, check=True, stdout=sys.stderr)
-    debs = sorted(cache.glob(f"{PACKAGE}_*.deb"))
-    if not debs:
-        msg = f"apt-get download {PACKAGE} produced no .deb in {cache}"
-        raise RuntimeError(msg)
-    return debs[-1]
-
-
 def ensure_faq(cache: Path) -> tuple[Path, str]:
     """The extracted FAQ HTML folder and the .deb's file name; downloads and unpacks it on first use."""
-    cache = cache.expanduser()
-    cache.mkdir(parents=True, exist_ok=True)
-    deb = _download(cache)
-    faq = cache / FAQ_DIR
-    if not (faq / "index.en.html").is_file():
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(cache)], check=True, stdout=sys.stderr)
-    return faq, deb.name
+    root, deb = unpack_package(cache, PACKAGE, FAQ_DIR / "index.en.html")
+    return root / FAQ_DIR, deb
 
 
 def slugify(text: str) -> str:

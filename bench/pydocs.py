@@ -13,31 +13,37 @@ SECTIONS = ("library", "reference", "tutorial", "howto", "faq", "using", "extend
 DEFAULT_CACHE = Path("~/.cache/helpdesk-bench")
 
 
-def _download(cache: Path) -> Path:
+def _download(cache: Path, package: str) -> Path:
     """The package's .deb in the cache folder, downloaded (without installing) if missing."""
-    debs = sorted(cache.glob(f"{PACKAGE}_*.deb"))
+    debs = sorted(cache.glob(f"{package}_*.deb"))
     if debs:
         return debs[-1]
-    command = ["apt-get", "download", PACKAGE]
+    command = ["apt-get", "download", package]
     if subprocess.run(command, cwd=cache, check=False, stdout=sys.stderr).returncode != 0:
         subprocess.run(["apt-get", "update"], check=True, stdout=sys.stderr)
         subprocess.run(command, cwd=cache, check=True, stdout=sys.stderr)
-    debs = sorted(cache.glob(f"{PACKAGE}_*.deb"))
+    debs = sorted(cache.glob(f"{package}_*.deb"))
     if not debs:
-        msg = f"apt-get download {PACKAGE} produced no .deb in {cache}"
+        msg = f"apt-get download {package} produced no .deb in {cache}"
         raise RuntimeError(msg)
     return debs[-1]
 
 
-def ensure_html(cache: Path) -> tuple[Path, str]:
-    """The extracted HTML folder and the .deb's file name; downloads and unpacks it on first use."""
+def unpack_package(cache: Path, package: str, unpacked: Path) -> tuple[Path, str]:
+    """The folder the Debian package was unpacked into and its .deb's file name; downloads and unpacks it
+    (without installing) unless the path `unpacked`, relative to that folder, is already there."""
     cache = cache.expanduser()
     cache.mkdir(parents=True, exist_ok=True)
-    deb = _download(cache)
-    html = cache / HTML_DIR
-    if not (html / "library").is_dir():
+    deb = _download(cache, package)
+    if not (cache / unpacked).exists():
         subprocess.run(["dpkg-deb", "-x", str(deb), str(cache)], check=True, stdout=sys.stderr)
-    return html, deb.name
+    return cache, deb.name
+
+
+def ensure_html(cache: Path) -> tuple[Path, str]:
+    """The extracted HTML folder and the .deb's file name; downloads and unpacks it on first use."""
+    root, deb = unpack_package(cache, PACKAGE, HTML_DIR / "library")
+    return root / HTML_DIR, deb
 
 
 def select_pages(html: Path, max_files: int) -> list[Path]:

@@ -171,9 +171,7 @@ class LlamaToneModel:
             tokens, finished = self._beam_search.generate(
                 self.prompt_tokens(text), self._eos, max_new_tokens, deadline
             )
-            return Generation(
-                self._llama.detokenize(tokens).decode("utf-8", errors="replace").strip(), finished
-            )
+            return self._reply(tokens, finished)
         reply: list[int] = []
         finished = False
         for token in self._llama.generate(self.prompt_tokens(text), temp=0.0, top_k=1, repeat_penalty=1.0):
@@ -183,4 +181,8 @@ class LlamaToneModel:
             reply.append(token)
             if len(reply) >= max_new_tokens or (deadline is not None and time.monotonic() >= deadline):
                 break
-        return Generation(self._llama.detokenize(reply).decode("utf-8", errors="replace").strip(), finished)
+        return self._reply(reply, finished)
+
+    def _reply(self, tokens: list[int], finished: bool) -> Generation:
+        """The reply's tokens as text."""
+        return Generation(self._llama.detokenize(tokens).decode("utf-8", errors="replace").strip(), finished)
