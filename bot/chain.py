@@ -24,7 +24,7 @@ SNIPPET_CHARS = 280
 class AnswerPolicy:
     """When to refuse: retrieval confidence and answer support below these mean "not in the knowledge base"."""
 
-    min_confidence: float = 0.50
+    min_confidence: float = 0.60
     min_support: float = 0.0
     refusal_sources: int = 3
 

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     openai_model: str = "gpt-4o-mini"
     openai_api_key: SecretStr | None = None
     generator_timeout_s: float = Field(60.0, gt=0)
-    min_confidence: float = Field(0.50, ge=0, le=1, description="Refuse below this retrieval confidence.")
+    min_confidence: float = Field(0.60, ge=0, le=1, description="Refuse below this retrieval confidence.")
     min_support: float = Field(
         0.0, ge=-1, le=1, description="Refuse when the best sentence matches less than this."
     )

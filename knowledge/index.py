@@ -86,6 +86,12 @@ def with_document_vectors(
     return out_chunks, out_vectors
 
 
+def lead(hits: list[Hit]) -> float:
+    """How far the best document's score stands above the mean of the runners-up in the top LEAD_DOCS."""
+    runners_up = [hit.score for hit in hits[1:LEAD_DOCS]]
+    return hits[0].score - sum(runners_up) / len(runners_up) if runners_up else 0.0
+
+
 @dataclass(frozen=True)
 class Retrieval:
     """Ranked hits and how sure retrieval is that the knowledge base answers the query (0..1)."""
@@ -98,6 +104,10 @@ class Retrieval:
 # How much the query's keyword coverage in the top documents adds to the top cosine similarity.
 COVERAGE_SHARE = 0.25
 COVERAGE_DOCS = 3
+# How much the best document's lead over the runners-up (its score minus their mean, among the top
+# LEAD_DOCS) adds: a question the knowledge base answers singles out a document, an unanswered one does not.
+LEAD_SHARE = 0.75
+LEAD_DOCS = 10
 
 
 class IndexVersion:
@@ -239,7 +249,11 @@ class IndexVersion:
     ) -> Retrieval:
         """Search, then rate the result: top cosine blended with keyword coverage of the top documents."""
         hits = self.search(
-            query_vector, query_text, k=max(k, COVERAGE_DOCS), mode=mode, keyword_weight=keyword_weight
+            query_vector,
+            query_text,
+            k=max(k, COVERAGE_DOCS, LEAD_DOCS),
+            mode=mode,
+            keyword_weight=keyword_weight,
         )
         if not hits:
             return Retrieval([], 0.0, 0.0)
@@ -248,8 +262,8 @@ class IndexVersion:
             confidence = coverage
         else:
             best = max(0.0, max(hit.dense for hit in hits))
-            confidence = (1 - COVERAGE_SHARE) * best + COVERAGE_SHARE * coverage
-        return Retrieval(hits[:k], round(confidence, 4), round(coverage, 4))
+            confidence = (1 - COVERAGE_SHARE) * best + COVERAGE_SHARE * coverage + LEAD_SHARE * lead(hits)
+        return Retrieval(hits[:k], round(min(1.0, max(0.0, confidence)), 4), round(coverage, 4))
 
     def search(
         self,

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
+import pytest
 from conftest import CountingEmbeddings
 
 from bot.runtime import make_chunker
 from bot.settings import Settings
 from knowledge.chunking import Chunker
 from knowledge.documents import Chunk, SourceDocument
-from knowledge.index import KEYWORD_WEIGHT, IndexVersion, with_document_vectors
+from knowledge.index import KEYWORD_WEIGHT, IndexVersion, lead, with_document_vectors
 
 GUIDE = """# Payments guide
 
@@ -129,6 +130,36 @@ def test_keyword_coverage_and_confidence():
     query = "refunds"
     retrieval = version.retrieve(embeddings.embed_query(query), query, k=1)
     assert len(retrieval.hits) == 1 and 0.0 <= retrieval.confidence <= 1.0
+
+
+def test_a_question_that_singles_out_a_document_is_more_confident_than_one_that_matches_all_alike():
+    topics = ["refunds", "invoices", "taxes", "payroll", "exports", "webhooks", "mobile", "security"]
+    chunker = Chunker(1000, 100)
+    chunks = [
+        c
+        for t in topics
+        for c in chunker.split(f"s|{t}", SourceDocument(t, t.title(), f"# {t}\n\nAll about {t}.", t))
+    ]
+    # Every entry gets its own axis: each passage is equally far from the others.
+    vectors = np.eye(len(chunks), 32, dtype=np.float32)
+    version = IndexVersion.empty(CountingEmbeddings(size=32), 32, {})
+    version.add_chunks(chunks, vectors.tolist())
+    version.build_keyword_index()
+    passage_axes = vectors[[i for i, c in enumerate(chunks) if c.kind == "passage"]]
+    centroid = passage_axes.mean(axis=0)
+    centroid /= np.linalg.norm(centroid)
+    # As close to one document as the centroid is to each, the rest of it pointing where nothing is.
+    similarity = float(centroid @ passage_axes[0])
+    singled_out = (
+        similarity * passage_axes[0] + np.sqrt(1 - similarity**2) * np.eye(1, 32, 31, dtype=np.float32)[0]
+    )
+    near_one = version.retrieve(singled_out.tolist(), "", k=10)
+    near_all = version.retrieve(centroid.tolist(), "", k=10)
+    assert near_one.hits[0].chunk.doc_key == "s|refunds"
+    assert near_one.hits[0].dense == pytest.approx(near_all.hits[0].dense, abs=1e-3)
+    assert lead(near_one.hits) > 0.3 and abs(lead(near_all.hits)) < 1e-3
+    assert near_one.confidence > near_all.confidence + 0.2
+    assert 0.0 <= near_all.confidence <= near_one.confidence <= 1.0
 
 
 def test_removing_documents_keeps_the_rest_searchable():
