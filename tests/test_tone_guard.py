@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import REPO
 
-from bot.tone_guard import LengthBounds, check_rewrite, is_not_found, mentions
+from bot.tone_guard import LengthBounds, check_rewrite, is_not_found, mentions, must_keep
 
 PLAIN = (
     "Refund requests for annual plans are submitted under Settings → Billing → Cancel subscription [1]. "
@@ -108,3 +108,22 @@ def test_the_brand_references_pass_the_guard():
     pairs = [json.loads(line) for line in (REPO / "examples/acme-tone/pairs.jsonl").read_text().splitlines()]
     failing = [p["id"] for p in pairs if not check_rewrite(p["input"], p["output"]).passed]
     assert len(failing) <= 0.01 * len(pairs), failing
+
+
+def test_must_keep_lists_what_the_guard_checks_in_reading_order():
+    keep = must_keep(PLAIN)
+    assert keep[:2] == ["Settings → Billing → Cancel", "[1]"]
+    for item in [
+        "5",
+        "10",
+        "Acme Payroll",
+        "billing@acme.example",
+        "https://acme.example/refunds",
+        "`REFUND-42`",
+    ]:
+        assert item in keep
+    assert keep.index("Acme Payroll") < keep.index("[2]")
+    assert len(keep) == len(set(keep))
+    # Dropping any listed item fails the guard: the list names exactly what a rewrite must carry over.
+    for item in keep:
+        assert not check_rewrite(PLAIN, FAITHFUL.replace(item, "")).passed, item
