@@ -48,7 +48,7 @@ def test_the_adapter_is_merged_once_per_content(tmp_path):
     assert merged.stat().st_mtime_ns == stamp
     other = tmp_path / "other-adapter"
     shutil.copytree(BUNDLED_ADAPTER, other)
-    (other / ADAPTER_CONFIG).write_text((other / ADAPTER_CONFIG).read_text().replace('"r": 8', '"r": 8 '))
+    (other / ADAPTER_CONFIG).write_text((other / ADAPTER_CONFIG).read_text() + "\n")
     assert tuned_gguf(other, tmp_path, packaged_gguf()) != merged
     assert not list(merged.parent.glob(".tone-*"))
 
