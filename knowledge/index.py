@@ -247,7 +247,7 @@ class IndexVersion:
         mode: str = "hybrid",
         keyword_weight: float = KEYWORD_WEIGHT,
     ) -> Retrieval:
-        """Search, then rate the result: top cosine blended with keyword coverage of the top documents."""
+        """Search, then rate the result: top cosine, keyword coverage of the top documents and the lead."""
         hits = self.search(
             query_vector,
             query_text,
