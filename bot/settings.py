@@ -73,7 +73,7 @@ class Settings(BaseSettings):
         1,
         ge=1,
         le=8,
-        description="Candidate replies the tone model weighs at each step; 1 = greedy (fastest), 3 = more faithful.",
+        description="Candidate replies the tone model weighs at each step; 1 = greedy (fastest). Measure before raising.",
     )
     http_host: str = "0.0.0.0"
     http_port: int = Field(3000, ge=1, le=65535)

@@ -80,7 +80,8 @@ class ToneRewriter:
         `backend` runs the model on llama.cpp (the packaged GGUF with the adapter merged into it) or on
         transformers (float32, or bfloat16 where native); `auto` takes llama.cpp when it is installed.
         `threads` is the thread count while rewriting (None: every core). `beams` above 1 decodes with beam
-        search over that many candidate replies: more faithful rewrites, at about twice the time for 3.
+        search over that many candidate replies, at two to three times the time for 3; whether it keeps facts
+        better than greedy decoding depends on the adapter.
         """
         self.adapter_dir = Path(adapter_dir) if adapter_dir else None
         self.data_dir = Path(data_dir)

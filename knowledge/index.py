@@ -86,12 +86,6 @@ def with_document_vectors(
     return out_chunks, out_vectors
 
 
-def lead(hits: list[Hit]) -> float:
-    """How far the best document's score stands above the mean of the runners-up in the top LEAD_DOCS."""
-    runners_up = [hit.score for hit in hits[1:LEAD_DOCS]]
-    return hits[0].score - sum(runners_up) / len(runners_up) if runners_up else 0.0
-
-
 @dataclass(frozen=True)
 class Retrieval:
     """Ranked hits and how sure retrieval is that the knowledge base answers the query (0..1)."""
@@ -108,6 +102,12 @@ COVERAGE_DOCS = 3
 # LEAD_DOCS) adds: a question the knowledge base answers singles out a document, an unanswered one does not.
 LEAD_SHARE = 0.75
 LEAD_DOCS = 10
+
+
+def lead(hits: list[Hit]) -> float:
+    """How far the best document's score stands above the mean of the runners-up in the top LEAD_DOCS."""
+    runners_up = [hit.score for hit in hits[1:LEAD_DOCS]]
+    return hits[0].score - sum(runners_up) / len(runners_up) if runners_up else 0.0
 
 
 class IndexVersion:
