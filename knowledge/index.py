@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import bm25s
@@ -36,6 +36,12 @@ DOCUMENT_SHARE = 0.5
 # most this many, matching the query (cosine plus normalised BM25) within this margin of the best.
 MORE_PASSAGES = 2
 MORE_PASSAGE_MARGIN = 0.1
+# A document of at most this many words that names another document's title ("See How do I …?") points
+# the reader there: wherever it ranks, the documents it names follow it. Titles of fewer words than
+# POINTER_TITLE_WORDS ("Billing") are too common to count as a reference.
+POINTER_WORDS = 30
+POINTER_TITLE_WORDS = 3
+_WORD = re.compile(r"\w+")
 _CODE = re.compile(r"```.*?(```|$)|`[^`]*`", re.DOTALL)
 _STEMMER = Stemmer.Stemmer("english")
 
@@ -43,6 +49,11 @@ _STEMMER = Stemmer.Stemmer("english")
 def tokenize(texts: list[str]) -> list[list[str]]:
     """Lower-cased, stemmed words without English stop words, as BM25 sees them."""
     return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False)
+
+
+def title_words(text: str) -> tuple[str, ...]:
+    """Lower-cased words without punctuation, for matching a title inside a text."""
+    return tuple(_WORD.findall(text.lower()))
 
 
 def prose_words(text: str) -> int:
@@ -168,6 +179,33 @@ class IndexVersion:
                 self.document_rows[chunk.doc_key] = position
             else:
                 self.rows_by_doc.setdefault(chunk.doc_key, []).append(position)
+        self.pointers = self._find_pointers()
+
+    def _find_pointers(self) -> dict[str, list[str]]:
+        """Short documents that send the reader to other documents by title, and the documents they name."""
+        titles: dict[tuple[str, ...], str] = {}
+        for doc_key, rows in self.rows_by_doc.items():
+            words = title_words(self.chunks[rows[0]].title)
+            if len(words) >= POINTER_TITLE_WORDS:
+                titles.setdefault(words, doc_key)
+        longest = max(map(len, titles), default=0)
+        pointers: dict[str, list[str]] = {}
+        for doc_key, rows in self.rows_by_doc.items():
+            words = title_words(
+                " ".join(self.chunks[r].text for r in rows if self.chunks[r].kind == "passage")
+            )
+            if len(words) > POINTER_WORDS:
+                continue
+            named = {
+                titles[words[start : start + size]]: start
+                for size in range(POINTER_TITLE_WORDS, min(longest, len(words)) + 1)
+                for start in range(len(words) - size + 1)
+                if words[start : start + size] in titles
+            }
+            named.pop(doc_key, None)
+            if named:
+                pointers[doc_key] = sorted(named, key=named.__getitem__)
+        return pointers
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -294,7 +332,8 @@ class IndexVersion:
             candidates.update(zip(missing, self._cosines(missing, vector), strict=True))
             keyword = keyword / keyword.max()
         whole = self._document_similarities(candidates, vector) if mode != "bm25" else {}
-        return self._rank_documents(candidates, whole, keyword, mode, keyword_weight)[:k]
+        ranked = self._rank_documents(candidates, whole, keyword, mode, keyword_weight)
+        return self._follow_pointers(ranked, vector, keyword, mode, keyword_weight)[:k]
 
     def _document_similarities(self, candidates: dict[int, float], vector: np.ndarray) -> dict[str, float]:
         """Cosine of the query with the whole-document entry of every candidate's document."""
@@ -316,21 +355,50 @@ class IndexVersion:
         for row in candidates:
             if self.chunks[row].kind != DOCUMENT_KIND:
                 by_doc.setdefault(self.chunks[row].doc_key, []).append(row)
-        hits = []
-        for doc_key, rows in by_doc.items():
-            dense = max(candidates[r] for r in rows)
-            document = whole.get(doc_key)
-            similarity = (
-                dense if document is None else (1 - DOCUMENT_SHARE) * dense + DOCUMENT_SHARE * document
-            )
-            kw = float(max(keyword[r] for r in rows)) if keyword is not None else 0.0
-            score = kw if mode == "bm25" else similarity + (weight * kw if mode == "hybrid" else 0.0)
-            best, more = self._passages_for(doc_key, rows, candidates, keyword)
-            hits.append(
-                Hit(self.chunks[best], score, dense, kw, document, tuple(self.chunks[r] for r in more))
-            )
+        hits = [
+            self._document_hit(doc_key, rows, candidates, whole.get(doc_key), keyword, mode, weight)
+            for doc_key, rows in by_doc.items()
+        ]
         hits.sort(key=lambda hit: hit.score, reverse=True)
         return hits
+
+    def _document_hit(self, doc_key, rows, candidates, document, keyword, mode, weight) -> Hit:
+        """A document as its best passage, scored by its cosines (best entry, whole document) and BM25."""
+        dense = max(candidates[r] for r in rows)
+        similarity = dense if document is None else (1 - DOCUMENT_SHARE) * dense + DOCUMENT_SHARE * document
+        kw = float(max(keyword[r] for r in rows)) if keyword is not None else 0.0
+        score = kw if mode == "bm25" else similarity + (weight * kw if mode == "hybrid" else 0.0)
+        best, more = self._passages_for(doc_key, rows, candidates, keyword)
+        return Hit(self.chunks[best], score, dense, kw, document, tuple(self.chunks[r] for r in more))
+
+    def _follow_pointers(self, hits: list[Hit], vector, keyword, mode, weight) -> list[Hit]:
+        """The ranking with the documents a pointer document names moved up to follow it, at its score."""
+        if not any(hit.chunk.doc_key in self.pointers for hit in hits):
+            return hits
+        by_key = {hit.chunk.doc_key: hit for hit in hits}
+        ranked: list[Hit] = []
+        placed: set[str] = set()
+        for hit in hits:
+            if hit.chunk.doc_key in placed:
+                continue
+            ranked.append(hit)
+            placed.add(hit.chunk.doc_key)
+            for target in self.pointers.get(hit.chunk.doc_key, ()):
+                if target in placed:
+                    continue
+                named = by_key.get(target) or self._unretrieved_hit(target, vector, keyword, mode, weight)
+                ranked.append(replace(named, score=hit.score))
+                placed.add(target)
+        return ranked
+
+    def _unretrieved_hit(self, doc_key, vector, keyword, mode, weight) -> Hit:
+        """A document the search did not reach, scored as if it had."""
+        rows = self.rows_by_doc[doc_key]
+        document_row = self.document_rows.get(doc_key)
+        cosines = self._cosines([*rows, *([document_row] if document_row is not None else [])], vector)
+        candidates = dict(zip(rows, cosines[: len(rows)], strict=True))
+        document = cosines[-1] if document_row is not None and mode != "bm25" else None
+        return self._document_hit(doc_key, rows, candidates, document, keyword, mode, weight)
 
     def _passages_for(self, doc_key, rows, candidates, keyword) -> tuple[int, list[int]]:
         """The passage that stands for a document, and the runners-up that match the query nearly as well.

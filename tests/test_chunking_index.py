@@ -54,13 +54,18 @@ def test_long_sections_are_split_by_size_and_plain_text_is_not_split_by_headings
     assert Chunker().split("k", text)[1].headings == []
 
 
-def _version(docs: dict[str, str]) -> tuple[IndexVersion, CountingEmbeddings]:
+def _version(
+    docs: dict[str, str], titles: dict[str, str] | None = None
+) -> tuple[IndexVersion, CountingEmbeddings]:
     embeddings = CountingEmbeddings(size=32)
     chunker = Chunker(1000, 100)
+    titles = titles or {}
     chunks = [
         c
         for doc_id, text in docs.items()
-        for c in chunker.split(f"s|{doc_id}", SourceDocument(doc_id, doc_id.title(), text, doc_id))
+        for c in chunker.split(
+            f"s|{doc_id}", SourceDocument(doc_id, titles.get(doc_id, doc_id.title()), text, doc_id)
+        )
     ]
     version = IndexVersion.empty(embeddings, 32, {})
     version.add_chunks(chunks, embeddings.embed_documents([c.embedding_text() for c in chunks]))
@@ -112,6 +117,36 @@ def test_runners_up_that_match_nearly_as_well_are_handed_on_with_the_best_passag
     monkeypatch.setattr(knowledge.index, "MORE_PASSAGE_MARGIN", 0.0)
     assert search().more == ()
     assert version.search(embeddings.embed_query("Plans"), "Plans", k=1)[0].more == ()  # a title question
+
+
+def test_the_document_a_short_see_also_entry_names_follows_it_in_every_mode(monkeypatch):
+    import knowledge.index
+
+    docs = {
+        "executable": "See Creating a stand-alone binary for the tools that do it.",
+        "binary": "Freeze bundles your modules with the interpreter into one program users can run.",
+        "long": "Creating a stand-alone binary is covered elsewhere. " + "Other words here. " * 10,
+        "billing": "Invoices are sent monthly.",
+        "see-billing": "See Billing.",
+        **{f"topic{n}": f"Unrelated topic number {n} about invoices and payments." for n in range(8)},
+    }
+    titles = {
+        "executable": "Making an executable",
+        "binary": "Creating a stand-alone binary",
+        "billing": "Billing",
+    }
+    query = "Making an executable"
+
+    def ranking(mode: str) -> list[str]:
+        version, embeddings = _version(docs, titles)
+        return [h.chunk.doc_id for h in version.search(embeddings.embed_query(query), query, k=4, mode=mode)]
+
+    for mode in ("hybrid", "dense", "bm25"):
+        assert ranking(mode)[:2] == ["executable", "binary"], mode
+    version, _ = _version(docs, titles)
+    assert version.pointers == {"s|executable": ["s|binary"]}  # long texts and one-word titles do not point
+    monkeypatch.setattr(knowledge.index, "POINTER_WORDS", 0)
+    assert ranking("hybrid")[1] != "binary" and "binary" not in ranking("bm25")
 
 
 def test_a_few_words_before_a_code_block_stay_with_it():
