@@ -179,10 +179,17 @@ class IndexVersion:
                 self.document_rows[chunk.doc_key] = position
             else:
                 self.rows_by_doc.setdefault(chunk.doc_key, []).append(position)
-        self.pointers = self._find_pointers()
+        self._pointers: dict[str, list[str]] | None = None
+
+    @property
+    def pointers(self) -> dict[str, list[str]]:
+        """Short documents that send the reader to other documents by title, and the documents they name."""
+        if self._pointers is None:
+            self._pointers = self._find_pointers()
+        return self._pointers
 
     def _find_pointers(self) -> dict[str, list[str]]:
-        """Short documents that send the reader to other documents by title, and the documents they name."""
+        """Every short document's mentions of other documents' titles (word n-grams looked up by title)."""
         titles: dict[tuple[str, ...], str] = {}
         for doc_key, rows in self.rows_by_doc.items():
             words = title_words(self.chunks[rows[0]].title)
@@ -191,9 +198,11 @@ class IndexVersion:
         longest = max(map(len, titles), default=0)
         pointers: dict[str, list[str]] = {}
         for doc_key, rows in self.rows_by_doc.items():
-            words = title_words(
-                " ".join(self.chunks[r].text for r in rows if self.chunks[r].kind == "passage")
-            )
+            passages = [self.chunks[r].text for r in rows if self.chunks[r].kind == "passage"]
+            # Counting spaces first skips long documents without reading their words.
+            if sum(len(text.split()) for text in passages) > 2 * POINTER_WORDS:
+                continue
+            words = title_words(" ".join(passages))
             if len(words) > POINTER_WORDS:
                 continue
             named = {
