@@ -47,6 +47,22 @@ def _keyword_overlap(query_tokens: set[str], unit: str) -> float:
     return len(query_tokens & set(tokenize([unit])[0])) / len(query_tokens)
 
 
+def _names(pointer: Document, document: Document) -> bool:
+    """True when retrieval brought `document` up because the see-also entry `pointer` names it."""
+    named_by = document.metadata.get("named_by")
+    return named_by is not None and named_by == pointer.metadata.get("doc_key")
+
+
+def _considered(documents: list[Document]) -> list[tuple[int, Document]]:
+    """(rank, document) for the best documents and the documents they name as see-also."""
+    best = documents[:PASSAGES]
+    return [
+        (rank, document)
+        for rank, document in enumerate(documents)
+        if rank < PASSAGES or any(_names(pointer, document) for pointer in best)
+    ]
+
+
 class ExtractiveGenerator:
     """Picks the sentence that best answers the question, adds close ones from the same source, cites each."""
 
@@ -56,9 +72,12 @@ class ExtractiveGenerator:
         self.embeddings = embeddings
 
     def _candidates(self, documents: list[Document]) -> list[tuple[int, int, str]]:
-        """(rank, position, unit) for the units of each document's best passage and of its next best ones."""
+        """(rank, position, unit) for the units of each document's best passage and of its next best ones.
+
+        Besides the best document, the documents it names as see-also (it only points there) are read.
+        """
         candidates = []
-        for rank, document in enumerate(documents[:PASSAGES]):
+        for rank, document in _considered(documents):
             units = [
                 unit
                 for passage in passages_of(document)
@@ -98,6 +117,10 @@ class ExtractiveGenerator:
                 continue
             chosen.append(i)
             words += len(candidates[i][2].split())
+        # A see-also entry answers only together with the document it sends the reader to.
+        named = [i for i in order if _names(documents[candidates[lead][0]], documents[candidates[i][0]])]
+        if named and not any(candidates[i][0] == candidates[named[0]][0] for i in chosen):
+            chosen = [*chosen[: MAX_UNITS - 1], named[0]]
         # Lead first; the others in reading order of their documents.
         ordered = [lead, *sorted(chosen[1:], key=lambda i: candidates[i][:2])]
         return self._cite(ordered, candidates, documents, float(similarity[lead]))

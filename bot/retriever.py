@@ -44,6 +44,7 @@ class KnowledgeRetriever(BaseRetriever):
                 "similarity": hit.dense,
                 "retrieval_confidence": retrieval.confidence,
                 "more_passages": [more.text for more in hit.more],
+                "named_by": hit.named_by,
             }
             documents.append(Document(page_content=chunk.text, metadata=metadata))
         return documents

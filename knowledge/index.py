@@ -72,6 +72,8 @@ class Hit:
     document: float | None = None
     # The document's next best passages for the query, best first (a table's other rows, another section).
     more: tuple[Chunk, ...] = ()
+    # The see-also entry that names this document and brought it up to follow it (its doc_key).
+    named_by: str | None = None
 
 
 def with_document_vectors(
@@ -396,7 +398,7 @@ class IndexVersion:
                 if target in placed:
                     continue
                 named = by_key.get(target) or self._unretrieved_hit(target, vector, keyword, mode, weight)
-                ranked.append(replace(named, score=hit.score))
+                ranked.append(replace(named, score=hit.score, named_by=hit.chunk.doc_key))
                 placed.add(target)
         return ranked
 

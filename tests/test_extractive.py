@@ -34,3 +34,21 @@ def test_the_answer_may_quote_a_runner_up_passage_of_the_best_document_and_stays
     assert draft.text.startswith(f"{question} [1]")
     checked = ground(draft.text, draft.sources)
     assert checked.acceptable and "$29/month" in checked.text and checked.sources == [best]
+
+
+def test_a_see_also_entry_is_answered_together_with_the_document_it_names():
+    embeddings = CountingEmbeddings(size=32)
+    question = "How do I make an executable?"
+    pointer = _document("exe", "See Creating a stand-alone binary for the tools that do it.", 0, 0.80)
+    named = _document("binary", "Freeze bundles your modules and the interpreter into one program.", 1, 0.80)
+    other = _document("other", "Executables are signed on Windows.", 2, 0.70)
+    pointer.metadata["doc_key"], named.metadata["doc_key"] = "s|exe", "s|binary"
+    compose = ExtractiveGenerator(embeddings).compose
+    draft = compose(question, embeddings.embed_query(question), [pointer, named, other])
+    assert draft.text.startswith("See Creating a stand-alone binary") and "[1]" in draft.text
+    assert [source.metadata["doc_id"] for source in draft.sources] == ["exe"]
+    named.metadata["named_by"] = "s|exe"
+    draft = compose(question, embeddings.embed_query(question), [pointer, named, other])
+    assert draft.text.endswith("Freeze bundles your modules and the interpreter into one program. [2]")
+    assert [source.metadata["doc_id"] for source in draft.sources] == ["exe", "binary"]
+    assert ground(draft.text, draft.sources).acceptable
