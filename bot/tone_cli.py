@@ -51,14 +51,6 @@ def tune(
     max_tokens: Annotated[
         int, typer.Option(min=64, help="Longest prompt + reply in tokens; longer pairs are skipped.")
     ] = 320,
-    fact_weight: Annotated[
-        float,
-        typer.Option(
-            min=1.0,
-            max=10.0,
-            help="How much more the loss counts reply tokens that spell a fact, name or [n] to keep.",
-        ),
-    ] = 1.0,
     threads: Annotated[
         int,
         typer.Option(
@@ -98,7 +90,6 @@ def tune(
         learning_rate=learning_rate,
         batch_size=batch_size,
         max_tokens=max_tokens,
-        fact_weight=fact_weight,
     )
     columns = [
         SpinnerColumn(),

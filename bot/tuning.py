@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bot.tone_guard import must_keep
 from bot.tone_model import (
     ADAPTER_WEIGHTS,
     BASE_MODEL_NAME,
@@ -53,15 +52,12 @@ class TuningConfig:
     batch_size: int = 8
     max_tokens: int = 320
     seed: int = 0
-    # Reply tokens that spell an item the rewrite must keep (a number, link, name, [n]) count this many times
-    # in the training loss: dropping a fact costs more than a plain word chosen differently.
-    fact_weight: float = 1.0
     checkpoint_every: int = 20
     target_modules: tuple[str, ...] = ALL_LINEAR
 
     def recipe(self) -> dict:
         """The settings that determine the trained weights (a changed recipe means a different adapter)."""
-        keep = ("epochs", "steps", "rank", "learning_rate", "batch_size", "max_tokens", "seed", "fact_weight")
+        keep = ("epochs", "steps", "rank", "learning_rate", "batch_size", "max_tokens", "seed")
         return {**{k: getattr(self, k) for k in keep}, "target_modules": list(self.target_modules)}
 
 
@@ -114,62 +110,34 @@ def _fingerprint(config: TuningConfig, pairs_path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-Example = tuple[list[int], list[int], list[float]]
-
-
-def fact_token_weights(tokenizer, pair: Pair, fact_weight: float) -> list[float]:
-    """A loss weight per reply token (end-of-turn included): `fact_weight` where it spells a must-keep item."""
-    reply = pair.output.strip()
-    encoded = tokenizer(reply, return_offsets_mapping=True, add_special_tokens=False)
-    spans = []
-    for item in must_keep(pair.input):
-        start = reply.find(item)
-        while start >= 0:
-            spans.append((start, start + len(item)))
-            start = reply.find(item, start + 1)
-    weights = [
-        fact_weight if any(start < end_item and end > start_item for start_item, end_item in spans) else 1.0
-        for start, end in encoded["offset_mapping"]
-    ]
-    return [*weights, 1.0]
-
-
-def _examples(pairs: list[Pair], tokenizer, config: TuningConfig) -> tuple[list[Example], int]:
-    """(input ids, labels, loss weights) per pair, learning only the reply; pairs over max_tokens are skipped."""
+def _examples(pairs: list[Pair], tokenizer, max_tokens: int) -> tuple[list[tuple[list[int], list[int]]], int]:
+    """(input ids, labels) per pair, learning only the reply; pairs longer than max_tokens are skipped."""
     examples, skipped = [], 0
     for pair in pairs:
         prompt, reply = prompt_ids(tokenizer, pair.input), reply_ids(tokenizer, pair.output)
-        if len(prompt) + len(reply) > config.max_tokens:
+        if len(prompt) + len(reply) > max_tokens:
             skipped += 1
             continue
-        weights = fact_token_weights(tokenizer, pair, config.fact_weight)
-        if len(weights) != len(reply):
-            weights = [1.0] * len(reply)
-        examples.append((prompt + reply, [-100] * len(prompt) + reply, [0.0] * len(prompt) + weights))
+        examples.append((prompt + reply, [-100] * len(prompt) + reply))
     return examples, skipped
 
 
-def _batch(examples: list[Example], pad_id: int):
+def _batch(examples, pad_id: int):
     import torch
 
-    width = max(len(ids) for ids, _, _ in examples)
+    width = max(len(ids) for ids, _ in examples)
     ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
     labels = torch.full((len(examples), width), -100, dtype=torch.long)
-    weights = torch.zeros((len(examples), width), dtype=torch.float32)
     mask = torch.zeros((len(examples), width), dtype=torch.long)
-    for row, (tokens, targets, token_weights) in enumerate(examples):
+    for row, (tokens, targets) in enumerate(examples):
         ids[row, : len(tokens)] = torch.tensor(tokens)
         labels[row, : len(targets)] = torch.tensor(targets)
-        weights[row, : len(token_weights)] = torch.tensor(token_weights)
         mask[row, : len(tokens)] = 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels, "weights": weights}
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
-def reply_loss(model, batch, weighted: bool = False):
-    """Summed cross-entropy over the reply tokens only (logits are computed for those alone), and their count.
-
-    Weighted, each token's loss counts its weight, and the count is the sum of the weights.
-    """
+def reply_loss(model, batch):
+    """Summed cross-entropy over the reply tokens only (logits are computed for those alone), and their count."""
     import torch
 
     causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -179,11 +147,7 @@ def reply_loss(model, batch, weighted: bool = False):
     targets = batch["labels"][:, 1:]
     keep = targets != -100
     logits = causal_lm.lm_head(hidden[:, :-1][keep])
-    losses = torch.nn.functional.cross_entropy(logits.float(), targets[keep], reduction="none")
-    if not weighted:
-        return losses.sum(), int(keep.sum())
-    weights = batch["weights"][:, 1:][keep]
-    return (losses * weights).sum(), float(weights.sum())
+    return torch.nn.functional.cross_entropy(logits.float(), targets[keep], reduction="sum"), int(keep.sum())
 
 
 def mean_loss(model, examples, pad_id: int, batch_size: int = 8) -> float:
@@ -303,12 +267,14 @@ def _train(
     torch.manual_seed(config.seed)
     model, tokenizer = load_base_model(config.data_dir, dtype=torch.float32)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    train, skipped = _examples([p for p in pairs if p.split == "train"], tokenizer, config)
-    heldout, skipped_heldout = _examples([p for p in pairs if p.split != "train"], tokenizer, config)
+    train, skipped = _examples([p for p in pairs if p.split == "train"], tokenizer, config.max_tokens)
+    heldout, skipped_heldout = _examples(
+        [p for p in pairs if p.split != "train"], tokenizer, config.max_tokens
+    )
     if not train:
         msg = f"Every training pair is longer than {config.max_tokens} tokens: raise --max-tokens"
         raise ValueError(msg)
-    batches = _schedule([len(ids) for ids, _, _ in train], config)
+    batches = _schedule([len(ids) for ids, _ in train], config)
     steps = len(batches)
     heldout_before = state["heldout_loss_before"] if state else None
     if state is None and heldout:
@@ -335,7 +301,7 @@ def _train(
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     while step < steps:
         model.train()
-        summed, count = reply_loss(model, _batch([train[i] for i in batches[step]], pad_id), weighted=True)
+        summed, count = reply_loss(model, _batch([train[i] for i in batches[step]], pad_id))
         loss = summed / count
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -120,29 +120,3 @@ def test_every_tone_command_option_has_help():
     for name in ("tune", "rewrite"):
         for parameter in command.commands[name].params:
             assert getattr(parameter, "help", None), f"{name} {parameter.name} has no help"
-
-
-@pytest.mark.slow
-def test_reply_tokens_that_spell_a_fact_to_keep_weigh_more(converted_base_model):
-    from transformers import AutoTokenizer
-
-    from bot.tone_guard import must_keep
-    from bot.tone_model import base_model_dir
-    from bot.tuning import Pair, fact_token_weights
-
-    tokenizer = AutoTokenizer.from_pretrained(base_model_dir(converted_base_model))
-    plain = "Refunds for Acme Payroll take 5 business days; see https://acme.example/refunds [1]."
-    pair = Pair(
-        "p",
-        plain,
-        "Good news! Acme Payroll refunds take 5 business days: https://acme.example/refunds [1].",
-        "train",
-    )
-    weights = fact_token_weights(tokenizer, pair, 3.0)
-    ids = tokenizer.encode(pair.output, add_special_tokens=False)
-    assert len(weights) == len(ids) + 1 and weights[-1] == 1.0  # the end-of-turn token is plain
-    heavy = tokenizer.decode([i for i, w in zip(ids, weights, strict=False) if w == 3.0])
-    light = tokenizer.decode([i for i, w in zip(ids, weights, strict=False) if w == 1.0])
-    assert all(item in heavy for item in must_keep(plain))
-    assert "Good news" in light and "refunds take" in light and "5" not in light
-    assert set(fact_token_weights(tokenizer, pair, 1.0)) == {1.0}
