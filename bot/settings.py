@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     tone_backend: Literal["auto", "llama.cpp", "transformers"] = Field(
         "auto", description="Engine of the tone model; auto = llama.cpp when installed, else transformers."
     )
-    tone_threads: int = Field(1, ge=0, description="CPU threads for a rewrite; 0 = every core.")
+    tone_threads: int = Field(0, ge=0, description="CPU threads for a rewrite; 0 = every core.")
     tone_beams: int = Field(
         1,
         ge=1,
