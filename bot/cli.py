@@ -277,6 +277,10 @@ def ask(
         out.print(plain_text(answer), highlight=False, markup=False)
 
 
+# What ends a terminal chat besides Ctrl+D (the empty string: an empty line).
+QUIT_WORDS = {"", "exit", "quit", "bye"}
+
+
 @app.command()
 def chat() -> None:
     """Talk to the bot in the terminal; follow-up questions use the conversation so far."""
@@ -297,10 +301,10 @@ async def _chat(settings: Settings) -> None:
     bot = build_bot(settings, kb)
     await bot.warm_up()
     history: list = []
-    out.print("Ask a question about the knowledge base (an empty line or Ctrl+D quits).")
+    out.print("Ask a question about the knowledge base (an empty line, exit, quit or Ctrl+D quits).")
     while True:
         text = (await asyncio.to_thread(out.input, "[bold]you>[/bold] ")).strip()
-        if not text:
+        if text.lower().strip("/ ") in QUIT_WORDS:
             return
         answer = await bot.answer(_question_from(text, history))
         out.print(plain_text(answer), highlight=False, markup=False)

@@ -107,7 +107,7 @@ def test_ask_prints_one_json_object_with_cited_sources(synced_sample):
     assert "Sources:" in human and "updated" in human
 
 
-def test_chat_answers_follow_ups(synced_sample):
+def test_chat_answers_follow_ups_and_ends_on_exit(synced_sample):
     data_dir, _ = synced_sample
     environment = {
         **os.environ,
@@ -115,7 +115,7 @@ def test_chat_answers_follow_ups(synced_sample):
         "HELPDESK_LOG_LEVEL": "WARNING",
         "HELPDESK_TONE_ENABLED": "false",
     }
-    conversation = "How do I reset my password?\nhow long is the link valid?\n\n"
+    conversation = "How do I reset my password?\nhow long is the link valid?\nexit\nWhat does Growth cost?\n"
     result = subprocess.run(
         [*HELPDESK, "chat"], input=conversation, capture_output=True, text=True, env=environment, timeout=300
     )
