@@ -301,7 +301,7 @@ async def _chat(settings: Settings) -> None:
     bot = build_bot(settings, kb)
     await bot.warm_up()
     history: list = []
-    out.print("Ask a question about the knowledge base (an empty line, exit, quit or Ctrl+D quits).")
+    out.print("Ask a question about the knowledge base (an empty line, exit, quit, bye or Ctrl+D quits).")
     while True:
         text = (await asyncio.to_thread(out.input, "[bold]you>[/bold] ")).strip()
         if text.lower().strip("/ ") in QUIT_WORDS:

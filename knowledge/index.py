@@ -200,12 +200,9 @@ class IndexVersion:
         longest = max(map(len, titles), default=0)
         pointers: dict[str, list[str]] = {}
         for doc_key, rows in self.rows_by_doc.items():
-            passages = [self.chunks[r].text for r in rows if self.chunks[r].kind == "passage"]
-            # Counting spaces first skips long documents without reading their words.
-            if sum(len(text.split()) for text in passages) > 2 * POINTER_WORDS:
-                continue
-            words = title_words(" ".join(passages))
-            if len(words) > POINTER_WORDS:
+            text = self._short_text(rows, 2 * POINTER_WORDS)
+            words = title_words(text) if text is not None else ()
+            if not words or len(words) > POINTER_WORDS:
                 continue
             named = {
                 titles[words[start : start + size]]: start
@@ -217,6 +214,17 @@ class IndexVersion:
             if named:
                 pointers[doc_key] = sorted(named, key=named.__getitem__)
         return pointers
+
+    def _short_text(self, rows: list[int], max_words: int) -> str | None:
+        """The passages of a document as one text, or None once they pass `max_words` (split by spaces)."""
+        passages, count = [], 0
+        for row in rows:
+            if self.chunks[row].kind == "passage":
+                passages.append(self.chunks[row].text)
+                count += len(passages[-1].split())
+                if count > max_words:
+                    return None
+        return " ".join(passages)
 
     def __len__(self) -> int:
         return len(self.chunks)
