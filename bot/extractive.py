@@ -11,7 +11,7 @@ from langchain_core.embeddings import Embeddings
 
 from bot.retriever import passages_of
 from bot.text import answer_units
-from knowledge.index import tokenize
+from knowledge.index import announces_what_follows, tokenize
 
 # Passages considered, answer units read per passage, and units kept in an answer. The answer comes from
 # the best-ranked document: a runner-up's sentence that matches the wording better is more often from a
@@ -51,6 +51,11 @@ def _names(pointer: Document, document: Document) -> bool:
     """True when retrieval brought `document` up because the see-also entry `pointer` names it."""
     named_by = document.metadata.get("named_by")
     return named_by is not None and named_by == pointer.metadata.get("doc_key")
+
+
+def _next(candidate: tuple[int, int, str]) -> tuple[int, int]:
+    """(rank, position) of the unit that follows a candidate in reading order."""
+    return candidate[0], candidate[1] + 1
 
 
 def _considered(documents: list[Document]) -> list[tuple[int, Document]]:
@@ -106,8 +111,14 @@ class ExtractiveGenerator:
         ]
         order = sorted(range(len(candidates)), key=lambda i: scores[i], reverse=True)
         lead = order[0]
-        chosen = [lead]
-        words = len(candidates[lead][2].split())
+        # A lead that announces what follows ("Here's how to …") answers together with the unit after it.
+        continuation = [
+            i
+            for i, (rank, position, _) in enumerate(candidates)
+            if announces_what_follows(candidates[lead][2]) and (rank, position) == _next(candidates[lead])
+        ]
+        chosen = [lead, *continuation]
+        words = sum(len(candidates[i][2].split()) for i in chosen)
         for i in order[1:]:
             if len(chosen) == MAX_UNITS or scores[i] < scores[lead] - FOLLOWER_MARGIN:
                 break
@@ -121,8 +132,9 @@ class ExtractiveGenerator:
         named = [i for i in order if _names(documents[candidates[lead][0]], documents[candidates[i][0]])]
         if named and not any(candidates[i][0] == candidates[named[0]][0] for i in chosen):
             chosen = [*chosen[: MAX_UNITS - 1], named[0]]
-        # Lead first; the others in reading order of their documents.
-        ordered = [lead, *sorted(chosen[1:], key=lambda i: candidates[i][:2])]
+        # Lead first, then what it announces; the others in reading order of their documents.
+        rest = [i for i in chosen[1:] if i not in continuation]
+        ordered = [lead, *continuation, *sorted(rest, key=lambda i: candidates[i][:2])]
         return self._cite(ordered, candidates, documents, float(similarity[lead]))
 
     def _cite(self, ordered, candidates, documents, support: float) -> Draft:

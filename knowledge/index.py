@@ -41,6 +41,13 @@ MORE_PASSAGE_MARGIN = 0.1
 # POINTER_TITLE_WORDS ("Billing") are too common to count as a reference.
 POINTER_WORDS = 30
 POINTER_TITLE_WORDS = 3
+# A passage whose last sentence announces what comes next ("Here's how to …", "as follows", a closing colon)
+# does not answer by itself: the passage after it in the document goes with it.
+LEAD_IN = re.compile(
+    r"(?:^|[.!?]\s+)(?:here(?:'s|’s| is| are)\b|follow these\b)[^.!?]*[.!:]?\s*$"
+    r"|\b(?:as follows|the following|below)\W*$|:\s*$",
+    re.IGNORECASE,
+)
 _WORD = re.compile(r"\w+")
 _CODE = re.compile(r"```.*?(```|$)|`[^`]*`", re.DOTALL)
 _STEMMER = Stemmer.Stemmer("english")
@@ -54,6 +61,11 @@ def tokenize(texts: list[str]) -> list[list[str]]:
 def title_words(text: str) -> tuple[str, ...]:
     """Lower-cased words without punctuation, for matching a title inside a text."""
     return tuple(_WORD.findall(text.lower()))
+
+
+def announces_what_follows(text: str) -> bool:
+    """True when `text` ends by announcing what comes next, like "Here's how to get back in." or "as follows:"."""
+    return LEAD_IN.search(text.strip().rstrip("*_")) is not None
 
 
 def prose_words(text: str) -> int:
@@ -429,7 +441,7 @@ class IndexVersion:
         doc_rows = self.rows_by_doc[doc_key]
         opening = next((r for r in doc_rows if self.chunks[r].kind == "passage"), None)
         if titles and opening is not None and candidates[titles[0]] >= TITLE_QUESTION_SIMILARITY:
-            return opening, []
+            return opening, self._what_follows(doc_rows, opening)
         if not passages:
             return (opening if opening is not None else doc_rows[0]), []
 
@@ -441,4 +453,14 @@ class IndexVersion:
         fits = {row: fit(row) for row in passages}
         best, *rest = sorted(passages, key=fits.__getitem__, reverse=True)
         floor = fits[best] - MORE_PASSAGE_MARGIN
-        return best, [row for row in rest if fits[row] >= floor][:MORE_PASSAGES]
+        following = self._what_follows(doc_rows, best)
+        close = [row for row in rest if fits[row] >= floor and row not in following]
+        return best, [*following, *close][:MORE_PASSAGES]
+
+    def _what_follows(self, doc_rows: list[int], row: int) -> list[int]:
+        """The passage after `row` in its document when `row` ends by announcing it, else nothing."""
+        if not announces_what_follows(self.chunks[row].text):
+            return []
+        passages = [r for r in doc_rows if self.chunks[r].kind == "passage"]
+        position = passages.index(row)
+        return passages[position + 1 : position + 2]

@@ -12,7 +12,7 @@ from bot.runtime import make_chunker
 from bot.settings import Settings
 from knowledge.chunking import Chunker
 from knowledge.documents import Chunk, SourceDocument
-from knowledge.index import KEYWORD_WEIGHT, IndexVersion, lead, with_document_vectors
+from knowledge.index import KEYWORD_WEIGHT, IndexVersion, announces_what_follows, lead, with_document_vectors
 
 GUIDE = """# Payments guide
 
@@ -147,6 +147,34 @@ def test_the_document_a_short_see_also_entry_names_follows_it_in_every_mode(monk
     assert version.pointers == {"s|executable": ["s|binary"]}  # long texts and one-word titles do not point
     monkeypatch.setattr(knowledge.index, "POINTER_WORDS", 0)
     assert ranking("hybrid")[1] != "binary" and "binary" not in ranking("bm25")
+
+
+@pytest.mark.parametrize(
+    ("text", "announces"),
+    [
+        ("Forgot your password? Here's how to get back into your account.", True),
+        ("To export, do the following:", True),
+        ("The steps are as follows", True),
+        ("Here is what happens when a payment fails. It is retried three times.", False),
+        ("Refunds take five days.", False),
+    ],
+)
+def test_a_passage_that_announces_what_follows(text, announces):
+    assert announces_what_follows(text) is announces
+
+
+def test_an_opening_that_announces_the_steps_brings_the_passage_after_it():
+    steps = "1. Open the sign-in page.\n2. Click Forgot password."
+    docs = {
+        "reset": f"Forgot it? Here's how to get back in.\n\n## Steps\n\n{steps}\n\n## Rules\n\nPasswords have 12 characters.",
+        "plain": f"Passwords can be reset by anyone.\n\n## Steps\n\n{steps}",
+    }
+    titles = {"reset": "Resetting your password", "plain": "Changing your password"}
+    version, embeddings = _version(docs, titles)
+    for title, more in [("Resetting your password", [steps]), ("Changing your password", [])]:
+        hit = version.search(embeddings.embed_query(title), title, k=1, mode="dense")[0]
+        assert hit.chunk.text.startswith(("Forgot it?", "Passwords can"))  # the opening stands for it
+        assert [passage.text for passage in hit.more] == more, title
 
 
 def test_a_few_words_before_a_code_block_stay_with_it():

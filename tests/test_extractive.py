@@ -52,3 +52,19 @@ def test_a_see_also_entry_is_answered_together_with_the_document_it_names():
     assert draft.text.endswith("Freeze bundles your modules and the interpreter into one program. [2]")
     assert [source.metadata["doc_id"] for source in draft.sources] == ["exe", "binary"]
     assert ground(draft.text, draft.sources).acceptable
+
+
+def test_a_sentence_that_announces_the_steps_is_answered_together_with_them():
+    embeddings = CountingEmbeddings(size=32)
+    lead_in = "Here's how to get back into your account."
+    steps = "1. Open the sign-in page.\n2. Click Forgot password."
+    compose = ExtractiveGenerator(embeddings).compose
+    for opening, answer in [
+        (lead_in, f"{lead_in} [1]\n\n{steps} [1]"),
+        ("You can reset it.", "You can reset it. [1]"),
+    ]:
+        best = _document("reset", f"Forgot your password? {opening}", 0, 0.80)
+        best.metadata["more_passages"] = [steps, "Passwords have at least 12 characters."]
+        draft = compose(opening, embeddings.embed_query(opening), [best])
+        assert draft.text == answer
+        assert ground(draft.text, draft.sources).acceptable
