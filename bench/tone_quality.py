@@ -18,11 +18,18 @@ from bot.tuning import load_pairs
 
 TARGETS = {"raw_fact_preservation_pct": 95.0, "chrf_gain": 10.0, "on_brand_pct": 80.0}
 FACT_PROBLEMS = ("drops", "adds", "changes")
+SENSE_PROBLEMS = ("loses",)
 
 
 def keeps_every_fact(original: str, rewrite: str) -> bool:
     """The guard's fact checks alone (facts, citations, names, code), without the length and refusal checks."""
     return not [p for p in check_rewrite(original, rewrite).problems if p.startswith(FACT_PROBLEMS)]
+
+
+def keeps_facts_and_sense(original: str, rewrite: str) -> bool:
+    """The fact checks and the sense checks (negations, limits such as "most" or "up to")."""
+    problems = check_rewrite(original, rewrite).problems
+    return not [p for p in problems if p.startswith(FACT_PROBLEMS + SENSE_PROBLEMS)]
 
 
 def fact_recall(original: str, rewrite: str) -> tuple[int, int]:
@@ -97,6 +104,7 @@ def evaluate(args) -> dict:
         "adapter": str(args.adapter),
         "backend": backend,
         "raw_fact_preservation_pct": pct(sum(map(keeps_every_fact, inputs, tuned_out)), len(inputs)),
+        "raw_facts_and_sense_kept_pct": pct(sum(map(keeps_facts_and_sense, inputs, tuned_out)), len(inputs)),
         "raw_fact_recall_pct": pct(sum(k for k, _ in recall), sum(t for _, t in recall)),
         "base_raw_fact_preservation_pct": pct(sum(map(keeps_every_fact, inputs, base_out)), len(inputs)),
         "raw_guard_pass_pct": pct(sum(guard), len(guard)),
@@ -149,7 +157,8 @@ def main() -> None:
     print(
         f"Raw model output keeps every fact: {result['raw_fact_preservation_pct']}% tuned "
         f"(target ≥ {TARGETS['raw_fact_preservation_pct']}%), {result['base_raw_fact_preservation_pct']}% base; "
-        f"facts kept {result['raw_fact_recall_pct']}%; whole guard passes {result['raw_guard_pass_pct']}%"
+        f"facts kept {result['raw_fact_recall_pct']}%; facts and sense kept "
+        f"{result['raw_facts_and_sense_kept_pct']}%; whole guard passes {result['raw_guard_pass_pct']}%"
     )
     chrf = result["chrf"]
     print(

@@ -1,11 +1,11 @@
-"""The fact guard: a tone rewrite may change an answer's wording, never its facts or its citations."""
+"""The fact guard: a tone rewrite may change an answer's wording, never its facts, citations or sense."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from bot.text import CODE, MARKER, facts, normalise, proper_names, strip_markers
+from bot.text import CODE, MARKER, URL, facts, normalise, proper_names, strip_markers
 
 # A menu path such as "Settings → Billing → Change plan", checked as the words around each arrow.
 MENU_PATH = re.compile(r"[^\s\[\]]+(?: → [^\s\[\]]+)+")
@@ -29,6 +29,20 @@ STILL_NOT_FOUND = re.compile(
     r"|no information|nothing (?:about|on)|sorry|unfortunately",
     re.IGNORECASE,
 )
+
+# Words that negate a statement: a rewrite keeps at least as many ("is not supported" → "isn't supported").
+NEGATION = re.compile(
+    r"\b(?:not|never|no|none|nothing|cannot|without|neither|nor|unable)\b|n['’]t\b", re.IGNORECASE
+)
+# Words that limit how far a statement goes ("Most requests are decided…", "up to 5 users", "may differ"). A
+# rewrite of a limited statement keeps a limit; "can" and "could" say what "may" says.
+_LIMITS = (
+    r"most|usually|typically|often|generally|normally|some|many|few|up to|at most|no more than"
+    r"|approximately|roughly|at least|or more|may|might"
+)
+_NOT_A_LIMIT = r"(?! (?:common|recent|popular|likely|important)\b)"  # "the most recent version"
+LIMIT = re.compile(rf"\b(?:{_LIMITS})\b{_NOT_A_LIMIT}", re.IGNORECASE)
+LIMIT_KEPT = re.compile(rf"\b(?:{_LIMITS}|can|could|never more than)\b{_NOT_A_LIMIT}", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -94,8 +108,27 @@ def spelled_numbers(text: str) -> set[str]:
     return {NUMBER_WORDS[m.group(1).lower()] for m in SPELLED_NUMBER.finditer(text)}
 
 
+def meaning_problems(before: str, after: str) -> list[str]:
+    """Negations and limits of a statement that a rewrite lost: the items stay, the sense would not.
+
+    "Most refund requests are decided within 2 business days" must not become "You'll get your refund
+    within 2 business days"; "Custom CSS is not supported" must not lose its "not".
+    """
+    before, after = URL.sub(" ", strip_markers(before)), URL.sub(" ", strip_markers(after))
+    problems = []
+    negations_before, negations_after = len(NEGATION.findall(before)), len(NEGATION.findall(after))
+    if negations_after < negations_before:
+        problems.append(
+            f"loses a negation ({negations_before} in the answer, {negations_after} in the rewrite)"
+        )
+    limits = LIMIT.findall(before)
+    if limits and not is_not_found(before) and not LIMIT_KEPT.search(after):
+        problems.append(f"loses a limit ({', '.join(dict.fromkeys(m.lower() for m in limits))})")
+    return problems
+
+
 def check_rewrite(original: str, rewrite: str, bounds: LengthBounds = DEFAULT_BOUNDS) -> GuardVerdict:
-    """Check that `rewrite` keeps every fact, citation and name of `original` and adds no number or link."""
+    """Check that `rewrite` keeps every fact, citation, name, negation and limit of `original`, adding none."""
     before, after = normalise(original), normalise(rewrite)
     if not after:
         return GuardVerdict(("the rewrite is empty",))
@@ -123,6 +156,7 @@ def check_rewrite(original: str, rewrite: str, bounds: LengthBounds = DEFAULT_BO
     lost_code = [block for block in FENCED_CODE.findall(original) if block not in rewrite]
     if lost_code:
         problems.append("changes a code block")
+    problems.extend(meaning_problems(before, after))
     words_before, words_after = len(before.split()), len(after.split())
     if words_after < bounds.min_ratio * words_before:
         problems.append(f"too short ({words_after} words for {words_before})")
