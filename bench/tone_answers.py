@@ -16,7 +16,7 @@ from pathlib import Path
 
 from measure import load_average
 from tone_options import add_tone_options, parse_tone_options, tone_rewriter
-from tone_quality import keeps_every_fact, pct, style_classifier
+from tone_quality import keeps_every_fact, keeps_facts_and_sense, pct, style_classifier
 
 from bot.evaluation import answer_all
 from bot.runtime import build_bot
@@ -47,6 +47,9 @@ def measure(args) -> dict:
         "kept_as_written": len(answers) - len(eligible),
         "rewritable": len(eligible),
         "raw_fact_preservation_pct": pct(sum(map(keeps_every_fact, eligible, outputs)), len(eligible)),
+        "raw_facts_and_sense_kept_pct": pct(
+            sum(map(keeps_facts_and_sense, eligible, outputs)), len(eligible)
+        ),
         "guard_pass_pct": pct(len(passed), len(eligible)),
         "posted_rewritten_pct": pct(len(rewritten), len(eligible)),
         "posted_on_brand_pct": pct(on_brand, len(eligible)),

@@ -9,7 +9,7 @@ import numpy as np
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
-from bot.retriever import passages_of
+from bot.retriever import announced_passage, more_passages
 from bot.text import answer_units
 from knowledge.index import announces_what_follows, tokenize
 
@@ -53,9 +53,23 @@ def _names(pointer: Document, document: Document) -> bool:
     return named_by is not None and named_by == pointer.metadata.get("doc_key")
 
 
-def _next(candidate: tuple[int, int, str]) -> tuple[int, int]:
-    """(rank, position) of the unit that follows a candidate in reading order."""
-    return candidate[0], candidate[1] + 1
+def _passages_read(document: Document) -> list[list[str]]:
+    """The answer units of each passage of a document; what the best passage announces ends it.
+
+    "Here's how to get back into your account." answers together with the steps that follow it, which are
+    not read on their own: a sentence further on in that passage seldom answers without them.
+    """
+    announced = announced_passage(document)
+    units = answer_units(document.page_content)
+    if announced and units and announces_what_follows(units[-1]):
+        # Passages overlap a little: what the best one already says is not what it announces.
+        what = next((unit for unit in answer_units(announced) if unit not in document.page_content), None)
+        if what is not None and what.startswith(units[-1]):
+            units[-1] = what  # the announcing line again, now with what it announces
+        elif what is not None:
+            separator = "\n" if "\n" in what else " "  # a list or code block starts on a line of its own
+            units[-1] = f"{units[-1]}{separator}{what}"
+    return [units, *map(answer_units, more_passages(document))]
 
 
 def _considered(documents: list[Document]) -> list[tuple[int, Document]]:
@@ -85,8 +99,8 @@ class ExtractiveGenerator:
         for rank, document in _considered(documents):
             units = [
                 unit
-                for passage in passages_of(document)
-                for unit in answer_units(passage)[:UNITS_PER_PASSAGE]
+                for passage in _passages_read(document)
+                for unit in passage[:UNITS_PER_PASSAGE]
                 if not unit.rstrip("*_ ").endswith("?")  # a question restates; it does not answer
             ]
             candidates.extend((rank, position, unit) for position, unit in enumerate(units))
@@ -111,14 +125,8 @@ class ExtractiveGenerator:
         ]
         order = sorted(range(len(candidates)), key=lambda i: scores[i], reverse=True)
         lead = order[0]
-        # A lead that announces what follows ("Here's how to …") answers together with the unit after it.
-        continuation = [
-            i
-            for i, (rank, position, _) in enumerate(candidates)
-            if announces_what_follows(candidates[lead][2]) and (rank, position) == _next(candidates[lead])
-        ]
-        chosen = [lead, *continuation]
-        words = sum(len(candidates[i][2].split()) for i in chosen)
+        chosen = [lead]
+        words = len(candidates[lead][2].split())
         for i in order[1:]:
             if len(chosen) == MAX_UNITS or scores[i] < scores[lead] - FOLLOWER_MARGIN:
                 break
@@ -132,9 +140,8 @@ class ExtractiveGenerator:
         named = [i for i in order if _names(documents[candidates[lead][0]], documents[candidates[i][0]])]
         if named and not any(candidates[i][0] == candidates[named[0]][0] for i in chosen):
             chosen = [*chosen[: MAX_UNITS - 1], named[0]]
-        # Lead first, then what it announces; the others in reading order of their documents.
-        rest = [i for i in chosen[1:] if i not in continuation]
-        ordered = [lead, *continuation, *sorted(rest, key=lambda i: candidates[i][:2])]
+        # Lead first; the others in reading order of their documents.
+        ordered = [lead, *sorted(chosen[1:], key=lambda i: candidates[i][:2])]
         return self._cite(ordered, candidates, documents, float(similarity[lead]))
 
     def _cite(self, ordered, candidates, documents, support: float) -> Draft:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from langchain_core.documents import Document
 
 from bot.retriever import passages_of
-from bot.text import MARKER, facts, normalise, proper_names, split_sentences, strip_markers
+from bot.text import MARKER, facts, normalise, paragraphs, proper_names, split_sentences, strip_markers
 from knowledge.index import tokenize
 
 # Share of a sentence's content words that must occur in the passages it cites.
@@ -40,7 +40,7 @@ def _statements(text: str) -> list[tuple[str, list[int]]]:
     "Refunds take two days. They go to your card [1]."
     """
     statements: list[tuple[str, list[int]]] = []
-    for block in re.split(r"\n\s*\n", text.strip()):
+    for block in paragraphs(text.strip()):
         sentences = [block.strip()] if "\n" in block.strip() else split_sentences(block)
         pending: list[str] = []
         for sentence in filter(str.strip, sentences):

@@ -44,6 +44,7 @@ class KnowledgeRetriever(BaseRetriever):
                 "similarity": hit.dense,
                 "retrieval_confidence": retrieval.confidence,
                 "more_passages": [more.text for more in hit.more],
+                "announced_passage": hit.announced.text if hit.announced else None,
                 "named_by": hit.named_by,
             }
             documents.append(Document(page_content=chunk.text, metadata=metadata))
@@ -51,5 +52,17 @@ class KnowledgeRetriever(BaseRetriever):
 
 
 def passages_of(document: Document) -> list[str]:
-    """A retrieved document's best passage, then the next best ones retrieval handed on with it."""
-    return [document.page_content, *document.metadata.get("more_passages", ())]
+    """A retrieved document's best passage, the next best ones retrieval handed on, and the one it announces."""
+    more = more_passages(document)
+    announced = announced_passage(document)
+    return [document.page_content, *more, *([announced] if announced and announced not in more else [])]
+
+
+def more_passages(document: Document) -> list[str]:
+    """The document's next best passages for the query, which retrieval handed on with the best one."""
+    return list(document.metadata.get("more_passages", ()))
+
+
+def announced_passage(document: Document) -> str | None:
+    """The passage after the best one, when the best one ends by announcing it ("Here's how to reset it.")."""
+    return document.metadata.get("announced_passage")

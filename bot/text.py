@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from knowledge.index import announces_what_follows
+
 MARKER = re.compile(r"\s?\[(\d+)\]")
 # A sentence ends at . ! or ? (with any citation markers after it) before a capital, digit or quote.
 # "2." opening a list item is not the end of a sentence.
@@ -28,6 +30,11 @@ def split_sentences(text: str) -> list[str]:
         start = end.end()
     sentences.append(text[start:])
     return [s.strip() for s in sentences if s.strip()]
+
+
+def paragraphs(text: str) -> list[str]:
+    """The paragraphs of a text; a fenced code block stays whole even across blank lines."""
+    return ["\n".join(lines) for lines in _blocks(text)]
 
 
 def _blocks(passage: str) -> list[list[str]]:
@@ -67,7 +74,7 @@ def answer_units(passage: str) -> list[str]:
             units.extend(split_sentences(prose))
         if items:
             # A list is read as a whole (steps belong together), with the line that introduces it.
-            if units and units[-1].rstrip().endswith(":"):
+            if units and announces_what_follows(units[-1]):
                 units[-1] = units[-1] + "\n" + "\n".join(items)
             else:
                 units.append("\n".join(items))

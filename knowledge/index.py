@@ -84,6 +84,8 @@ class Hit:
     document: float | None = None
     # The document's next best passages for the query, best first (a table's other rows, another section).
     more: tuple[Chunk, ...] = ()
+    # The passage after the best one, when the best one ends by announcing it ("Here's how to reset it.").
+    announced: Chunk | None = None
     # The see-also entry that names this document and brought it up to follow it (its doc_key).
     named_by: str | None = None
 
@@ -400,7 +402,8 @@ class IndexVersion:
         kw = float(max(keyword[r] for r in rows)) if keyword is not None else 0.0
         score = kw if mode == "bm25" else similarity + (weight * kw if mode == "hybrid" else 0.0)
         best, more = self._passages_for(doc_key, rows, candidates, keyword)
-        return Hit(self.chunks[best], score, dense, kw, document, tuple(self.chunks[r] for r in more))
+        more_chunks = tuple(self.chunks[r] for r in more)
+        return Hit(self.chunks[best], score, dense, kw, document, more_chunks, self._announced(doc_key, best))
 
     def _follow_pointers(self, hits: list[Hit], vector, keyword, mode, weight) -> list[Hit]:
         """The ranking with the documents a pointer document names moved up to follow it, at its score."""
@@ -441,7 +444,7 @@ class IndexVersion:
         doc_rows = self.rows_by_doc[doc_key]
         opening = next((r for r in doc_rows if self.chunks[r].kind == "passage"), None)
         if titles and opening is not None and candidates[titles[0]] >= TITLE_QUESTION_SIMILARITY:
-            return opening, self._what_follows(doc_rows, opening)
+            return opening, []
         if not passages:
             return (opening if opening is not None else doc_rows[0]), []
 
@@ -453,14 +456,12 @@ class IndexVersion:
         fits = {row: fit(row) for row in passages}
         best, *rest = sorted(passages, key=fits.__getitem__, reverse=True)
         floor = fits[best] - MORE_PASSAGE_MARGIN
-        following = self._what_follows(doc_rows, best)
-        close = [row for row in rest if fits[row] >= floor and row not in following]
-        return best, [*following, *close][:MORE_PASSAGES]
+        return best, [row for row in rest if fits[row] >= floor][:MORE_PASSAGES]
 
-    def _what_follows(self, doc_rows: list[int], row: int) -> list[int]:
-        """The passage after `row` in its document when `row` ends by announcing it, else nothing."""
+    def _announced(self, doc_key: str, row: int) -> Chunk | None:
+        """The passage after `row` in its document when `row` ends by announcing it ("Here's how …:")."""
         if not announces_what_follows(self.chunks[row].text):
-            return []
-        passages = [r for r in doc_rows if self.chunks[r].kind == "passage"]
-        position = passages.index(row)
-        return passages[position + 1 : position + 2]
+            return None
+        passages = [r for r in self.rows_by_doc[doc_key] if self.chunks[r].kind == "passage"]
+        position = passages.index(row) if row in passages else len(passages)
+        return self.chunks[passages[position + 1]] if position + 1 < len(passages) else None

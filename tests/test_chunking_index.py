@@ -171,10 +171,11 @@ def test_an_opening_that_announces_the_steps_brings_the_passage_after_it():
     }
     titles = {"reset": "Resetting your password", "plain": "Changing your password"}
     version, embeddings = _version(docs, titles)
-    for title, more in [("Resetting your password", [steps]), ("Changing your password", [])]:
+    for title, announced in [("Resetting your password", steps), ("Changing your password", None)]:
         hit = version.search(embeddings.embed_query(title), title, k=1, mode="dense")[0]
         assert hit.chunk.text.startswith(("Forgot it?", "Passwords can"))  # the opening stands for it
-        assert [passage.text for passage in hit.more] == more, title
+        assert (hit.announced.text if hit.announced else None) == announced, title
+        assert hit.more == ()
 
 
 def test_a_few_words_before_a_code_block_stay_with_it():

@@ -7,6 +7,7 @@ from langchain_core.documents import Document
 
 from bot.extractive import ExtractiveGenerator
 from bot.grounding import ground
+from bot.text import answer_units
 
 
 def _document(doc_id: str, text: str, rank: int, score: float) -> Document:
@@ -60,11 +61,19 @@ def test_a_sentence_that_announces_the_steps_is_answered_together_with_them():
     steps = "1. Open the sign-in page.\n2. Click Forgot password."
     compose = ExtractiveGenerator(embeddings).compose
     for opening, answer in [
-        (lead_in, f"{lead_in} [1]\n\n{steps} [1]"),
+        (lead_in, f"{lead_in}\n{steps} [1]"),
         ("You can reset it.", "You can reset it. [1]"),
     ]:
         best = _document("reset", f"Forgot your password? {opening}", 0, 0.80)
-        best.metadata["more_passages"] = [steps, "Passwords have at least 12 characters."]
+        best.metadata["announced_passage"] = f"{steps}\n\nThe link expires after an hour."
         draft = compose(opening, embeddings.embed_query(opening), [best])
         assert draft.text == answer
-        assert ground(draft.text, draft.sources).acceptable
+        checked = ground(draft.text, draft.sources)  # the steps are quoted from a passage grounding reads too
+        assert (
+            checked.acceptable and checked.kept == 1 and ("2. Click" in checked.text) is (opening == lead_in)
+        )
+
+
+def test_a_list_is_read_with_the_sentence_that_announces_it():
+    units = answer_units("Here's how it works.\n\n- One.\n- Two.\n\nRefunds take 5 days.")
+    assert units == ["Here's how it works.\n- One.\n- Two.", "Refunds take 5 days."]
