@@ -38,6 +38,8 @@ def measure(args) -> dict:
         outputs.append(rewriter.generate(text).text)
         seconds.append(time.perf_counter() - started)
     pairs = list(zip(eligible, outputs, strict=True))
+    if args.outputs:
+        args.outputs.write_text("".join(json.dumps({"input": t, "output": o}) + "\n" for t, o in pairs))
     passed = [(text, out) for text, out in pairs if check_rewrite(text, out).passed]
     rewritten = [out for text, out in passed if out.strip() != text.strip()]
     classifier = style_classifier([p for p in load_pairs(args.pairs) if p.split == "train"])
@@ -67,6 +69,9 @@ def main() -> None:
         "--kb-dir", type=Path, required=True, help="a data directory with the synced knowledge base"
     )
     add_tone_options(parser, "JSONL pairs whose training split teaches the style classifier")
+    parser.add_argument(
+        "--outputs", type=Path, default=None, help="also write every rewrite to this JSONL file"
+    )
     args = parse_tone_options(parser)
     print(json.dumps(measure(args), indent=2))
 

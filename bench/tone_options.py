@@ -7,12 +7,13 @@ from pathlib import Path
 
 from bot.settings import Settings
 from bot.tone import BACKENDS, ToneRewriter
+from bot.tone_copy import DEFAULT_COPY_BIAS
 from bot.tone_model import BUNDLED_ADAPTER
 from bot.tuning import SAMPLE_PAIRS
 
 
 def add_tone_options(parser: argparse.ArgumentParser, pairs_help: str) -> None:
-    """Add --pairs, --adapter, --data-dir, --threads, --backend and --beams."""
+    """Add --pairs, --adapter, --data-dir, --threads, --backend and --beams and --copy-bias."""
     parser.add_argument("--pairs", type=Path, default=SAMPLE_PAIRS, help=pairs_help)
     parser.add_argument("--adapter", type=Path, default=BUNDLED_ADAPTER, help="the tuned LoRA adapter folder")
     parser.add_argument(
@@ -24,6 +25,12 @@ def add_tone_options(parser: argparse.ArgumentParser, pairs_help: str) -> None:
     parser.add_argument("--threads", type=int, default=1, help="threads for decoding (0 = every core)")
     parser.add_argument("--backend", default="auto", choices=BACKENDS, help="engine of the tone model")
     parser.add_argument("--beams", type=int, default=1, help="beam search width (1 = greedy)")
+    parser.add_argument(
+        "--copy-bias",
+        type=float,
+        default=DEFAULT_COPY_BIAS,
+        help="logit bias toward finishing a begun copy of the answer (0 = plain greedy)",
+    )
 
 
 def parse_tone_options(parser: argparse.ArgumentParser) -> argparse.Namespace:
@@ -41,5 +48,6 @@ def tone_rewriter(args: argparse.Namespace, adapter: Path | None, **options) -> 
         threads=args.threads or None,
         backend=args.backend,
         beams=args.beams,
+        copy_bias=args.copy_bias,
         **options,
     )

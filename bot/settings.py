@@ -75,6 +75,12 @@ class Settings(BaseSettings):
         le=8,
         description="Candidate replies the tone model weighs at each step; 1 = greedy (fastest). Measure before raising.",
     )
+    tone_copy_bias: float = Field(
+        1.0,
+        ge=0,
+        le=20,
+        description="How hard greedy decoding is pushed to finish a passage of the answer it has begun to copy; 0 = plain greedy.",
+    )
     http_host: str = "0.0.0.0"
     http_port: int = Field(3000, ge=1, le=65535)
     slack_bot_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_BOT_TOKEN"))

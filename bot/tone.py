@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.settings import Settings
+from bot.tone_copy import DEFAULT_COPY_BIAS
 from bot.tone_guard import DEFAULT_BOUNDS, LengthBounds, check_rewrite
 from bot.tone_llama import LlamaToneModel, llama_cpp_installed
 from bot.tone_model import ADAPTER_CONFIG, BUNDLED_ADAPTER, Generation, TransformersToneModel
@@ -74,6 +75,7 @@ class ToneRewriter:
         threads: int | None = 1,
         backend: str = "auto",
         beams: int = 1,
+        copy_bias: float = DEFAULT_COPY_BIAS,
     ):
         """`adapter_dir=None` rewrites with the untuned base model (for comparisons only).
 
@@ -81,7 +83,8 @@ class ToneRewriter:
         transformers (float32, or bfloat16 where native); `auto` takes llama.cpp when it is installed.
         `threads` is the thread count while rewriting (None: every core). `beams` above 1 decodes with beam
         search over that many candidate replies, at two to three times the time for 3; whether it keeps facts
-        better than greedy decoding depends on the adapter.
+        better than greedy decoding depends on the adapter. `copy_bias` is the logit bias greedy decoding gives
+        the next token of a passage of the answer the rewrite has begun to copy (0: plain greedy).
         """
         self.adapter_dir = Path(adapter_dir) if adapter_dir else None
         self.data_dir = Path(data_dir)
@@ -90,6 +93,7 @@ class ToneRewriter:
         self.threads = threads
         self.backend = resolve_backend(backend)
         self.beams = beams
+        self.copy_bias = copy_bias
         self._model: LlamaToneModel | TransformersToneModel | None = None
         self._lock = threading.Lock()
 
@@ -114,6 +118,7 @@ class ToneRewriter:
             threads=settings.tone_threads or None,
             backend=settings.tone_backend,
             beams=settings.tone_beams,
+            copy_bias=settings.tone_copy_bias,
         )
 
     @property
@@ -128,7 +133,7 @@ class ToneRewriter:
     def _load_now(self) -> LlamaToneModel | TransformersToneModel:
         if self._model is None:
             engine = LlamaToneModel if self.backend == "llama.cpp" else TransformersToneModel
-            self._model = engine(self.adapter_dir, self.data_dir, self.threads, self.beams)
+            self._model = engine(self.adapter_dir, self.data_dir, self.threads, self.beams, self.copy_bias)
         return self._model
 
     async def load(self) -> None:

@@ -10,7 +10,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from bot.tone_beam import BeamSearch
+from bot.tone_copy import DEFAULT_COPY_BIAS, CopyBias
 from bot.tone_model import ADAPTER_CONFIG, ADAPTER_WEIGHTS, Generation, packaged_gguf, rewrite_messages
 
 # The LoRA target of each attention and MLP projection, as llama.cpp names the weights.
@@ -137,7 +140,14 @@ def tuned_gguf(adapter_dir: Path, data_dir: Path, model_file: Path) -> Path:
 class LlamaToneModel:
     """SmolLM2 through llama.cpp, with the brand adapter applied; greedy or beam search like transformers."""
 
-    def __init__(self, adapter_dir: Path | None, data_dir: Path, threads: int | None, beams: int = 1):
+    def __init__(
+        self,
+        adapter_dir: Path | None,
+        data_dir: Path,
+        threads: int | None,
+        beams: int = 1,
+        copy_bias: float = DEFAULT_COPY_BIAS,
+    ):
         from jinja2.sandbox import ImmutableSandboxedEnvironment
         from llama_cpp import Llama
 
@@ -153,6 +163,8 @@ class LlamaToneModel:
         metadata = self._llama.metadata
         self._template = ImmutableSandboxedEnvironment().from_string(metadata["tokenizer.chat_template"])
         self._eos = self._llama.token_eos()
+        self._vocab = self._llama.n_vocab()
+        self.copy_bias = copy_bias
         self._beam_search = BeamSearch(self._llama, beams) if beams > 1 else None
 
     def count_tokens(self, text: str) -> int:
@@ -172,16 +184,35 @@ class LlamaToneModel:
                 self.prompt_tokens(text), self._eos, max_new_tokens, deadline
             )
             return self._reply(tokens, finished)
+        copying = CopyBias(self._encode(text), self.copy_bias)
         reply: list[int] = []
-        finished = False
-        for token in self._llama.generate(self.prompt_tokens(text), temp=0.0, top_k=1, repeat_penalty=1.0):
+        self._start(self.prompt_tokens(text))
+        while True:
+            token = int(np.argmax(copying.apply(self._next_logits(), reply)))
             if token == self._eos:
-                finished = True
-                break
+                return self._reply(reply, True)
             reply.append(token)
             if len(reply) >= max_new_tokens or (deadline is not None and time.monotonic() >= deadline):
-                break
-        return self._reply(reply, finished)
+                return self._reply(reply, False)
+            self._llama.eval([token])
+
+    def _start(self, prompt: list[int]) -> None:
+        """Decode the prompt, reusing what the cache holds of an earlier prompt with the same start."""
+        llama = self._llama
+        cached = llama.input_ids[: llama.n_tokens].tolist()
+        shared = 0
+        while shared < min(len(cached), len(prompt)) and cached[shared] == prompt[shared]:
+            shared += 1
+        llama.n_tokens = min(shared, len(prompt) - 1)  # the last prompt token is decoded again for its logits
+        llama.eval(prompt[llama.n_tokens :])
+
+    def _next_logits(self) -> np.ndarray:
+        """The model's logits for the token after everything decoded so far."""
+        return np.ctypeslib.as_array(self._llama._ctx.get_logits_ith(-1), shape=(self._vocab,))
+
+    def _encode(self, text: str) -> list[int]:
+        """Token ids of `text` as plain text (no special tokens)."""
+        return self._llama.tokenize(text.encode(), add_bos=False, special=False)
 
     def _reply(self, tokens: list[int], finished: bool) -> Generation:
         """The reply's tokens as text."""

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.tone_copy import DEFAULT_COPY_BIAS, CopyBias
 from bot.tone_guard import must_keep
 from knowledge.embeddings import cpu_supports_bf16
 
@@ -143,10 +144,17 @@ def reply_ids(tokenizer, reply: str) -> list[int]:
 class TransformersToneModel:
     """SmolLM2 through transformers (float32, or bfloat16 where native), the LoRA merged into its weights."""
 
-    def __init__(self, adapter_dir: Path | None, data_dir: Path, threads: int | None, beams: int = 1):
-
+    def __init__(
+        self,
+        adapter_dir: Path | None,
+        data_dir: Path,
+        threads: int | None,
+        beams: int = 1,
+        copy_bias: float = DEFAULT_COPY_BIAS,
+    ):
         self.threads = threads
         self.beams = beams
+        self.copy_bias = copy_bias
         with torch_threads(threads):
             if adapter_dir is None:
                 self._model, self._tokenizer = load_base_model(data_dir)
@@ -167,7 +175,10 @@ class TransformersToneModel:
         search = (
             {"num_beams": self.beams}
             if self.beams > 1
-            else {"prompt_lookup_num_tokens": PROMPT_LOOKUP_TOKENS}
+            else {
+                "prompt_lookup_num_tokens": PROMPT_LOOKUP_TOKENS,
+                "logits_processor": [self._copying(text, len(prompt))],
+            }
         )
         with torch_threads(self.threads), torch.inference_mode():
             output = self._model.generate(
@@ -183,6 +194,19 @@ class TransformersToneModel:
         reply = output[0, len(prompt) :].tolist()
         finished = bool(reply) and reply[-1] == eos
         return Generation(self._tokenizer.decode(reply, skip_special_tokens=True).strip(), finished)
+
+    def _copying(self, text: str, prompt_length: int):
+        """A logits processor that adds the copy bias for the reply to `text` at each step."""
+        copying = CopyBias(self._tokenizer.encode(text, add_special_tokens=False), self.copy_bias)
+
+        def bias(input_ids, scores):
+            for row, sequence in enumerate(input_ids):
+                following = copying.next_tokens(sequence[prompt_length:].tolist()) if copying.strength else ()
+                for token in following:
+                    scores[row, token] += copying.strength
+            return scores
+
+        return bias
 
 
 @contextmanager
