@@ -133,7 +133,7 @@ class ToneRewriter:
     def _load_now(self) -> LlamaToneModel | TransformersToneModel:
         if self._model is None:
             engine = LlamaToneModel if self.backend == "llama.cpp" else TransformersToneModel
-            self._model = engine(self.adapter_dir, self.data_dir, self.threads, self.beams, self.copy_bias)
+            self._model = engine(self.adapter_dir, self.data_dir, self.threads, self.beams)
         return self._model
 
     async def load(self) -> None:
@@ -154,7 +154,7 @@ class ToneRewriter:
         model = self._load_now()
         # A reply more than max_ratio times as long as the text fails the guard anyway.
         budget = int(model.count_tokens(text) * self.bounds.max_ratio) + 16
-        return model.generate(text, budget, max_seconds)
+        return model.generate(text, budget, max_seconds, self.copy_bias)
 
     def _generate_before(self, text: str, deadline: float) -> Generation | None:
         """Like `generate`, but gives up (None) once `deadline` (time.monotonic) has passed."""

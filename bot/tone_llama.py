@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.tone_beam import BeamSearch
-from bot.tone_copy import DEFAULT_COPY_BIAS, CopyBias
+from bot.tone_copy import CopyBias
 from bot.tone_model import ADAPTER_CONFIG, ADAPTER_WEIGHTS, Generation, packaged_gguf, rewrite_messages
 
 # The LoRA target of each attention and MLP projection, as llama.cpp names the weights.
@@ -140,14 +140,7 @@ def tuned_gguf(adapter_dir: Path, data_dir: Path, model_file: Path) -> Path:
 class LlamaToneModel:
     """SmolLM2 through llama.cpp, with the brand adapter applied; greedy or beam search like transformers."""
 
-    def __init__(
-        self,
-        adapter_dir: Path | None,
-        data_dir: Path,
-        threads: int | None,
-        beams: int = 1,
-        copy_bias: float = DEFAULT_COPY_BIAS,
-    ):
+    def __init__(self, adapter_dir: Path | None, data_dir: Path, threads: int | None, beams: int = 1):
         from jinja2.sandbox import ImmutableSandboxedEnvironment
         from llama_cpp import Llama
 
@@ -164,7 +157,6 @@ class LlamaToneModel:
         self._template = ImmutableSandboxedEnvironment().from_string(metadata["tokenizer.chat_template"])
         self._eos = self._llama.token_eos()
         self._vocab = self._llama.n_vocab()
-        self.copy_bias = copy_bias
         self._beam_search = BeamSearch(self._llama, beams) if beams > 1 else None
 
     def count_tokens(self, text: str) -> int:
@@ -176,15 +168,21 @@ class LlamaToneModel:
         prompt = self._template.render(messages=rewrite_messages(text), add_generation_prompt=True)
         return self._llama.tokenize(prompt.encode(), add_bos=False, special=True)
 
-    def generate(self, text: str, max_new_tokens: int, max_seconds: float | None) -> Generation:
-        """The reply to the rewrite prompt, stopped at the end-of-turn token, the budget or the time."""
+    def generate(
+        self, text: str, max_new_tokens: int, max_seconds: float | None, copy_bias: float = 0.0
+    ) -> Generation:
+        """The reply to the rewrite prompt, stopped at the end-of-turn token, the budget or the time.
+
+        Greedy decoding adds `copy_bias` to the logit of the answer's next token while the reply is copying it
+        (see `CopyBias`); beam search ignores it.
+        """
         deadline = time.monotonic() + max_seconds if max_seconds is not None else None
         if self._beam_search is not None:
             tokens, finished = self._beam_search.generate(
                 self.prompt_tokens(text), self._eos, max_new_tokens, deadline
             )
             return self._reply(tokens, finished)
-        copying = CopyBias(self._encode(text), self.copy_bias)
+        copying = CopyBias(self._encode(text), copy_bias)
         reply: list[int] = []
         self._start(self.prompt_tokens(text))
         while True:

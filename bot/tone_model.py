@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.tone_copy import DEFAULT_COPY_BIAS, CopyBias
+from bot.tone_copy import CopyBias
 from bot.tone_guard import must_keep
 from knowledge.embeddings import cpu_supports_bf16
 
@@ -144,17 +144,9 @@ def reply_ids(tokenizer, reply: str) -> list[int]:
 class TransformersToneModel:
     """SmolLM2 through transformers (float32, or bfloat16 where native), the LoRA merged into its weights."""
 
-    def __init__(
-        self,
-        adapter_dir: Path | None,
-        data_dir: Path,
-        threads: int | None,
-        beams: int = 1,
-        copy_bias: float = DEFAULT_COPY_BIAS,
-    ):
+    def __init__(self, adapter_dir: Path | None, data_dir: Path, threads: int | None, beams: int = 1):
         self.threads = threads
         self.beams = beams
-        self.copy_bias = copy_bias
         with torch_threads(threads):
             if adapter_dir is None:
                 self._model, self._tokenizer = load_base_model(data_dir)
@@ -165,8 +157,14 @@ class TransformersToneModel:
         """How many tokens the model reads for `text`."""
         return len(self._tokenizer.encode(text, add_special_tokens=False))
 
-    def generate(self, text: str, max_new_tokens: int, max_seconds: float | None) -> Generation:
-        """The reply to the rewrite prompt, stopped at the end-of-turn token, the budget or the time."""
+    def generate(
+        self, text: str, max_new_tokens: int, max_seconds: float | None, copy_bias: float = 0.0
+    ) -> Generation:
+        """The reply to the rewrite prompt, stopped at the end-of-turn token, the budget or the time.
+
+        Greedy decoding adds `copy_bias` to the logit of the answer's next token while the reply is copying it
+        (see `CopyBias`); beam search ignores it.
+        """
         import torch
 
         prompt = prompt_ids(self._tokenizer, text)
@@ -177,7 +175,7 @@ class TransformersToneModel:
             if self.beams > 1
             else {
                 "prompt_lookup_num_tokens": PROMPT_LOOKUP_TOKENS,
-                "logits_processor": [self._copying(text, len(prompt))],
+                "logits_processor": [self._copying(text, len(prompt), copy_bias)],
             }
         )
         with torch_threads(self.threads), torch.inference_mode():
@@ -195,15 +193,14 @@ class TransformersToneModel:
         finished = bool(reply) and reply[-1] == eos
         return Generation(self._tokenizer.decode(reply, skip_special_tokens=True).strip(), finished)
 
-    def _copying(self, text: str, prompt_length: int):
+    def _copying(self, text: str, prompt_length: int, strength: float):
         """A logits processor that adds the copy bias for the reply to `text` at each step."""
-        copying = CopyBias(self._tokenizer.encode(text, add_special_tokens=False), self.copy_bias)
+        copying = CopyBias(self._tokenizer.encode(text, add_special_tokens=False), strength)
 
         def bias(input_ids, scores):
             for row, sequence in enumerate(input_ids):
-                following = copying.next_tokens(sequence[prompt_length:].tolist()) if copying.strength else ()
-                for token in following:
-                    scores[row, token] += copying.strength
+                following = copying.next_tokens(sequence[prompt_length:].tolist()) if strength else ()
+                scores[row, list(following)] += strength
             return scores
 
         return bias

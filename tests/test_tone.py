@@ -30,8 +30,9 @@ def test_from_settings_is_none_when_off_and_refuses_a_missing_adapter(tmp_path):
 def test_from_settings_uses_the_bundled_adapter(tmp_path):
     rewriter = ToneRewriter.from_settings(Settings(data_dir=tmp_path, tone_timeout_s=2.5))
     assert rewriter.adapter_dir == BUNDLED_ADAPTER and rewriter.timeout_s == 2.5 and not rewriter.loaded
-    assert rewriter.beams == 1
+    assert rewriter.beams == 1 and rewriter.copy_bias == 1.0
     assert ToneRewriter.from_settings(Settings(data_dir=tmp_path, tone_beams=3)).beams == 3
+    assert ToneRewriter.from_settings(Settings(data_dir=tmp_path, tone_copy_bias=0)).copy_bias == 0
 
 
 @pytest.mark.parametrize(
@@ -110,3 +111,22 @@ def test_the_rewrite_command_prints_json(tone_data_dir, monkeypatch):  # noqa: F
     assert set(printed) == {"input", "output", "guard_passed", "fallback", "ms"}
     assert printed["input"] == HELDOUT[1]
     assert printed["fallback"] != printed["guard_passed"]
+
+
+def _copied_word_pairs(source: str, reply: str) -> float:
+    """The share of the reply's consecutive word pairs that also occur in the source."""
+    pairs = lambda text: list(zip(text.split(), text.split()[1:], strict=False))  # noqa: E731
+    theirs = set(pairs(source))
+    ours = pairs(reply)
+    return sum(pair in theirs for pair in ours) / max(1, len(ours))
+
+
+@needs_adapter
+@pytest.mark.slow
+def test_a_strong_copy_bias_keeps_more_of_the_answers_wording(rewriter):
+    texts = HELDOUT[:4]
+    rewriter.copy_bias = 0.0
+    plain = [_copied_word_pairs(t, rewriter.generate(t).text) for t in texts]
+    rewriter.copy_bias = 12.0
+    copying = [_copied_word_pairs(t, rewriter.generate(t).text) for t in texts]
+    assert sum(copying) > sum(plain), (plain, copying)
