@@ -13,7 +13,7 @@ from bot.tuning import SAMPLE_PAIRS
 
 
 def add_tone_options(parser: argparse.ArgumentParser, pairs_help: str) -> None:
-    """Add --pairs, --adapter, --data-dir, --threads, --backend and --beams and --copy-bias."""
+    """Add --pairs, --adapter, --data-dir, --threads, --backend, --beams and --copy-bias."""
     parser.add_argument("--pairs", type=Path, default=SAMPLE_PAIRS, help=pairs_help)
     parser.add_argument("--adapter", type=Path, default=BUNDLED_ADAPTER, help="the tuned LoRA adapter folder")
     parser.add_argument(

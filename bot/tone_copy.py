@@ -25,8 +25,8 @@ class CopyBias:
             self._positions[token].append(position)
 
     def next_tokens(self, reply: list[int]) -> set[int]:
-        """The answer's tokens that follow the longest copied run (≥ 2 tokens) ending the reply."""
-        if len(reply) < LEAST_RUN:
+        """The answer's tokens that follow the longest copied run (≥ 2 tokens) ending the reply; none at strength 0."""
+        if self.strength <= 0 or len(reply) < LEAST_RUN:
             return set()
         longest, following = 0, set()
         for end in self._positions.get(reply[-1], ()):
@@ -42,7 +42,7 @@ class CopyBias:
 
     def apply(self, logits: np.ndarray, reply: list[int]) -> np.ndarray:
         """The logits with this step's biases added (the input is left as it is)."""
-        following = self.next_tokens(reply) if self.strength > 0 else set()
+        following = self.next_tokens(reply)
         if not following:
             return logits
         biased = np.array(logits, dtype=np.float32, copy=True)

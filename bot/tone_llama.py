@@ -161,7 +161,7 @@ class LlamaToneModel:
 
     def count_tokens(self, text: str) -> int:
         """How many tokens the model reads for `text`."""
-        return len(self._llama.tokenize(text.encode(), add_bos=False, special=False))
+        return len(self._encode(text))
 
     def prompt_tokens(self, text: str) -> list[int]:
         """Token ids of the rewrite prompt for `text`, ending where the model's reply begins."""

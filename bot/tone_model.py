@@ -199,8 +199,7 @@ class TransformersToneModel:
 
         def bias(input_ids, scores):
             for row, sequence in enumerate(input_ids):
-                following = copying.next_tokens(sequence[prompt_length:].tolist()) if strength else ()
-                scores[row, list(following)] += strength
+                scores[row, list(copying.next_tokens(sequence[prompt_length:].tolist()))] += strength
             return scores
 
         return bias
