@@ -16,12 +16,11 @@ from pathlib import Path
 
 from measure import load_average
 from tone_options import add_tone_options, parse_tone_options, tone_rewriter
-from tone_quality import keeps_every_fact, keeps_facts_and_sense, pct, style_classifier
+from tone_quality import keeps_every_fact, keeps_facts_and_sense, only_invents, pct, style_classifier
 
 from bot.evaluation import answer_all
 from bot.runtime import build_bot
 from bot.settings import Settings
-from bot.tone_guard import check_rewrite
 from bot.tuning import load_pairs
 from knowledge.evaluation import load_questions
 
@@ -40,7 +39,8 @@ def measure(args) -> dict:
     pairs = list(zip(eligible, outputs, strict=True))
     if args.outputs:
         args.outputs.write_text("".join(json.dumps({"input": t, "output": o}) + "\n" for t, o in pairs))
-    passed = [(text, out) for text, out in pairs if check_rewrite(text, out).passed]
+    verdicts = [rewriter.check(text, out) for text, out in pairs]
+    passed = [pair for pair, verdict in zip(pairs, verdicts, strict=True) if verdict.passed]
     rewritten = [out for text, out in passed if out.strip() != text.strip()]
     classifier = style_classifier([p for p in load_pairs(args.pairs) if p.split == "train"])
     on_brand = int(sum(classifier.predict(rewritten))) if rewritten else 0
@@ -50,9 +50,12 @@ def measure(args) -> dict:
         "rewritable": len(eligible),
         "raw_fact_preservation_pct": pct(sum(map(keeps_every_fact, eligible, outputs)), len(eligible)),
         "raw_facts_and_sense_kept_pct": pct(
-            sum(map(keeps_facts_and_sense, eligible, outputs)), len(eligible)
+            sum(keeps_facts_and_sense(text, out, rewriter.voice) for text, out in pairs), len(eligible)
         ),
         "guard_pass_pct": pct(len(passed), len(eligible)),
+        "refused_only_for_invented_wording_pct": pct(
+            sum(only_invents(v.problems) for v in verdicts), len(eligible)
+        ),
         "posted_rewritten_pct": pct(len(rewritten), len(eligible)),
         "posted_on_brand_pct": pct(on_brand, len(eligible)),
         "median_rewrite_ms": round(1000 * statistics.median(seconds), 1) if seconds else None,

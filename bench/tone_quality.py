@@ -18,7 +18,7 @@ from bot.tuning import load_pairs
 
 TARGETS = {"raw_fact_preservation_pct": 95.0, "chrf_gain": 10.0, "on_brand_pct": 80.0}
 FACT_PROBLEMS = ("drops", "adds", "changes")
-SENSE_PROBLEMS = ("loses",)
+SENSE_PROBLEMS = ("loses", "invents")
 
 
 def keeps_every_fact(original: str, rewrite: str) -> bool:
@@ -26,10 +26,15 @@ def keeps_every_fact(original: str, rewrite: str) -> bool:
     return not [p for p in check_rewrite(original, rewrite).problems if p.startswith(FACT_PROBLEMS)]
 
 
-def keeps_facts_and_sense(original: str, rewrite: str) -> bool:
-    """The fact checks and the sense checks (negations, limits such as "most" or "up to")."""
-    problems = check_rewrite(original, rewrite).problems
+def keeps_facts_and_sense(original: str, rewrite: str, voice: frozenset[str] | None = None) -> bool:
+    """The fact and sense checks: negations, limits ("most", "up to") and, given the `voice`, invented words."""
+    problems = check_rewrite(original, rewrite, voice=voice).problems
     return not [p for p in problems if p.startswith(FACT_PROBLEMS + SENSE_PROBLEMS)]
+
+
+def only_invents(problems: tuple[str, ...]) -> bool:
+    """True when wording that neither the answer nor the brand voice has is all that failed the guard."""
+    return bool(problems) and all(p.startswith("invents") for p in problems)
 
 
 def fact_recall(original: str, rewrite: str) -> tuple[int, int]:
@@ -80,6 +85,9 @@ def evaluate(args) -> dict:
     tuned = tone_rewriter(args, args.adapter)
     tuned_out, tuned_s = raw_outputs(tuned, inputs, "tuned", args.json)
     backend = tuned.backend
+    verdicts = [tuned.check(i, o) for i, o in zip(inputs, tuned_out, strict=True)]
+    guard = [verdict.passed for verdict in verdicts]
+    sense = [keeps_facts_and_sense(i, o, tuned.voice) for i, o in zip(inputs, tuned_out, strict=True)]
     del tuned
     base = tone_rewriter(args, None)
     base_out, base_s = raw_outputs(base, inputs, "base", args.json)
@@ -94,7 +102,6 @@ def evaluate(args) -> dict:
         ]
     }
     recall = [fact_recall(i, o) for i, o in zip(inputs, tuned_out, strict=True)]
-    guard = [check_rewrite(i, o).passed for i, o in zip(inputs, tuned_out, strict=True)]
     chrf = {
         name: round(sacrebleu.corpus_chrf(outputs, [references]).score, 2)
         for name, outputs in [("tuned", tuned_out), ("base", base_out), ("unchanged_input", inputs)]
@@ -104,10 +111,13 @@ def evaluate(args) -> dict:
         "adapter": str(args.adapter),
         "backend": backend,
         "raw_fact_preservation_pct": pct(sum(map(keeps_every_fact, inputs, tuned_out)), len(inputs)),
-        "raw_facts_and_sense_kept_pct": pct(sum(map(keeps_facts_and_sense, inputs, tuned_out)), len(inputs)),
+        "raw_facts_and_sense_kept_pct": pct(sum(sense), len(inputs)),
         "raw_fact_recall_pct": pct(sum(k for k, _ in recall), sum(t for _, t in recall)),
         "base_raw_fact_preservation_pct": pct(sum(map(keeps_every_fact, inputs, base_out)), len(inputs)),
         "raw_guard_pass_pct": pct(sum(guard), len(guard)),
+        "refused_only_for_invented_wording_pct": pct(
+            sum(only_invents(v.problems) for v in verdicts), len(verdicts)
+        ),
         "after_guard_fact_preservation_pct": 100.0,
         "chrf": chrf,
         "chrf_gain": round(chrf["tuned"] - chrf["base"], 2),
@@ -158,7 +168,8 @@ def main() -> None:
         f"Raw model output keeps every fact: {result['raw_fact_preservation_pct']}% tuned "
         f"(target ≥ {TARGETS['raw_fact_preservation_pct']}%), {result['base_raw_fact_preservation_pct']}% base; "
         f"facts kept {result['raw_fact_recall_pct']}%; facts and sense kept "
-        f"{result['raw_facts_and_sense_kept_pct']}%; whole guard passes {result['raw_guard_pass_pct']}%"
+        f"{result['raw_facts_and_sense_kept_pct']}%; whole guard passes {result['raw_guard_pass_pct']}% "
+        f"(refused only for invented wording: {result['refused_only_for_invented_wording_pct']}%)"
     )
     chrf = result["chrf"]
     print(

@@ -11,9 +11,10 @@ from pathlib import Path
 
 from bot.settings import Settings
 from bot.tone_copy import DEFAULT_COPY_BIAS
-from bot.tone_guard import DEFAULT_BOUNDS, LengthBounds, check_rewrite
+from bot.tone_guard import DEFAULT_BOUNDS, GuardVerdict, LengthBounds, check_rewrite
 from bot.tone_llama import LlamaToneModel, llama_cpp_installed
 from bot.tone_model import ADAPTER_CONFIG, BUNDLED_ADAPTER, Generation, TransformersToneModel
+from bot.tone_voice import VOICE_FILE, load_voice_words
 from knowledge.tables import has_table_row
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class ToneRewriter:
         self.backend = resolve_backend(backend)
         self.beams = beams
         self.copy_bias = copy_bias
+        self.voice = self._voice_words()
         self._model: LlamaToneModel | TransformersToneModel | None = None
         self._lock = threading.Lock()
 
@@ -120,6 +122,24 @@ class ToneRewriter:
             beams=settings.tone_beams,
             copy_bias=settings.tone_copy_bias,
         )
+
+    def _voice_words(self) -> frozenset[str] | None:
+        """The adapter's voice words; none (every added word fails the guard) for an adapter without them."""
+        if self.adapter_dir is None:
+            return None  # the untuned base model has no brand voice to check against
+        voice = load_voice_words(self.adapter_dir)
+        if voice is None:
+            log.warning(
+                "The tone adapter %s has no %s, so every rewrite that adds a word falls back to the answer "
+                "as written: run `helpdesk tune` again with the same options to write it",
+                self.adapter_dir,
+                VOICE_FILE,
+            )
+        return voice or frozenset()
+
+    def check(self, text: str, rewrite: str) -> GuardVerdict:
+        """The fact guard's verdict on `rewrite` of `text`, with this rewriter's length bounds and brand voice."""
+        return check_rewrite(text, rewrite, self.bounds, self.voice)
 
     @property
     def loaded(self) -> bool:
@@ -201,7 +221,7 @@ class ToneRewriter:
             return result(text, False, (f"took longer than {self.timeout_s:g} s",))
         if not generation.finished:
             return result(text, False, ("the rewrite was cut off",))
-        verdict = check_rewrite(text, generation.text, self.bounds)
+        verdict = self.check(text, generation.text)
         if not verdict.passed:
             return result(text, False, verdict.problems)
         return result(generation.text, True, ())

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from bot.text import CODE, MARKER, URL, facts, normalise, proper_names, strip_markers
+from bot.tone_voice import invented_words
 
 # A menu path such as "Settings → Billing → Change plan", checked as the words around each arrow.
 MENU_PATH = re.compile(r"[^\s\[\]]+(?: → [^\s\[\]]+)+")
@@ -127,8 +128,15 @@ def meaning_problems(before: str, after: str) -> list[str]:
     return problems
 
 
-def check_rewrite(original: str, rewrite: str, bounds: LengthBounds = DEFAULT_BOUNDS) -> GuardVerdict:
-    """Check that `rewrite` keeps every fact, citation, name, negation and limit of `original`, adding none."""
+def check_rewrite(
+    original: str, rewrite: str, bounds: LengthBounds = DEFAULT_BOUNDS, voice: frozenset[str] | None = None
+) -> GuardVerdict:
+    """Check that `rewrite` keeps every fact, citation, name, negation and limit of `original`, adding none.
+
+    With `voice` (the brand's usual wording, see bot.tone_voice) a rewrite may add no word that neither the
+    original nor the voice has: "decided within 2 business days" must not become "refund a small amount
+    within 2 business days".
+    """
     before, after = normalise(original), normalise(rewrite)
     if not after:
         return GuardVerdict(("the rewrite is empty",))
@@ -157,6 +165,10 @@ def check_rewrite(original: str, rewrite: str, bounds: LengthBounds = DEFAULT_BO
     if lost_code:
         problems.append("changes a code block")
     problems.extend(meaning_problems(before, after))
+    if voice is not None and (new_words := invented_words(before, after, voice)):
+        problems.append(
+            f"invents {', '.join(new_words)} (neither the answer's words nor the brand's usual ones)"
+        )
     words_before, words_after = len(before.split()), len(after.split())
     if words_after < bounds.min_ratio * words_before:
         problems.append(f"too short ({words_after} words for {words_before})")

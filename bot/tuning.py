@@ -21,6 +21,7 @@ from bot.tone_model import (
     prompt_ids,
     reply_ids,
 )
+from bot.tone_voice import VOICE_FILE, learn_voice_words, save_voice_words
 
 SAMPLE_PAIRS = Path(__file__).resolve().parent.parent / "examples" / "acme-tone" / "pairs.jsonl"
 CHECKPOINT_DIR = ".checkpoint"
@@ -216,8 +217,15 @@ def _finished_report(config: TuningConfig, fingerprint: str) -> TuningReport | N
     return TuningReport(**{**saved["report"], "adapter_dir": str(config.output), "already_trained": True})
 
 
-def _write_adapter(model, output: Path, report: TuningReport, fingerprint: str) -> None:
-    """Write the adapter (weights as float16, half the size) and its record, replacing any previous one."""
+def voice_words(pairs: list[Pair]) -> frozenset[str]:
+    """The brand's usual wording: every word its training rewrites add to their plain answers."""
+    return learn_voice_words((p.input, p.output) for p in pairs if p.split == "train")
+
+
+def _write_adapter(
+    model, output: Path, report: TuningReport, fingerprint: str, voice: frozenset[str]
+) -> None:
+    """Write the adapter (weights as float16, half the size), its record and voice words, replacing any previous."""
     from safetensors.torch import load_file, save_file
 
     staging = output / ".adapter.partial"
@@ -231,7 +239,8 @@ def _write_adapter(model, output: Path, report: TuningReport, fingerprint: str) 
     saved = {k: v for k, v in report.to_dict().items() if k != "adapter_dir"}
     record = {"fingerprint": fingerprint, "base_model": BASE_MODEL_NAME, "report": saved}
     (staging / TUNING_RECORD).write_text(json.dumps(record, indent=2) + "\n")
-    for name in ("adapter_config.json", ADAPTER_WEIGHTS, TUNING_RECORD):
+    save_voice_words(staging, voice)
+    for name in ("adapter_config.json", ADAPTER_WEIGHTS, TUNING_RECORD, VOICE_FILE):
         (staging / name).chmod(0o644)
         os.replace(staging / name, output / name)
     shutil.rmtree(staging, ignore_errors=True)
@@ -247,13 +256,15 @@ def tune(
     `on_step(step, total_steps, loss)` is called after every optimiser step, once its checkpoint is saved.
     """
     fingerprint = _fingerprint(config, config.data)
+    pairs = load_pairs(config.data)
     checkpoint = config.output / CHECKPOINT_DIR / "state.pt"
     if restart:
         shutil.rmtree(checkpoint.parent, ignore_errors=True)
     elif finished := _finished_report(config, fingerprint):
+        save_voice_words(config.output, voice_words(pairs))  # an adapter trained before voice words existed
         return finished
     state = _load_checkpoint(checkpoint, fingerprint)
-    return _train(config, load_pairs(config.data), fingerprint, state, checkpoint, on_step)
+    return _train(config, pairs, fingerprint, state, checkpoint, on_step)
 
 
 def _train(
@@ -339,6 +350,6 @@ def _train(
         skipped_long_pairs=skipped + skipped_heldout,
         recipe=config.recipe(),
     )
-    _write_adapter(model, config.output, report, fingerprint)
+    _write_adapter(model, config.output, report, fingerprint, voice_words(pairs))
     shutil.rmtree(config.output / CHECKPOINT_DIR, ignore_errors=True)
     return report

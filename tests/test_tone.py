@@ -12,6 +12,7 @@ from bot.settings import Settings
 from bot.tone import RewriteResult, ToneRewriter
 from bot.tone_guard import check_rewrite
 from bot.tone_model import BUNDLED_ADAPTER, INSTRUCTION, rewrite_messages
+from bot.tone_voice import load_voice_words
 from bot.tuning import load_pairs
 
 HELDOUT = [p.input for p in load_pairs(PAIRS) if p.split == "heldout"]
@@ -84,7 +85,7 @@ async def test_rewrites_keep_every_fact_or_fall_back(rewriter):
     for result in results:
         if result.guard_passed:
             assert not result.fallback and result.output != result.input
-            assert check_rewrite(result.input, result.output).passed
+            assert check_rewrite(result.input, result.output, voice=load_voice_words(BUNDLED_ADAPTER)).passed
         else:
             assert result.fallback and result.output == result.input and result.problems
     assert any(r.guard_passed for r in results), [r.problems for r in results]

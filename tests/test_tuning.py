@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from bot.tone_cli import rewrite, tune
 from bot.tone_model import ensure_base_model
-from bot.tuning import ADAPTER_WEIGHTS, CHECKPOINT_DIR, TuningConfig, load_pairs
+from bot.tone_voice import VOICE_FILE, load_voice_words
+from bot.tuning import ADAPTER_WEIGHTS, CHECKPOINT_DIR, TuningConfig, load_pairs, voice_words
 from bot.tuning import tune as train_adapter
 
 PAIRS = REPO / "examples" / "acme-tone" / "pairs.jsonl"
@@ -81,10 +82,14 @@ def test_tune_trains_resumes_and_reuses_an_adapter(tmp_path, tone_data_dir, few_
     assert math.isfinite(report["heldout_loss"]) and math.isfinite(report["heldout_loss_before"])
     assert 0 < report["adapter_mb"] < 10  # the shipped-adapter budget
     assert (straight / "adapter_config.json").is_file() and not (straight / CHECKPOINT_DIR).exists()
+    assert load_voice_words(straight) == voice_words(load_pairs(few_pairs))
 
-    # The same run again is answered from the finished adapter, without training.
+    # The same run again is answered from the finished adapter, without training; it writes the voice words
+    # an adapter from before they existed lacks.
+    (straight / VOICE_FILE).unlink()
     again = train_adapter(_config(few_pairs, straight, tone_data_dir))
     assert again.already_trained and again.heldout_loss == report["heldout_loss"]
+    assert load_voice_words(straight) == voice_words(load_pairs(few_pairs))
 
     # Interrupted after step 2, the run resumes there and ends with the same weights.
     resumed = tmp_path / "resumed"
