@@ -68,6 +68,8 @@ def tune(
     """Fine-tune the packaged small model (LoRA) on brand-voice pairs; an interrupted run resumes.
 
     Re-running with the same data and options reuses the finished adapter. Held-out pairs are never trained on.
+    Beside the adapter goes the brand's usual wording (voice_words.json): every word the training rewrites add
+    to their plain answers. The fact guard lets a rewrite add no other word.
     """
     from bot.cli import _fail, _settings, console, out
     from bot.tuning import TuningConfig

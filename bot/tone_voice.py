@@ -12,16 +12,18 @@ from bot.text import CODE, URL, normalise, strip_markers
 
 VOICE_FILE = "voice_words.json"
 WORD = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)*")
-# Words that carry no fact of their own: a rewrite may always add them.
+# Words that carry no fact of their own: a rewrite may add them. (A lost negation or limit is the guard's
+# meaning check.)
 FUNCTION_WORDS = frozenset(
     re.findall(
         r"\w+",
         """
-        a about above after again against all also am an and any anything are as at be because been before
-        being below between both but by can could did do does doing down during each either else even ever
-        every few for from further had has have having he her here hers herself him himself his how i if in
-        into is it its itself just me more most my myself neither no nor not now of off on once one ones
-        only or other our ours ourselves out over own same she should so some something such than that the
+        a about above after again against all already also am an and another any anyone anything are as at
+        be because been before being below between both but by can could did do does doing down during each
+        either else even ever every everybody everyone everything few for from further had has have having
+        he her here hers herself him himself his how i if in into is it its itself just many may me might
+        more most much my myself neither no nor not now of off on once one ones only or other our ours
+        ourselves out over own same she should so some somebody someone something still such than that the
         their theirs them themselves then there these they this those through to too under until up upon us
         very was we were what when where whether which while who whom whose why will with within without
         would yet you your yours yourself yourselves
