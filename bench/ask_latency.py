@@ -1,4 +1,4 @@
-"""Answer latency of the default (extractive) bot: start-up and model load, then per-question p50/p95."""
+"""Answer latency of the bot as configured (answer model and voice): import, model load, per-question p50/p95, RSS."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 STARTED = time.perf_counter()
+
+from measure import current_rss_mb, load_average, peak_rss_mb  # noqa: E402
 
 from bot.models import Question  # noqa: E402
 from bot.runtime import build_bot  # noqa: E402
@@ -24,26 +26,36 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-async def measure(data_dir: Path, questions: list[str], warmup: int) -> dict:
+async def measure(settings: Settings, questions: list[str], warmup: int) -> dict:
     started = time.perf_counter()
-    bot = build_bot(Settings(data_dir=data_dir, tone_enabled=False))
+    bot = build_bot(settings)
     await bot.chain.retriever.knowledge_base.current()
+    await bot.warm_up()  # the answer model and the tone model
     loaded = time.perf_counter()
     for text in questions[:warmup]:
         await bot.chain.runnable.ainvoke({"question": Question(text + " (warm-up)")})
-    totals, retrieve, generate = [], [], []
+    timings: dict[str, list[float]] = {"total": [], "retrieve": [], "decide": [], "generate": [], "tone": []}
+    refused = 0
     for text in questions:
         answer = await bot.chain.runnable.ainvoke({"question": Question(text)})
-        totals.append(answer.timings_ms["total"])
-        retrieve.append(answer.timings_ms["retrieve"])
-        generate.append(answer.timings_ms.get("generate", 0.0))
+        refused += answer.refused
+        for step, values in timings.items():
+            values.append(answer.timings_ms.get(step, 0.0))
+    totals = timings["total"]
     return {
         "questions": len(questions),
+        "refused": refused,
+        "generator": settings.generator,
+        "voice": bot.chain.tone is not None,
         "import_s": round(IMPORTED - STARTED, 2),
         "model_and_index_load_s": round(loaded - started, 2),
         "total_ms": {"p50": round(statistics.median(totals), 1), "p95": round(percentile(totals, 0.95), 1)},
-        "retrieve_ms_p50": round(statistics.median(retrieve), 1),
-        "generate_ms_p50": round(statistics.median(generate), 1),
+        **{
+            f"{step}_ms_p50": round(statistics.median(v), 1) for step, v in timings.items() if step != "total"
+        },
+        "rss_mb": round(current_rss_mb()),
+        "peak_rss_mb": round(peak_rss_mb()),
+        "load_average": load_average(),
     }
 
 
@@ -53,10 +65,19 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, required=True, help="a synced data directory")
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument(
+        "--generator", default=None, help="local, extractive or openai (default: as configured)"
+    )
+    parser.add_argument("--no-voice", action="store_true", help="answer without the brand-voice rewrite")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     texts = [q["question"] for q in load_questions(args.questions)][: args.limit]
-    result = asyncio.run(measure(args.data_dir, texts, args.warmup))
+    overrides = {"data_dir": args.data_dir}
+    if args.generator:
+        overrides["generator"] = args.generator
+    if args.no_voice:
+        overrides["tone_enabled"] = False
+    result = asyncio.run(measure(Settings(**overrides), texts, args.warmup))
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
 
 

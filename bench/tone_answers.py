@@ -21,7 +21,7 @@ from tone_quality import keeps_every_fact, keeps_facts_and_sense, only_invents, 
 from bot.evaluation import answer_all
 from bot.runtime import build_bot
 from bot.settings import Settings
-from bot.tuning import load_pairs
+from bot.voice.tuning import load_pairs
 from knowledge.evaluation import load_questions
 
 

@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 
 from bot.settings import Settings
-from bot.tone import BACKENDS, ToneRewriter
-from bot.tone_copy import DEFAULT_COPY_BIAS
-from bot.tone_model import BUNDLED_ADAPTER
-from bot.tuning import SAMPLE_PAIRS
+from bot.voice.copy_bias import DEFAULT_COPY_BIAS
+from bot.voice.model import BUNDLED_ADAPTER
+from bot.voice.rewriter import BACKENDS, ToneRewriter
+from bot.voice.tuning import SAMPLE_PAIRS
 
 
 def add_tone_options(parser: argparse.ArgumentParser, pairs_help: str) -> None:

@@ -11,10 +11,10 @@ from pathlib import Path
 from measure import load_average, peak_rss_mb
 from tone_options import add_tone_options, parse_tone_options, tone_rewriter
 
-from bot.text import facts, proper_names
-from bot.tone import ToneRewriter
-from bot.tone_guard import check_rewrite, markers, mentions, menu_paths
-from bot.tuning import load_pairs
+from bot.answer.text import facts, proper_names
+from bot.voice.guard import check_rewrite, markers, mentions, menu_paths
+from bot.voice.rewriter import ToneRewriter
+from bot.voice.tuning import load_pairs
 
 TARGETS = {"raw_fact_preservation_pct": 95.0, "chrf_gain": 10.0, "on_brand_pct": 80.0}
 FACT_PROBLEMS = ("drops", "adds", "changes")

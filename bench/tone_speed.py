@@ -10,7 +10,7 @@ import time
 from measure import current_rss_mb, latency_stats, load_average, peak_rss_mb
 from tone_options import add_tone_options, parse_tone_options, tone_rewriter
 
-from bot.tuning import load_pairs
+from bot.voice.tuning import load_pairs
 
 TARGET_P50_MS = 2000.0
 TARGET_RSS_MB = 2048.0

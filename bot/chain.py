@@ -1,32 +1,45 @@
-"""The RAG chain (LCEL): condense → retrieve → refuse or generate → ground and cite."""
-
-from __future__ import annotations
+"""The RAG chain (LCEL), one named step each: retrieve → decide → write → ground → voice."""
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from langchain_core.documents import Document
-from langchain_core.runnables import Runnable, RunnableLambda
+from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
+from typing_extensions import TypedDict
 
-from bot.extractive import Draft, ExtractiveGenerator
+from bot.answer.decide import AnswerPolicy, Decision, decide
+from bot.answer.extractive import Draft
+from bot.answer.generators import DeltaCallback
+from bot.answer.grounding import Grounded, ground
+from bot.answer.text import split_sentences, strip_markers
 from bot.followups import candidate_queries
-from bot.generators import ChatModelGenerator
-from bot.grounding import ground
 from bot.models import Answer, Citation, Question
 from bot.retriever import passages_of
 from bot.safety import neutralise_mentions
-from bot.text import split_sentences, strip_markers
 
 SNIPPET_CHARS = 280
 
 
-@dataclass(frozen=True)
-class AnswerPolicy:
-    """When to refuse: retrieval confidence and answer support below these mean "not in the knowledge base"."""
+@dataclass
+class Retrieved:
+    """What retrieval found for the question (or its standalone reading), and how sure it is."""
 
-    min_confidence: float = 0.60
-    min_support: float = 0.0
-    refusal_sources: int = 3
+    query: str
+    documents: list[Document]
+    confidence: float
+    started: float
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class AnswerState(TypedDict, total=False):
+    """The state that grows from step to step; each step adds one named field."""
+
+    question: Question
+    on_delta: DeltaCallback | None
+    retrieved: Retrieved
+    decision: Decision
+    draft: Draft | None
+    grounded: Grounded | None
 
 
 def _elapsed(started: float) -> float:
@@ -82,82 +95,92 @@ def _distinct_documents(documents: list[Document]) -> list[Document]:
 
 
 class RagChain:
-    """Holds the chain's parts; `runnable` is the LCEL pipeline taking {"question": Question}."""
+    """Holds the chain's parts; `runnable` is the LCEL pipeline taking {"question": Question}.
 
-    def __init__(
-        self,
-        retriever,
-        extractive: ExtractiveGenerator,
-        generator: ChatModelGenerator | None,
-        embed_query,
-        policy: AnswerPolicy,
-        tone=None,
-    ):
-        """`tone` (a ToneRewriter, optional) restyles the final answer; its fact guard keeps every fact."""
+    `writer` composes the answer (extractive, or a chat model); `judge` (optional) tells how likely the
+    passages answer the question; `tone` (optional) restyles the final answer behind its fact guard.
+    """
+
+    def __init__(self, retriever, writer, policy: AnswerPolicy, judge=None, tone=None):
         self.retriever = retriever
-        self.tone = tone
-        self.extractive = extractive
-        self.generator = generator
-        self.embed_query = embed_query
+        self.writer = writer
+        self.judge = judge
         self.policy = policy
-        self.runnable: Runnable = RunnableLambda(self._retrieve) | RunnableLambda(self._respond)
+        self.tone = tone
+        self.runnable: Runnable = (
+            RunnablePassthrough.assign(retrieved=RunnableLambda(self._retrieve, name="retrieve"))
+            | RunnablePassthrough.assign(decision=RunnableLambda(self._decide, name="decide"))
+            | RunnablePassthrough.assign(draft=RunnableLambda(self._write, name="write"))
+            | RunnablePassthrough.assign(grounded=RunnableLambda(self._ground, name="ground"))
+            | RunnableLambda(self._voice, name="voice")
+        )
 
-    async def _retrieve(self, state: dict) -> dict:
+    async def _retrieve(self, state: AnswerState) -> Retrieved:
         """Retrieve for the question and, in a conversation, for its follow-up reading; keep the surer one."""
         started = time.perf_counter()
         queries = candidate_queries(state["question"])
         results = await self.retriever.abatch(queries)
         confidences = [docs[0].metadata["retrieval_confidence"] if docs else 0.0 for docs in results]
         best = max(range(len(queries)), key=lambda i: (confidences[i], -i))
-        return {**state, "query": queries[best], "documents": results[best], "started": started}
+        retrieved = Retrieved(queries[best], results[best], confidences[best], started)
+        retrieved.timings_ms["retrieve"] = _elapsed(started)
+        return retrieved
 
-    async def _draft(self, state: dict, documents: list[Document]) -> tuple[Draft, dict]:
-        timings: dict[str, float] = {}
+    async def _decide(self, state: AnswerState) -> Decision:
+        """Answer or refuse, from the retrieval confidence and the judge's reading of the passages."""
+        retrieved = state["retrieved"]
         started = time.perf_counter()
-        query_vector = await self.embed_query(state["query"])
-        extractive = await self.extractive.acompose(state["query"], query_vector, documents)
-        if self.generator is None:
-            timings["generate"] = _elapsed(started)
-            return extractive, timings
+        decision = await decide(
+            state["question"].text, retrieved.query, retrieved.documents, retrieved.confidence,
+            self.policy, self.judge,
+        )  # fmt: skip
+        retrieved.timings_ms["decide"] = _elapsed(started)
+        return decision
+
+    async def _write(self, state: AnswerState) -> Draft | None:
+        """The writer's cited draft, when the decision is to answer."""
+        if not state["decision"].answer:
+            return None
+        retrieved = state["retrieved"]
         started = time.perf_counter()
-        draft = await self.generator.acompose(state["question"].text, documents, state.get("on_delta"))
-        timings["generate"] = _elapsed(started)
-        if draft.not_in_context:
-            return draft, timings
+        draft = await self.writer.acompose(
+            state["question"].text, retrieved.query, retrieved.documents, state.get("on_delta")
+        )
+        retrieved.timings_ms["generate"] = _elapsed(started)
+        return draft
+
+    async def _ground(self, state: AnswerState) -> Grounded | None:
+        """Keep only the sentences their cited passages back; None when nothing worth posting is left."""
+        draft = state["draft"]
+        if draft is None or draft.not_in_context or draft.support < self.policy.min_support:
+            return None
         checked = ground(draft.text, draft.sources)
-        if not checked.acceptable:
-            return extractive, timings
-        return Draft(checked.text, checked.sources, draft.support, draft.generator), timings
+        return checked if checked.acceptable else None
 
-    async def _respond(self, state: dict) -> Answer:
-        documents: list[Document] = state["documents"]
-        retrieved_at = time.perf_counter()
-        timings = {"retrieve": (retrieved_at - state["started"]) * 1000}
-        confidence = documents[0].metadata["retrieval_confidence"] if documents else 0.0
+    async def _voice(self, state: AnswerState) -> Answer:
+        """The answer (or refusal) in the brand voice, as it will be posted."""
+        retrieved, grounded, draft = state["retrieved"], state["grounded"], state["draft"]
         question: Question = state["question"]
-        answer = Answer("", [], True, confidence, question=question.text, standalone_query=state["query"])
-        draft = None
-        if confidence >= self.policy.min_confidence:
-            draft, generate_timings = await self._draft(state, documents)
-            timings.update(generate_timings)
+        answer = Answer(
+            "", [], True, retrieved.confidence, question=question.text, standalone_query=retrieved.query
+        )
+        answer.answerability = state["decision"].answerability
         if draft is not None:
             answer.support = draft.support
-        if draft is None or draft.not_in_context or draft.support < self.policy.min_support:
-            answer.text, answer.citations = refusal(documents, self.policy)
-        else:
-            checked = ground(draft.text, draft.sources)
-            answer.text = checked.text
-            answer.citations = citations_for(checked.sources, checked.text)
-            answer.refused = not checked.acceptable
             answer.generator = draft.generator
-            if answer.refused:
-                answer.text, answer.citations = refusal(documents, self.policy)
+        if grounded is None:
+            answer.text, answer.citations = refusal(retrieved.documents, self.policy)
+        else:
+            answer.refused = False
+            answer.text = grounded.text
+            answer.citations = citations_for(grounded.sources, grounded.text)
+        timings = retrieved.timings_ms
         if self.tone is not None:
             started = time.perf_counter()
             rewrite = await self.tone.rewrite(answer.text)
             answer.text = rewrite.output
             timings["tone"] = _elapsed(started)
         answer.text = neutralise_mentions(answer.text)
-        timings["total"] = _elapsed(state["started"])
+        timings["total"] = _elapsed(retrieved.started)
         answer.timings_ms = timings
         return answer

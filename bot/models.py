@@ -56,6 +56,7 @@ class Answer:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     generator: str = "extractive"
     support: float = 0.0
+    answerability: float | None = None
 
     def to_dict(self) -> dict:
         """The documented JSON object of `helpdesk ask --json`."""

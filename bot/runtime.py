@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from bot.chain import AnswerPolicy, RagChain
-from bot.extractive import ExtractiveGenerator
-from bot.generators import ChatModelGenerator, openai_chat_model
+from bot.answer.decide import AnswerPolicy
+from bot.answer.extractive import ExtractiveGenerator
+from bot.answer.generators import ChatModelGenerator, openai_chat_model
+from bot.chain import RagChain
 from bot.journal import Journal
 from bot.retriever import KnowledgeRetriever
 from bot.service import HelpdeskBot
@@ -54,16 +55,33 @@ def build_bot(settings: Settings, knowledge_base: KnowledgeBase | None = None) -
         mode=settings.retrieval_mode,
         keyword_weight=settings.keyword_weight,
     )
-    generator = None
+    writer, judge = _writer_and_judge(settings, kb)
+    policy = AnswerPolicy(
+        min_confidence=settings.min_confidence,
+        min_answerability=settings.min_answerability,
+        min_support=settings.min_support,
+    )
+    from bot.voice.rewriter import ToneRewriter
+
+    chain = RagChain(retriever, writer, policy, judge=judge, tone=ToneRewriter.from_settings(settings))
+    return HelpdeskBot(chain, Journal(settings.data_dir / "journal.sqlite3"))
+
+
+def _writer_and_judge(settings: Settings, kb: KnowledgeBase):
+    """The configured answer writer, and the judge of answerability where the writer's model offers one."""
     if settings.generator == "openai":
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
         model = openai_chat_model(
             settings.openai_base_url, settings.openai_model, key, settings.generator_timeout_s
         )
-        generator = ChatModelGenerator(model, "openai")
-    policy = AnswerPolicy(min_confidence=settings.min_confidence, min_support=settings.min_support)
-    from bot.tone import ToneRewriter
+        return ChatModelGenerator(model, "openai"), None
+    if settings.generator == "local":
+        from bot.answer.local_model import LocalAnswerModel
+        from bot.answer.model_file import QWEN_1_5B, model_path
+        from bot.answer.selector import REPLY_GRAMMAR, ExcerptSelector
 
-    tone = ToneRewriter.from_settings(settings)
-    chain = RagChain(retriever, ExtractiveGenerator(kb.embeddings), generator, kb.embed_query, policy, tone)
-    return HelpdeskBot(chain, Journal(settings.data_dir / "journal.sqlite3"))
+        cache = settings.model_cache_dir or settings.data_dir / "models"
+        model = LocalAnswerModel(lambda: model_path(QWEN_1_5B, cache), settings.answer_threads, REPLY_GRAMMAR)
+        selector = ExcerptSelector(model)
+        return selector, selector
+    return ExtractiveGenerator(kb.embeddings, kb.embed_query), None

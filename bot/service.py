@@ -22,7 +22,9 @@ class HelpdeskBot:
         self.journal = journal
 
     async def warm_up(self) -> None:
-        """Load what the first answer would otherwise wait for (the tone model), off the event loop."""
+        """Load what the first answer would otherwise wait for (the answer and tone models), off the loop."""
+        if self.chain.judge is not None and hasattr(self.chain.judge, "load"):
+            await self.chain.judge.load()
         if self.chain.tone is not None:
             try:
                 await self.chain.tone.load()

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.answer.decide import MIN_ANSWERABILITY, MIN_CONFIDENCE
+
 SAMPLE_KNOWLEDGE_BASE = Path(__file__).resolve().parent.parent / "examples" / "acme-kb"
 
 
@@ -44,17 +46,30 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=50)
     web_concurrency: int = Field(4, ge=1, le=32)
     web_timeout_s: float = Field(15.0, gt=0)
-    generator: Literal["extractive", "openai"] = Field(
-        "extractive",
-        description="extractive = compose from the retrieved text (no model); openai = LLM endpoint.",
+    generator: Literal["local", "extractive", "openai"] = Field(
+        "local",
+        description="local = the packaged instruct model writes the answer; extractive = quote the retrieved "
+        "text (no model, fastest); openai = an OpenAI-compatible endpoint.",
     )
+    model_cache_dir: Path | None = Field(
+        None, description="Where the packaged answer model is assembled once; empty = <data dir>/models."
+    )
+    answer_threads: int = Field(0, ge=0, description="CPU threads of the local answer model; 0 = every core.")
     openai_base_url: str | None = Field(
         None, description="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1"
     )
     openai_model: str = "gpt-4o-mini"
     openai_api_key: SecretStr | None = None
     generator_timeout_s: float = Field(60.0, gt=0)
-    min_confidence: float = Field(0.60, ge=0, le=1, description="Refuse below this retrieval confidence.")
+    min_confidence: float = Field(
+        MIN_CONFIDENCE, ge=0, le=1, description="Refuse below this retrieval confidence."
+    )
+    min_answerability: float = Field(
+        MIN_ANSWERABILITY,
+        ge=0,
+        le=1,
+        description="Refuse when the local model judges the passages less likely than this to answer.",
+    )
     min_support: float = Field(
         0.0, ge=-1, le=1, description="Refuse when the best sentence matches less than this."
     )
@@ -115,6 +130,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "sync_cron",
+        "model_cache_dir",
         "embedding_model",
         "openai_base_url",
         "openai_api_key",

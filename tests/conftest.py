@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,8 @@ from knowledge.chunking import Chunker
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_KB = REPO / "examples" / "acme-kb"
 SHARED = REPO.parent / "shared"
+# The local answer model is assembled (1.1 GB) once per machine for all tests, not once per data directory.
+TEST_MODEL_CACHE = Path(tempfile.gettempdir()) / "helpdesk-test-models"
 
 
 class CountingEmbeddings(DeterministicFakeEmbedding):
@@ -89,13 +92,14 @@ SMALL_KB = {
 
 
 def answer_settings(tmp_path: Path, **overrides):
-    """Settings of the answering fixture: SMALL_KB, keyword retrieval, nothing refused, no tone model."""
+    """Settings of the answering fixture: SMALL_KB, keyword retrieval, quoted answers, nothing refused, no tone."""
     from bot.settings import Settings
 
     values = {
         "data_dir": tmp_path / "bot-data",
         "sources": [str(tmp_path / "small-kb")],
         "retrieval_mode": "bm25",
+        "generator": "extractive",
         "min_confidence": 0.0,
         "min_support": -1.0,
         "tone_enabled": False,

@@ -299,6 +299,7 @@ def slack_settings(tmp_path, fake: FakeSlack, **overrides):
         "http_host": "127.0.0.1",
         "http_port": free_port(),
         "tone_enabled": False,
+        "generator": "extractive",
         **overrides,
     }
     return Settings(**values)

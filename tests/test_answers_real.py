@@ -1,4 +1,4 @@
-"""End to end with the real packaged embedding model on the sample knowledge base."""
+"""The quoting writer end to end with the real packaged embedding model on the sample knowledge base."""
 
 from __future__ import annotations
 
@@ -17,7 +17,10 @@ pytestmark = pytest.mark.slow
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def sample_bot(tmp_path_factory, real_embeddings):
     settings = Settings(
-        data_dir=tmp_path_factory.mktemp("real"), sources=[str(SAMPLE_KB)], tone_enabled=False
+        data_dir=tmp_path_factory.mktemp("real"),
+        sources=[str(SAMPLE_KB)],
+        generator="extractive",
+        tone_enabled=False,
     )
     kb = KnowledgeBase(settings.data_dir, real_embeddings, Chunker(), "all-MiniLM-L6-v2")
     await kb.sync(open_sources(settings))

@@ -212,7 +212,7 @@ async def test_document_text_never_pings_anyone(fake_discord, connect, helpdesk_
 
 
 async def test_backend_failure_ends_in_a_private_apology(fake_discord, connect, tmp_path, fake_embeddings):
-    settings = Settings(data_dir=tmp_path / "never-synced", retrieval_mode="bm25")
+    settings = Settings(data_dir=tmp_path / "never-synced", retrieval_mode="bm25", generator="extractive")
     unsynced = build_bot(settings, KnowledgeBase(settings.data_dir, fake_embeddings, Chunker(400, 50), "x"))
     await connect(unsynced)
     _, messages = await ask(fake_discord, "How many days do refunds take?")
@@ -252,7 +252,12 @@ async def test_long_answer_is_sent_in_several_messages_that_join_back(
     write(
         tmp_path / "kb" / "migration.md", f"# Migrating a workspace\n\nTo migrate a workspace:\n\n{steps}\n"
     )
-    settings = Settings(data_dir=tmp_path / "long", sources=[str(tmp_path / "kb")], retrieval_mode="bm25")
+    settings = Settings(
+        data_dir=tmp_path / "long",
+        sources=[str(tmp_path / "kb")],
+        retrieval_mode="bm25",
+        generator="extractive",
+    )
     settings = settings.model_copy(update={"min_confidence": 0.0, "min_support": -1.0})
     kb = KnowledgeBase(settings.data_dir, fake_embeddings, Chunker(4000, 0), "fake")
     await kb.sync(open_sources(settings))

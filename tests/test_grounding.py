@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from langchain_core.documents import Document
 
-from bot.grounding import ground
+from bot.answer.grounding import ground
 
 REFUNDS = Document(
     "Refunds are issued within 14 days of a request. Email billing@acme.example to start a refund.",
@@ -51,12 +51,49 @@ def test_invented_url_and_product_name_are_caught():
     assert "the name 'Acme Turbo' does not occur in the cited source" in reasons
 
 
-def test_dangling_and_missing_markers():
+def test_a_dangling_or_missing_marker_is_replaced_by_the_source_that_backs_the_sentence():
     result = ground(
-        "Refunds are issued within 14 days [7]. Click Forgot password on the sign-in page [2].", SOURCES
+        "Refunds are issued within 14 days [7]. Click Forgot password on the sign-in page [2]. "
+        "The link expires after 90 minutes [9].",
+        SOURCES,
     )
-    assert result.text == "Click Forgot password on the sign-in page [1]."
-    assert result.dropped == [("Refunds are issued within 14 days [7].", "cites no existing source")]
+    assert (
+        result.text == "Refunds are issued within 14 days [1]. Click Forgot password on the sign-in page [2]."
+    )
+    assert [d.metadata["doc_id"] for d in result.sources] == ["refunds", "password"]
+    assert result.dropped == [
+        (
+            "The link expires after 90 minutes [9].",
+            "no source supports it ('90' does not occur in the cited source)",
+        )
+    ]
+
+
+def test_each_step_of_a_generated_list_is_checked_and_cited_on_its_own():
+    steps = Document(
+        "To print a heading on every page, choose Format - Print Ranges - Edit. "
+        "Click the icon at the far right of the Rows to repeat area.",
+        metadata={"doc_id": "print", "title": "Printing Rows on Every Page"},
+    )
+    reply = (
+        "1. Choose Format - Print Ranges - Edit.\n   [2]\n"
+        "2. Click the icon at the far right of the Rows to repeat area.\n"
+        "3. Click the Ribbon's Page Layout tab.\n"
+        "4. If you also want column A, click the"
+    )
+    result = ground(reply, [steps])
+    assert result.text == (
+        "1. Choose Format - Print Ranges - Edit.\n"
+        "2. Click the icon at the far right of the Rows to repeat area. [1]"
+    )
+    assert [reason for _, reason in result.dropped] == [
+        "no source supports it (the name 'Ribbon' does not occur in the cited source)"
+    ]
+
+
+def test_a_reply_cut_off_at_its_length_limit_loses_the_unfinished_part():
+    result = ground("Refunds are issued within 14 days of a request. Email billing@acme", SOURCES)
+    assert result.text == "Refunds are issued within 14 days of a request [1]."
 
 
 def test_a_trailing_marker_covers_its_paragraph():
@@ -76,3 +113,17 @@ def test_lists_stay_whole():
     )
     result = ground("To reset:\n1. Click Forgot password.\n2. Open the email. [1]", [steps])
     assert result.text == "To reset:\n1. Click Forgot password.\n2. Open the email. [1]"
+
+
+def test_a_menu_path_or_label_must_occur_as_written():
+    freeze = Document(
+        "Choose View - Freeze Rows and Columns. To deactivate, choose it again. Click *OK*.",
+        metadata={"doc_id": "freeze", "title": "Freezing Rows or Columns as Headers"},
+    )
+    kept = ground("Choose **View - Freeze Rows and Columns** [1]. Click *OK* [1].", [freeze])
+    assert kept.kept == 2 and not kept.dropped
+    invented = ground("Choose View - Freeze Columns [1]. Click *Apply* [1].", [freeze])
+    assert [reason for _, reason in invented.dropped] == [
+        "the label or menu path 'View - Freeze Columns' does not occur in the cited source",
+        "the label or menu path 'Apply' does not occur in the cited source",
+    ]

@@ -1,4 +1,4 @@
-"""The architecture holds: bot/ and knowledge/ never import a platform SDK, knowledge/ never imports bot/."""
+"""The architecture holds: connectors → bot → knowledge, and bot/ and knowledge/ never import a platform SDK."""
 
 from __future__ import annotations
 
@@ -32,6 +32,16 @@ def test_core_packages_import_no_platform_sdk():
 def test_knowledge_does_not_import_bot_or_connectors():
     for path, names in _imports("knowledge").items():
         assert not {n for n in names if n.split(".")[0] in ("bot", "connectors")}, path
+
+
+def test_bot_does_not_import_connectors():
+    for path, names in _imports("bot").items():
+        assert not {n for n in names if n.split(".")[0] == "connectors"}, path
+
+
+def test_the_command_line_is_at_the_edge():
+    assert (REPO / "connectors" / "cli.py").is_file()
+    assert not list((REPO / "bot").glob("cli.py")), "the command line belongs in connectors/"
 
 
 def test_every_module_opens_with_a_docstring():

@@ -133,7 +133,9 @@ async def test_helpdesk_serve_answers_slack_and_discord_and_shuts_down_cleanly(t
         **fake_discord.env(),
         **os.environ,
         "HELPDESK_DATA_DIR": str(tmp_path / "data"),
-        "HELPDESK_TONE_ENABLED": "false",  # the rewrite path has its own tests; keep this one about the platforms
+        # The rewrite and the local model have their own tests; keep this one about the platforms.
+        "HELPDESK_TONE_ENABLED": "false",
+        "HELPDESK_GENERATOR": "extractive",
         "HELPDESK_HTTP_HOST": "127.0.0.1",
         "HELPDESK_HTTP_PORT": str(port),
         "SLACK_BOT_TOKEN": BOT_TOKEN,

@@ -9,11 +9,11 @@ from test_tuning import PAIRS, _cli, converted_base_model, tone_data_dir  # noqa
 from typer.testing import CliRunner
 
 from bot.settings import Settings
-from bot.tone import RewriteResult, ToneRewriter
-from bot.tone_guard import check_rewrite
-from bot.tone_model import BUNDLED_ADAPTER, INSTRUCTION, rewrite_messages
-from bot.tone_voice import load_voice_words
-from bot.tuning import load_pairs
+from bot.voice.guard import check_rewrite
+from bot.voice.model import BUNDLED_ADAPTER, INSTRUCTION, rewrite_messages
+from bot.voice.rewriter import RewriteResult, ToneRewriter
+from bot.voice.tuning import load_pairs
+from bot.voice.words import load_voice_words
 
 HELDOUT = [p.input for p in load_pairs(PAIRS) if p.split == "heldout"]
 needs_adapter = pytest.mark.skipif(

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from bot.tone_copy import CopyBias
+from bot.voice.copy_bias import CopyBias
 
 # Token ids standing for: "Go to Billing → Change plan [ 1 ] . Seats cost 17 ."
 ANSWER = [10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23]

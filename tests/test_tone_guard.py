@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import REPO
 
-from bot.tone_guard import LengthBounds, check_rewrite, is_not_found, mentions, must_keep
+from bot.voice.guard import LengthBounds, check_rewrite, is_not_found, mentions, must_keep
 
 PLAIN = (
     "Refund requests for annual plans are submitted under Settings → Billing → Cancel subscription [1]. "

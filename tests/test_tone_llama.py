@@ -11,11 +11,11 @@ import sacrebleu
 from safetensors.numpy import save_file
 from test_tuning import PAIRS, converted_base_model, tone_data_dir  # noqa: F401  (fixtures)
 
-from bot.tone import ToneRewriter, resolve_backend
-from bot.tone_beam import BeamSearch
-from bot.tone_llama import lora_deltas, tuned_gguf
-from bot.tone_model import ADAPTER_CONFIG, ADAPTER_WEIGHTS, BUNDLED_ADAPTER, packaged_gguf
-from bot.tuning import load_pairs
+from bot.voice.beam import BeamSearch
+from bot.voice.llama import lora_deltas, tuned_gguf
+from bot.voice.model import ADAPTER_CONFIG, ADAPTER_WEIGHTS, BUNDLED_ADAPTER, packaged_gguf
+from bot.voice.rewriter import ToneRewriter, resolve_backend
+from bot.voice.tuning import load_pairs
 
 HELDOUT = [p.input for p in load_pairs(PAIRS) if p.split == "heldout"]
 

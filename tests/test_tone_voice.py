@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from bot.tone import ToneRewriter
-from bot.tone_guard import check_rewrite
-from bot.tone_model import ADAPTER_CONFIG, BUNDLED_ADAPTER
-from bot.tone_voice import (
+from bot.voice.guard import check_rewrite
+from bot.voice.model import ADAPTER_CONFIG, BUNDLED_ADAPTER
+from bot.voice.rewriter import ToneRewriter
+from bot.voice.tuning import SAMPLE_PAIRS, load_pairs, voice_words
+from bot.voice.words import (
     VOICE_FILE,
     content_words,
     invented_words,
@@ -16,7 +17,6 @@ from bot.tone_voice import (
     save_voice_words,
     word_stem,
 )
-from bot.tuning import SAMPLE_PAIRS, load_pairs, voice_words
 
 REFUND_ANSWER = "Most refund requests are decided within 2 business days [1]."
 
@@ -89,7 +89,7 @@ def test_an_adapter_without_voice_words_says_so_and_lets_no_new_word_through(tmp
     adapter = tmp_path / "old-adapter"
     adapter.mkdir()
     (adapter / ADAPTER_CONFIG).write_text("{}")
-    with caplog.at_level(logging.WARNING, logger="bot.tone"):
+    with caplog.at_level(logging.WARNING, logger="bot.voice.rewriter"):
         rewriter = ToneRewriter(adapter, tmp_path / "data", backend="transformers")
     assert VOICE_FILE in caplog.text and "helpdesk tune" in caplog.text
     verdict = rewriter.check("Refunds take 5 days [1].", "Good news! Refunds take 5 days [1].")

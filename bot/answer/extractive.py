@@ -9,8 +9,8 @@ import numpy as np
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
+from bot.answer.text import answer_units
 from bot.retriever import announced_passage, more_passages
-from bot.text import answer_units
 from knowledge.index import announces_what_follows, tokenize
 
 # Passages considered, answer units read per passage, and units kept in an answer. The answer comes from
@@ -72,14 +72,48 @@ def _passages_read(document: Document) -> list[list[str]]:
     return [units, *map(answer_units, more_passages(document))]
 
 
-def _considered(documents: list[Document]) -> list[tuple[int, Document]]:
-    """(rank, document) for the best documents and the documents they name as see-also."""
-    best = documents[:PASSAGES]
+def _considered(documents: list[Document], read: int) -> list[tuple[int, Document]]:
+    """(rank, document) for the first `read` documents and the documents they name as see-also."""
+    best = documents[:read]
     return [
         (rank, document)
         for rank, document in enumerate(documents)
-        if rank < PASSAGES or any(_names(pointer, document) for pointer in best)
+        if rank < read or any(_names(pointer, document) for pointer in best)
     ]
+
+
+def candidate_units(documents: list[Document], read: int = PASSAGES) -> list[tuple[int, int, str]]:
+    """(rank, position, unit) for the units of each read document's best passage and of its next best ones.
+
+    Besides the first `read` documents, the documents they name as see-also (they only point there) are read.
+    """
+    candidates = []
+    for rank, document in _considered(documents, read):
+        units = [
+            unit
+            for passage in _passages_read(document)
+            for unit in passage[:UNITS_PER_PASSAGE]
+            if not unit.rstrip("*_ ").endswith("?")  # a question restates; it does not answer
+        ]
+        candidates.extend((rank, position, unit) for position, unit in enumerate(units))
+    return candidates
+
+
+def cite(units: list[tuple[int, str]], documents: list[Document], support: float, name: str) -> Draft:
+    """A draft quoting (rank, unit) pieces in the given order, each cited with its document's number."""
+    sources: list[Document] = []
+    numbers: dict[int, int] = {}
+    parts = []
+    for rank, unit in units:
+        if rank not in numbers:
+            sources.append(documents[rank])
+            numbers[rank] = len(sources)
+        parts.append(f"{unit} [{numbers[rank]}]")
+    text = ""
+    for part in parts:
+        separator = "\n\n" if text and ("\n" in part or "\n" in text.split("\n\n")[-1]) else " "
+        text = f"{text}{separator}{part}" if text else part
+    return Draft(text, sources, support, name)
 
 
 class ExtractiveGenerator:
@@ -87,28 +121,14 @@ class ExtractiveGenerator:
 
     name = "extractive"
 
-    def __init__(self, embeddings: Embeddings):
+    def __init__(self, embeddings: Embeddings, embed_query=None):
+        """`embed_query` (async, optional) is the knowledge base's cached query embedding."""
         self.embeddings = embeddings
-
-    def _candidates(self, documents: list[Document]) -> list[tuple[int, int, str]]:
-        """(rank, position, unit) for the units of each document's best passage and of its next best ones.
-
-        Besides the best document, the documents it names as see-also (it only points there) are read.
-        """
-        candidates = []
-        for rank, document in _considered(documents):
-            units = [
-                unit
-                for passage in _passages_read(document)
-                for unit in passage[:UNITS_PER_PASSAGE]
-                if not unit.rstrip("*_ ").endswith("?")  # a question restates; it does not answer
-            ]
-            candidates.extend((rank, position, unit) for position, unit in enumerate(units))
-        return candidates
+        self.embed_query = embed_query
 
     def compose(self, query: str, query_vector: list[float], documents: list[Document]) -> Draft:
         """Compose synchronously (CPU work: call it off the event loop)."""
-        candidates = self._candidates(documents)
+        candidates = candidate_units(documents)
         if not candidates:
             return Draft("", [], 0.0, self.name, not_in_context=True)
         vectors = np.asarray(
@@ -142,24 +162,13 @@ class ExtractiveGenerator:
             chosen = [*chosen[: MAX_UNITS - 1], named[0]]
         # Lead first; the others in reading order of their documents.
         ordered = [lead, *sorted(chosen[1:], key=lambda i: candidates[i][:2])]
-        return self._cite(ordered, candidates, documents, float(similarity[lead]))
+        chosen_units = [(candidates[i][0], candidates[i][2]) for i in ordered]
+        return cite(chosen_units, documents, float(similarity[lead]), self.name)
 
-    def _cite(self, ordered, candidates, documents, support: float) -> Draft:
-        sources: list[Document] = []
-        numbers: dict[int, int] = {}
-        parts = []
-        for i in ordered:
-            rank, _, unit = candidates[i]
-            if rank not in numbers:
-                sources.append(documents[rank])
-                numbers[rank] = len(sources)
-            parts.append(f"{unit} [{numbers[rank]}]")
-        text = ""
-        for part in parts:
-            separator = "\n\n" if text and ("\n" in part or "\n" in text.split("\n\n")[-1]) else " "
-            text = f"{text}{separator}{part}" if text else part
-        return Draft(text, sources, support, self.name)
-
-    async def acompose(self, query: str, query_vector: list[float], documents: list[Document]) -> Draft:
-        """Compose off the event loop."""
+    async def acompose(self, question: str, query: str, documents: list[Document], on_delta=None) -> Draft:
+        """Compose for the standalone query, off the event loop (nothing streams: the answer is quoted)."""
+        if self.embed_query is not None:
+            query_vector = await self.embed_query(query)
+        else:
+            query_vector = await asyncio.to_thread(self.embeddings.embed_query, query)
         return await asyncio.to_thread(self.compose, query, query_vector, documents)

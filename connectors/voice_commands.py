@@ -20,8 +20,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from bot.tone_model import BUNDLED_ADAPTER
-from bot.tuning import SAMPLE_PAIRS
+from bot.voice.model import BUNDLED_ADAPTER
+from bot.voice.tuning import SAMPLE_PAIRS
 
 
 def tune(
@@ -71,9 +71,9 @@ def tune(
     Beside the adapter goes the brand's usual wording (voice_words.json): every word the training rewrites add
     to their plain answers. The fact guard lets a rewrite add no other word.
     """
-    from bot.cli import _fail, _settings, console, out
-    from bot.tuning import TuningConfig
-    from bot.tuning import tune as train_adapter
+    from bot.voice.tuning import TuningConfig
+    from bot.voice.tuning import tune as train_adapter
+    from connectors.cli import _fail, _settings, console, out
 
     settings = _settings()
     if not data.is_file():
@@ -150,8 +150,8 @@ def rewrite(
     ] = False,
 ) -> None:
     """Rewrite a text in the brand voice; if a fact would change, print the text unchanged."""
-    from bot.cli import _fail, _settings, out
-    from bot.tone import ToneRewriter
+    from bot.voice.rewriter import ToneRewriter
+    from connectors.cli import _fail, _settings, out
 
     settings = _settings()
     overrides = {"tone_enabled": True, **({"tone_adapter": adapter} if adapter else {})}

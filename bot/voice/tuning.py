@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bot.tone_model import (
+from bot.voice.model import (
     ADAPTER_WEIGHTS,
     BASE_MODEL_NAME,
     INSTRUCTION,
@@ -21,9 +21,9 @@ from bot.tone_model import (
     prompt_ids,
     reply_ids,
 )
-from bot.tone_voice import VOICE_FILE, learn_voice_words, save_voice_words
+from bot.voice.words import VOICE_FILE, learn_voice_words, save_voice_words
 
-SAMPLE_PAIRS = Path(__file__).resolve().parent.parent / "examples" / "acme-tone" / "pairs.jsonl"
+SAMPLE_PAIRS = Path(__file__).resolve().parents[2] / "examples" / "acme-tone" / "pairs.jsonl"
 CHECKPOINT_DIR = ".checkpoint"
 TUNING_RECORD = "tuning.json"
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.tone_beam import BeamSearch
-from bot.tone_copy import CopyBias
-from bot.tone_model import ADAPTER_CONFIG, ADAPTER_WEIGHTS, Generation, packaged_gguf, rewrite_messages
+from bot.voice.beam import BeamSearch
+from bot.voice.copy_bias import CopyBias
+from bot.voice.model import ADAPTER_CONFIG, ADAPTER_WEIGHTS, Generation, packaged_gguf, rewrite_messages
 
 # The LoRA target of each attention and MLP projection, as llama.cpp names the weights.
 GGUF_PROJECTIONS = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.text import CODE, MARKER, URL, facts, normalise, proper_names, strip_markers
-from bot.tone_voice import invented_words
+from bot.answer.text import CODE, MARKER, URL, facts, normalise, proper_names, strip_markers
+from bot.voice.words import dropped_words, invented_words
 
 # A menu path such as "Settings → Billing → Change plan", checked as the words around each arrow.
 MENU_PATH = re.compile(r"[^\s\[\]]+(?: → [^\s\[\]]+)+")
@@ -129,13 +129,18 @@ def meaning_problems(before: str, after: str) -> list[str]:
 
 
 def check_rewrite(
-    original: str, rewrite: str, bounds: LengthBounds = DEFAULT_BOUNDS, voice: frozenset[str] | None = None
+    original: str,
+    rewrite: str,
+    bounds: LengthBounds = DEFAULT_BOUNDS,
+    voice: frozenset[str] | None = None,
+    keep_words: bool = True,
 ) -> GuardVerdict:
     """Check that `rewrite` keeps every fact, citation, name, negation and limit of `original`, adding none.
 
-    With `voice` (the brand's usual wording, see bot.tone_voice) a rewrite may add no word that neither the
+    With `voice` (the brand's usual wording, see bot.voice.words) a rewrite may add no word that neither the
     original nor the voice has: "decided within 2 business days" must not become "refund a small amount
-    within 2 business days".
+    within 2 business days". With `keep_words` every word of the original that carries its sense stays:
+    the voice adds warmth around the answer and never rewords it ("decided" must not become "go out").
     """
     before, after = normalise(original), normalise(rewrite)
     if not after:
@@ -165,6 +170,8 @@ def check_rewrite(
     if lost_code:
         problems.append("changes a code block")
     problems.extend(meaning_problems(before, after))
+    if keep_words and not is_not_found(before) and (lost_words := dropped_words(before, after)):
+        problems.append(f"drops {', '.join(lost_words)} (the voice may add words, not replace them)")
     if voice is not None and (new_words := invented_words(before, after, voice)):
         problems.append(
             f"invents {', '.join(new_words)} (neither the answer's words nor the brand's usual ones)"

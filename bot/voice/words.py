@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from bot.text import CODE, URL, normalise, strip_markers
+from bot.answer.text import CODE, URL, normalise, strip_markers
 
 VOICE_FILE = "voice_words.json"
 WORD = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)*")
@@ -85,6 +85,12 @@ def invented_words(original: str, rewrite: str, voice: frozenset[str]) -> list[s
     """Words of `rewrite` that neither `original` nor the brand's usual wording (stems) has, as written."""
     added = _content_words_by_stem(rewrite)
     return sorted(added[stem] for stem in added.keys() - content_words(original) - voice)
+
+
+def dropped_words(original: str, rewrite: str) -> list[str]:
+    """Words of `original` that carry its sense (no function words) and that `rewrite` no longer has."""
+    kept = _content_words_by_stem(original)
+    return sorted(kept[stem] for stem in kept.keys() - content_words(rewrite))
 
 
 def save_voice_words(adapter_dir: Path, words: frozenset[str]) -> None:

@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -24,8 +25,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from bot import tone_cli as tone_commands
 from bot.settings import Settings
+from connectors import voice_commands as tone_commands
 from knowledge.store import SyncInProgress
 from knowledge.sync import SyncReport
 
@@ -337,7 +338,9 @@ def evaluate(
     questions: Annotated[
         Path,
         typer.Argument(
-            exists=True, dir_okay=False, help="JSONL with id, question, gold_doc_ids, kind per line."
+            exists=True,
+            dir_okay=False,
+            help="JSONL with id, question, gold_doc_ids, kind (and key_facts to score answers) per line.",
         ),
     ],
     mode: Annotated[
@@ -345,25 +348,43 @@ def evaluate(
     ] = None,
     keyword_weight: Annotated[float | None, typer.Option(help="BM25 weight in hybrid mode.")] = None,
     answers: Annotated[bool, typer.Option(help="Also answer every question and score the answers.")] = True,
+    voice: Annotated[
+        bool, typer.Option(help="Answer in the brand voice, as configured (--no-voice: as composed).")
+    ] = True,
+    kinds: Annotated[
+        list[str] | None,
+        typer.Option("--kind", help="Only questions of this kind (repeatable), e.g. --kind paraphrase."),
+    ] = None,
+    answers_out: Annotated[
+        Path | None,
+        typer.Option(help="Write one JSON line per answer: id, question, answer, refused, citations, ms."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
 ) -> None:
-    """Measure retrieval (hit@1, hit@5, MRR@10 per kind, abstention AUROC) and the answers given."""
+    """Measure retrieval (hit@1, hit@5, MRR@10 per kind, abstention AUROC) and the answers given.
+
+    Answers are scored by their questions' key facts: CORRECT (every key fact stated; for a question the
+    knowledge base cannot answer, a refusal), MISSING (refused) or WRONG; score = (correct − wrong) / n.
+    """
     from bot.runtime import open_knowledge_base
     from knowledge.base import KnowledgeBaseEmpty
     from knowledge.evaluation import load_questions
 
     settings = _settings()
     try:
-        items = load_questions(questions)
+        items = [q for q in load_questions(questions) if not kinds or q["kind"] in kinds]
+        if not items:
+            raise ValueError(f"{questions} has no questions of kind {', '.join(kinds or [])}")
         kb = open_knowledge_base(settings)
         weight = settings.keyword_weight if keyword_weight is None else keyword_weight
-        # Answers are scored as composed; the brand-voice rewrite is measured by bench/tone_quality.py.
         overrides = {
             "keyword_weight": weight,
             "retrieval_mode": mode or settings.retrieval_mode,
-            "tone_enabled": False,
+            "tone_enabled": settings.tone_enabled and voice,
         }
-        result = asyncio.run(_evaluate(settings.model_copy(update=overrides), kb, items, answers))
+        result = asyncio.run(
+            _evaluate(settings.model_copy(update=overrides), kb, items, answers, answers_out)
+        )
     except (KnowledgeBaseEmpty, ValueError) as error:
         raise _fail(str(error)) from None
     if as_json:
@@ -377,10 +398,25 @@ def evaluate(
     out.print(table)
     out.print(f"abstention AUROC: {result['abstention_auroc']}")
     if "answers" in result:
-        out.print_json(json.dumps(result["answers"]))
+        _print_verdicts(result["answers"])
 
 
-async def _evaluate(settings: Settings, kb, items: list[dict], answers: bool) -> dict:
+def _print_verdicts(figures: dict) -> None:
+    table = Table(title="Answers scored by key facts")
+    for column in ("kind", "n", "correct", "missing", "wrong", "score"):
+        table.add_column(column)
+    rows = [(k, f["verdicts"]) for k, f in figures["by_kind"].items() if "verdicts" in f]
+    for kind, row in [*rows, ("overall", figures["verdicts"])]:
+        table.add_row(kind, *(str(row[c]) for c in ("n", "correct", "missing", "wrong", "score")))
+    out.print(table)
+    out.print(
+        f"answer time p50 {figures['median_total_ms']} ms, p95 {figures['p95_total_ms']} ms", highlight=False
+    )
+
+
+async def _evaluate(
+    settings: Settings, kb, items: list[dict], answers: bool, answers_out: Path | None = None
+) -> dict:
     from bot.evaluation import answer_all, summarise_answers
     from bot.runtime import build_bot
     from knowledge.evaluation import evaluate_retrieval
@@ -390,5 +426,22 @@ async def _evaluate(settings: Settings, kb, items: list[dict], answers: bool) ->
     )
     if answers:
         bot = build_bot(settings, kb)
-        result["answers"] = summarise_answers(await answer_all(bot.chain, items))
+        await bot.warm_up()
+        with _lines_writer(answers_out) as write:
+            result["answers"] = summarise_answers(await answer_all(bot.chain, items, write))
     return result
+
+
+@contextmanager
+def _lines_writer(path: Path | None):
+    """A function writing one JSON line per call to `path` (flushed, so a long run can be watched)."""
+    if path is None:
+        yield None
+        return
+    with path.open("w", encoding="utf-8") as stream:
+
+        def write(record: dict) -> None:
+            stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+            stream.flush()
+
+        yield write

@@ -1,0 +1,60 @@
+"""Whether to answer at all: the retrieval confidence, then a judge's reading of the passages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from langchain_core.documents import Document
+
+# Chosen with `bench/fit_decision.py` on every dev set together (see docs/benchmarks.md): the pair of
+# thresholds that maximises the pooled answer score, correct − wrong.
+MIN_CONFIDENCE = 0.60
+MIN_ANSWERABILITY = 0.5
+
+
+class Judge(Protocol):
+    """Reads the passages a writer would answer from and says how likely they answer the question."""
+
+    async def answerability(self, query: str, documents: list[Document]) -> float:
+        """Probability (0–1) that the passages answer the question."""
+        ...
+
+
+@dataclass(frozen=True)
+class AnswerPolicy:
+    """When to refuse: retrieval confidence, the judge's answerability and answer support below these."""
+
+    min_confidence: float = MIN_CONFIDENCE
+    min_answerability: float = MIN_ANSWERABILITY
+    min_support: float = 0.0
+    refusal_sources: int = 3
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Answer or refuse, why, and the judge's answerability when it was asked."""
+
+    answer: bool
+    reason: str
+    answerability: float | None = None
+
+
+async def decide(
+    question: str,
+    query: str,
+    documents: list[Document],
+    confidence: float,
+    policy: AnswerPolicy,
+    judge: Judge | None = None,
+) -> Decision:
+    """Refuse when retrieval is unsure, or when the judge reads no answer in the passages."""
+    if not documents or confidence < policy.min_confidence:
+        return Decision(False, f"retrieval confidence {confidence:.2f} < {policy.min_confidence:.2f}")
+    if judge is None:
+        return Decision(True, "retrieval is confident")
+    answerability = await judge.answerability(query, documents)
+    if answerability < policy.min_answerability:
+        reason = f"answerability {answerability:.2f} < {policy.min_answerability:.2f}"
+        return Decision(False, reason, answerability)
+    return Decision(True, "the passages answer it", answerability)

@@ -1,0 +1,102 @@
+"""The packaged instruct model on llama.cpp, loaded once and shared behind a lock."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+# The model's chat format (ChatML).
+CHATML = "<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
+STOP = ["<|im_end|>", "<|endoftext|>", "\n"]
+CONTEXT_TOKENS = 4096
+
+
+class LocalAnswerModel:
+    """One llama.cpp model: the logits after a prompt, and a short greedy completion that reuses its cache.
+
+    The model file is located (assembled once from its packages) and loaded on first use, or by `load()`.
+    Calls are serialised: llama.cpp reads one prompt at a time, and a prompt read for its logits is not
+    read again for the completion that follows it.
+    """
+
+    def __init__(self, model_file: Callable[[], Path], threads: int = 0, grammar: str | None = None):
+        """`grammar` (GBNF, optional) constrains every completion, e.g. to a list of numbers."""
+        self.model_file = model_file
+        self.threads = threads
+        self.grammar = grammar
+        self.lock = asyncio.Lock()
+        self._llm = None
+
+    async def load(self) -> None:
+        """Locate and load the model off the event loop."""
+        if self._llm is None:
+            async with self.lock:
+                if self._llm is None:
+                    self._llm = await asyncio.to_thread(self._load)
+
+    def _load(self):
+        from langchain_community.llms import LlamaCpp
+
+        return LlamaCpp(
+            model_path=str(self.model_file()),
+            n_ctx=CONTEXT_TOKENS,
+            n_threads=self.threads or None,
+            n_batch=512,
+            temperature=0.0,
+            max_tokens=16,
+            stop=STOP,
+            grammar=self.grammar,
+            verbose=False,
+        )
+
+    def token_ids(self, words: Sequence[str]) -> list[int]:
+        """The single-token spellings among `words` in the model's vocabulary."""
+        ids = set()
+        for word in words:
+            tokens = self._llm.client.tokenize(word.encode("utf-8"), add_bos=False, special=False)
+            if len(tokens) == 1:
+                ids.add(tokens[0])
+        return sorted(ids)
+
+    def _next_token_logits(self, prompt: str) -> np.ndarray:
+        import llama_cpp
+
+        client = self._llm.client
+        tokens = client.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        cached = list(client.input_ids[: client.n_tokens])
+        # Reuse what the cache already holds; at least the last token is read again for its logits.
+        client.n_tokens = min(_common_prefix(cached, tokens), len(tokens) - 1)
+        client.eval(tokens[client.n_tokens :])
+        logits = llama_cpp.llama_get_logits_ith(client.ctx, -1)
+        return np.ctypeslib.as_array(logits, shape=(client.n_vocab(),)).copy()
+
+    async def next_token_logits(self, prompt: str) -> np.ndarray:
+        """The model's logits for the token after `prompt` (a full ChatML prompt)."""
+        await self.load()
+        async with self.lock:
+            return await asyncio.to_thread(self._next_token_logits, prompt)
+
+    async def complete(self, prompt: str) -> str:
+        """A short greedy completion of `prompt`, up to the end of its first line."""
+        await self.load()
+        async with self.lock:
+            return await self._llm.ainvoke(prompt)
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def log_sum_exp(values: np.ndarray) -> float:
+    """log(sum(exp(values))), computed stably."""
+    top = float(np.max(values))
+    return top + math.log(float(np.sum(np.exp(values - top))))

@@ -1,0 +1,91 @@
+"""The default writer: the model names excerpts by number and the answer quotes them (model faked at its edge)."""
+
+from __future__ import annotations
+
+import numpy as np
+from langchain_core.documents import Document
+
+from bot.answer.selector import (
+    MAX_ANSWER_WORDS,
+    ExcerptSelector,
+    chosen_numbers,
+    numbered_excerpts,
+    selection_prompt,
+    within_words,
+)
+
+FREEZE = Document(
+    "If you have long rows of data, you can freeze some rows or columns.\n\n"
+    "1. Select the row below the rows to freeze.\n2. Choose View - Freeze Rows and Columns.",
+    metadata={"doc_id": "freeze", "title": "Freezing Rows or Columns as Headers"},
+)
+ROWS = Document(
+    "Rows to repeat are printed on every page. Choose Format - Print Ranges - Edit.",
+    metadata={"doc_id": "print", "title": "Printing Rows or Columns on Every Page"},
+)
+
+
+class ScriptedModel:
+    """Stands in for llama.cpp: a fixed reply, and next-token logits over the digits 0–9 (token ids 0–9)."""
+
+    def __init__(self, reply: str, p_some: float):
+        self.reply = reply
+        self.p_some = p_some
+        self.prompts: list[str] = []
+
+    async def load(self):
+        pass
+
+    def token_ids(self, words):
+        return sorted(int(w) for w in words)
+
+    async def next_token_logits(self, prompt):
+        self.prompts.append(prompt)
+        logits = np.full(10, np.log(self.p_some / 9))
+        logits[0] = np.log(1 - self.p_some)
+        return logits
+
+    async def complete(self, prompt):
+        self.prompts.append(prompt)
+        return self.reply
+
+
+def test_the_excerpts_are_numbered_under_their_article():
+    excerpts = numbered_excerpts([FREEZE, ROWS])
+    assert [rank for rank, _ in excerpts] == [0, 0, 1, 1]
+    prompt = selection_prompt("how do I keep the headings on screen?", [FREEZE, ROWS], excerpts)
+    assert 'From the article "Freezing Rows or Columns as Headers":\n[1] If you have long rows' in prompt
+    assert "[3] Rows to repeat are printed on every page." in prompt
+    assert "Question: how do I keep the headings on screen?" in prompt
+
+
+def test_the_reply_is_read_as_numbers_in_its_order():
+    assert chosen_numbers("3, 1", 3) == [3, 1]
+    assert chosen_numbers("[2], [2] and 7", 3) == [2]  # repeats and numbers out of range are ignored
+    assert chosen_numbers("0", 3) == [] and chosen_numbers("none", 3) == []
+    assert chosen_numbers("1, 2, 3, 4", 9) == [1, 2, 3]
+
+
+def test_an_answer_stays_within_its_word_limit():
+    long_list = "\n".join(f"{i}. Step number {i} of a long procedure goes here." for i in range(1, 60))
+    kept = within_words([(0, long_list), (0, "One more sentence.")])
+    assert len(kept) == 1 and len(kept[0][1].split()) <= MAX_ANSWER_WORDS
+    assert kept[0][1].startswith("1. Step number 1")
+
+
+async def test_the_answer_quotes_the_named_excerpts_with_citations():
+    model = ScriptedModel("2, 1", p_some=0.8)
+    selector = ExcerptSelector(model)
+    assert abs(await selector.answerability("how do I keep headings visible?", [FREEZE]) - 0.8) < 1e-6
+    draft = await selector.acompose("q", "how do I keep headings visible?", [FREEZE], None)
+    assert draft.text == (
+        "1. Select the row below the rows to freeze.\n2. Choose View - Freeze Rows and Columns. [1]"
+        "\n\nIf you have long rows of data, you can freeze some rows or columns. [1]"
+    )
+    assert [d.metadata["doc_id"] for d in draft.sources] == ["freeze"]
+    assert model.prompts[0] == model.prompts[1]  # the judge and the writer read the same prompt
+
+
+async def test_a_reply_of_zero_is_not_in_context():
+    draft = await ExcerptSelector(ScriptedModel("0", p_some=0.1)).acompose("q", "paypal?", [FREEZE], None)
+    assert draft.not_in_context and draft.text == ""
