@@ -1,27 +1,31 @@
 """Fit the answer-or-refuse thresholds on several dev sets together, and show what each set scores.
 
 Input: the `--answers-out` files of `helpdesk eval` runs made with the thresholds lowered (e.g.
-HELPDESK_MIN_CONFIDENCE=0.5 HELPDESK_MIN_ANSWERABILITY=0), so that every question above the lowest
-thresholds swept was written, grounded and scored. Raising a threshold only turns answers into refusals,
+HELPDESK_MIN_CONFIDENCE=0.5 HELPDESK_MIN_ANSWERABILITY=0 HELPDESK_MIN_SUPPORT=0), so that every question
+above the lowest thresholds swept was written, grounded and scored. Three thresholds are swept: the
+retrieval confidence, the answerability (before writing) and the support (the model's check of the
+written answer). Raising a threshold only turns answers into refusals,
 so each candidate pair's verdicts follow from those records without answering again.
 
     python bench/fit_decision.py /work/runs/lohelp.jsonl /work/runs/pyfaq.jsonl /work/runs/acme.jsonl
 
-Prints the pooled score (correct − wrong over all questions of all sets) for every pair on the grid,
-the best pair, and each set's figures at the best pair and at the shipped defaults.
+Prints the best points of the grid by the mean of the sets' scores (correct − wrong over questions), and
+each set's figures at the best point, at the shipped defaults and with the retrieval confidence alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
-from bot.answer.decide import MIN_ANSWERABILITY, MIN_CONFIDENCE
+from bot.answer.decide import MIN_ANSWERABILITY, MIN_CONFIDENCE, MIN_SUPPORT
 from bot.answer.scoring import CORRECT, MISSING, tally
 
 CONFIDENCES = [round(0.50 + 0.02 * i, 2) for i in range(11)]
-ANSWERABILITIES = [round(0.05 * i, 2) for i in range(20)]
+ANSWERABILITIES = [round(0.5 + 0.02 * i, 2) for i in range(16)]
+SUPPORTS = [0.0] + [round(0.80 + 0.01 * i, 2) for i in range(16)]
 
 
 def load(path: Path) -> list[dict]:
@@ -30,19 +34,22 @@ def load(path: Path) -> list[dict]:
     return [r for r in records if r["verdict"] is not None]
 
 
-def verdict_at(record: dict, min_confidence: float, min_answerability: float) -> str:
+def verdict_at(record: dict, thresholds: tuple[float, float, float]) -> str:
     """The record's verdict had the chain refused below these thresholds."""
-    refused_now = record["confidence"] < min_confidence or (
-        record["answerability"] is not None and record["answerability"] < min_answerability
+    min_confidence, min_answerability, min_support = thresholds
+    refused_now = (
+        record["confidence"] < min_confidence
+        or (record["answerability"] is not None and record["answerability"] < min_answerability)
+        or record["support"] < min_support
     )
     if record["refused"] or not refused_now:
         return record["verdict"]
     return CORRECT if record["kind"] == "unanswerable" else MISSING
 
 
-def figures(records: list[dict], min_confidence: float, min_answerability: float) -> dict:
-    """Counts and score of one set at a pair of thresholds."""
-    return tally([verdict_at(r, min_confidence, min_answerability) for r in records])
+def figures(records: list[dict], thresholds: tuple[float, float, float]) -> dict:
+    """Counts and score of one set at these thresholds."""
+    return tally([verdict_at(r, thresholds) for r in records])
 
 
 def main() -> None:
@@ -53,24 +60,23 @@ def main() -> None:
     args = parser.parse_args()
     sets = {path.stem.split(".")[0]: load(path) for path in args.runs}
     grid = []
-    for confidence in CONFIDENCES:
-        for answerability in ANSWERABILITIES:
-            per_set = {name: figures(records, confidence, answerability) for name, records in sets.items()}
-            # Each set weighs the same, whatever its size: the product is judged per help center.
-            pooled = sum(f["score"] for f in per_set.values()) / len(per_set)
-            grid.append((pooled, confidence, answerability, per_set))
-    grid.sort(key=lambda row: (-row[0], row[1], row[2]))
-    print("best pairs (mean score over sets, min_confidence, min_answerability):")
-    for pooled, confidence, answerability, _ in grid[:10]:
-        print(f"  {pooled:.4f}  {confidence:.2f}  {answerability:.2f}")
-    best = grid[0]
-    for label, (confidence, answerability) in [
-        ("best", best[1:3]),
-        ("shipped", (MIN_CONFIDENCE, MIN_ANSWERABILITY)),
+    for thresholds in itertools.product(CONFIDENCES, ANSWERABILITIES, SUPPORTS):
+        per_set = {name: figures(records, thresholds) for name, records in sets.items()}
+        # Each set weighs the same, whatever its size: the product is judged per help center.
+        mean = sum(f["score"] for f in per_set.values()) / len(per_set)
+        grid.append((mean, thresholds))
+    grid.sort(key=lambda row: (-row[0], row[1]))
+    print("best (mean score over sets; min_confidence, min_answerability, min_support):")
+    for mean, thresholds in grid[:10]:
+        print(f"  {mean:.4f}  {thresholds}")
+    for label, thresholds in [
+        ("best", grid[0][1]),
+        ("shipped", (MIN_CONFIDENCE, MIN_ANSWERABILITY, MIN_SUPPORT)),
+        ("confidence alone", (MIN_CONFIDENCE, 0.0, 0.0)),
     ]:
-        print(f"\n{label}: min_confidence {confidence:.2f}, min_answerability {answerability:.2f}")
+        print(f"\n{label}: min_confidence, min_answerability, min_support = {thresholds}")
         for name, records in sets.items():
-            f = figures(records, confidence, answerability)
+            f = figures(records, thresholds)
             print(
                 f"  {name:10s} n {f['n']:4d}  correct {f['correct']:4d}  missing {f['missing']:4d}  "
                 f"wrong {f['wrong']:4d} ({f['wrong'] / f['n']:.0%})  score {f['score']:.3f}"

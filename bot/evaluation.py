@@ -35,6 +35,7 @@ def answer_record(question: dict, answer: Answer, ms: float) -> dict:
         "ms": round(ms, 1),
         "confidence": round(answer.confidence, 4),
         "answerability": None if answer.answerability is None else round(answer.answerability, 4),
+        "support": round(answer.support, 4),
         "verdict": verdict(question, answer.text, answer.refused) if is_scored(question) else None,
     }
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.answer.decide import MIN_ANSWERABILITY, MIN_CONFIDENCE
+from bot.answer.decide import MIN_ANSWERABILITY, MIN_CONFIDENCE, MIN_SUPPORT
 
 SAMPLE_KNOWLEDGE_BASE = Path(__file__).resolve().parent.parent / "examples" / "acme-kb"
 
@@ -71,7 +71,11 @@ class Settings(BaseSettings):
         description="Refuse when the local model judges the passages less likely than this to answer.",
     )
     min_support: float = Field(
-        0.0, ge=-1, le=1, description="Refuse when the best sentence matches less than this."
+        MIN_SUPPORT,
+        ge=-1,
+        le=1,
+        description="Refuse when the written answer's support is below this: with the local model, its "
+        "probability that the quoted answer answers the question; extractive, the best sentence's similarity.",
     )
     tone_enabled: bool = Field(
         True, description="Rewrite answers in the brand voice when an adapter is present."

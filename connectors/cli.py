@@ -307,7 +307,8 @@ async def _chat(settings: Settings) -> None:
         text = (await asyncio.to_thread(out.input, "[bold]you>[/bold] ")).strip()
         if text.lower().strip("/ ") in QUIT_WORDS:
             return
-        answer = await bot.answer(_question_from(text, history))
+        with console.status("Looking it up in the knowledge base…"):  # shown at once, gone with the answer
+            answer = await bot.answer(_question_from(text, history))
         out.print(plain_text(answer), highlight=False, markup=False)
         out.print(f"[dim]{answer.timings_ms.get('total', 0):.0f} ms[/dim]")
         history += [Turn("user", text), Turn("assistant", answer.text)]

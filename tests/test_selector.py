@@ -26,23 +26,31 @@ ROWS = Document(
 
 
 class ScriptedModel:
-    """Stands in for llama.cpp: a fixed reply, and next-token logits over the digits 0–9 (token ids 0–9)."""
+    """Stands in for llama.cpp: a fixed reply, and next-token logits over a vocabulary of the digits 0–9
+    (token ids 0–9), "yes" (10) and "no" (11)."""
 
-    def __init__(self, reply: str, p_some: float):
+    def __init__(self, reply: str, p_some: float, p_yes: float = 0.9):
         self.reply = reply
         self.p_some = p_some
+        self.p_yes = p_yes
         self.prompts: list[str] = []
 
     async def load(self):
         pass
 
     def token_ids(self, words):
-        return sorted(int(w) for w in words)
+        return sorted(
+            {10 if w.strip().lower() == "yes" else 11 if w.strip().lower() == "no" else int(w) for w in words}
+        )
 
     async def next_token_logits(self, prompt):
         self.prompts.append(prompt)
-        logits = np.full(10, np.log(self.p_some / 9))
-        logits[0] = np.log(1 - self.p_some)
+        logits = np.full(12, -30.0)
+        if prompt.rstrip().endswith("Reply yes or no.<|im_end|>\n<|im_start|>assistant"):
+            logits[10], logits[11] = np.log(self.p_yes), np.log(1 - self.p_yes)
+        else:
+            logits[1:10] = np.log(self.p_some / 9)
+            logits[0] = np.log(1 - self.p_some)
         return logits
 
     async def complete(self, prompt):
@@ -84,6 +92,9 @@ async def test_the_answer_quotes_the_named_excerpts_with_citations():
     )
     assert [d.metadata["doc_id"] for d in draft.sources] == ["freeze"]
     assert model.prompts[0] == model.prompts[1]  # the judge and the writer read the same prompt
+    assert abs(draft.support - 0.9) < 1e-6  # the model's check of the quoted answer
+    assert "Answer from the help center:\n1. Select the row below" in model.prompts[2]
+    assert "[1]" not in model.prompts[2]
 
 
 async def test_a_reply_of_zero_is_not_in_context():

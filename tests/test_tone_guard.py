@@ -9,6 +9,12 @@ from conftest import REPO
 
 from bot.voice.guard import LengthBounds, check_rewrite, is_not_found, mentions, must_keep
 
+
+def check_rewording(original, rewrite, *args, **kwargs):
+    """The guard's other checks, with rewording allowed (the keep-every-word check has its own tests)."""
+    return check_rewrite(original, rewrite, *args, keep_words=False, **kwargs)
+
+
 PLAIN = (
     "Refund requests for annual plans are submitted under Settings → Billing → Cancel subscription [1]. "
     "Approved refunds are returned within 5–10 business days to the card used for Acme Payroll [1]. "
@@ -23,7 +29,7 @@ FAITHFUL = (
 
 
 def test_a_faithful_rewrite_passes():
-    verdict = check_rewrite(PLAIN, FAITHFUL)
+    verdict = check_rewording(PLAIN, FAITHFUL)
     assert verdict.passed, verdict.problems
 
 
@@ -58,9 +64,9 @@ def test_length_stays_within_bounds():
     plain = "Exports are limited to 3 per hour [1]. Larger exports are split into files of 10,000 rows [1]."
     short = "Up to 3 exports per hour, 10,000 rows [1]."
     padded = plain + " " + " ".join(["Really, we are so very glad that you asked us about this today."] * 3)
-    assert any("too short" in p for p in check_rewrite(plain, short).problems)
-    assert any("too long" in p for p in check_rewrite(plain, padded).problems)
-    assert check_rewrite(plain, short, LengthBounds(min_ratio=0.3)).passed
+    assert any("too short" in p for p in check_rewording(plain, short).problems)
+    assert any("too long" in p for p in check_rewording(plain, padded).problems)
+    assert check_rewording(plain, short, LengthBounds(min_ratio=0.3)).passed
 
 
 def test_an_empty_rewrite_fails():
@@ -78,21 +84,23 @@ def test_a_refusal_must_stay_a_refusal():
 
 def test_a_code_block_must_survive_verbatim():
     plain = "Run this:\n```\nhelpdesk sync --json\n```\nIt prints a summary [1]."
-    assert check_rewrite(plain, "Just run:\n```\nhelpdesk sync --json\n```\nYou'll get a summary [1].").passed
+    assert check_rewording(
+        plain, "Just run:\n```\nhelpdesk sync --json\n```\nYou'll get a summary [1]."
+    ).passed
     changed = "Just run:\n```\nhelpdesk sync\n```\nYou'll get a summary back [1]."
-    assert "changes a code block" in check_rewrite(plain, changed).problems
+    assert "changes a code block" in check_rewording(plain, changed).problems
 
 
 def test_a_number_written_out_or_in_digits_is_the_same_fact():
     plain = "Two-step verification sends a 6-digit code [1]."
-    assert check_rewrite(plain, "Good news! 2-step verification sends you a 6-digit code [1].").passed
-    assert check_rewrite("It takes 3 days [1].", "Sure! It takes three days [1].").passed
-    assert "adds 4" in check_rewrite(plain, "Sure! 4-step verification sends a 6-digit code [1].").problems
+    assert check_rewording(plain, "Good news! 2-step verification sends you a 6-digit code [1].").passed
+    assert check_rewording("It takes 3 days [1].", "Sure! It takes three days [1].").passed
+    assert "adds 4" in check_rewording(plain, "Sure! 4-step verification sends a 6-digit code [1].").problems
 
 
 def test_a_capitalised_ordinary_word_is_not_an_invented_name():
     plain = "The report lists tax collected by rate and period under Reports → Sales tax [1]."
-    assert check_rewrite(
+    assert check_rewording(
         plain, "Happy to help! The report lists tax by Rate and Period under Reports → Sales tax [1]."
     ).passed
 
@@ -104,13 +112,13 @@ def test_names_match_as_whole_words_singular_or_plural():
 
 
 def test_the_brand_references_pass_the_guard():
-    """The guard is not stricter than the humans who wrote the brand-voice examples.
+    """Allowed to reword, the guard is not stricter than the humans who wrote the brand-voice examples.
 
     Every reference keeps its facts. The sense checks turn down at most 1.5%: a negation said another way
     ("without a due date" → "if you leave it blank"), which posts the plain answer instead.
     """
     pairs = [json.loads(line) for line in (REPO / "examples/acme-tone/pairs.jsonl").read_text().splitlines()]
-    verdicts = {p["id"]: check_rewrite(p["input"], p["output"]) for p in pairs}
+    verdicts = {p["id"]: check_rewording(p["input"], p["output"]) for p in pairs}
     failing = {key: verdict.problems for key, verdict in verdicts.items() if not verdict.passed}
     assert all(
         problem.startswith("loses a negation") for problems in failing.values() for problem in problems
@@ -149,7 +157,7 @@ def test_a_rewrite_that_keeps_the_items_but_changes_the_sense_fails(answer, rewr
     ],
 )
 def test_a_negation_or_limit_said_another_way_passes(answer, rewrite):
-    verdict = check_rewrite(answer, rewrite)
+    verdict = check_rewording(answer, rewrite)
     assert verdict.passed, verdict.problems
 
 
@@ -170,3 +178,29 @@ def test_must_keep_lists_what_the_guard_checks_in_reading_order():
     # Dropping any listed item fails the guard: the list names exactly what a rewrite must carry over.
     for item in keep:
         assert not check_rewrite(PLAIN, FAITHFUL.replace(item, "")).passed, item
+
+
+@pytest.mark.parametrize(
+    ("answer", "rewrite", "dropped"),
+    [
+        (
+            "Most refund requests are decided within 2 business days [1].",
+            "Thanks for asking! Most refund requests go out within 2 business days [1].",
+            "decided",
+        ),
+        (
+            "Most refund requests are decided within 2 business days [1].",
+            "Thanks for asking! Most refund requests are sent within 2 business days [1].",
+            "decided",
+        ),
+        (
+            "The limit of 600 requests per minute is shared by all API keys on the account [1].",
+            "Good news! All API keys on the account can make 600 requests per minute [1].",
+            "limit, shared",
+        ),
+    ],
+)
+def test_the_voice_may_add_words_but_not_replace_them(answer, rewrite, dropped):
+    verdict = check_rewrite(answer, rewrite)
+    assert f"drops {dropped} (the voice may add words, not replace them)" in verdict.problems
+    assert check_rewrite(answer, f"Thanks for asking! {answer}").passed

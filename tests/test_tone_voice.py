@@ -67,8 +67,9 @@ def test_a_rewrite_may_add_only_the_answers_words_and_the_brands_usual_ones():
 def test_the_guard_with_the_bundled_voice_refuses_invented_wording():
     """The quick start's first answer, as the bundled adapter once rewrote it: every item kept, sense not."""
     invented = "Thanks for asking! You can usually refund a small amount within 2 business days [1]."
-    assert check_rewrite(REFUND_ANSWER, invented).passed  # items, negations and limits alone cannot tell
-    verdict = check_rewrite(REFUND_ANSWER, invented, voice=load_voice_words(BUNDLED_ADAPTER))
+    reword = {"keep_words": False}  # the voice check alone, as when rewording is allowed
+    assert check_rewrite(REFUND_ANSWER, invented, **reword).passed  # items, negations and limits cannot tell
+    verdict = check_rewrite(REFUND_ANSWER, invented, voice=load_voice_words(BUNDLED_ADAPTER), **reword)
     assert [p.split(" (")[0] for p in verdict.problems] == ["invents small"]
     faithful = "Thanks for asking! Most refund requests are decided within 2 business days [1]."
     assert check_rewrite(REFUND_ANSWER, faithful, voice=load_voice_words(BUNDLED_ADAPTER)).passed

@@ -11,6 +11,7 @@ from langchain_core.documents import Document
 # thresholds that maximises the pooled answer score, correct − wrong.
 MIN_CONFIDENCE = 0.60
 MIN_ANSWERABILITY = 0.5
+MIN_SUPPORT = 0.0
 
 
 class Judge(Protocol):
@@ -27,7 +28,7 @@ class AnswerPolicy:
 
     min_confidence: float = MIN_CONFIDENCE
     min_answerability: float = MIN_ANSWERABILITY
-    min_support: float = 0.0
+    min_support: float = MIN_SUPPORT
     refusal_sources: int = 3
 
 
