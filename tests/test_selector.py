@@ -92,9 +92,6 @@ async def test_the_answer_quotes_the_named_excerpts_with_citations():
     )
     assert [d.metadata["doc_id"] for d in draft.sources] == ["freeze"]
     assert model.prompts[0] == model.prompts[1]  # the judge and the writer read the same prompt
-    assert abs(draft.support - 0.9) < 1e-6  # the model's check of the quoted answer
-    assert "Answer from the help center:\n1. Select the row below" in model.prompts[2]
-    assert "[1]" not in model.prompts[2]
 
 
 async def test_a_reply_of_zero_is_not_in_context():

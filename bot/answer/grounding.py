@@ -90,16 +90,17 @@ def _statements(text: str) -> list[tuple[str, list[int], bool]]:
 
 
 def _unsupported_reason(statement: str, cited_text: str) -> str | None:
+    """Why the cited text does not back the statement (the first problem in reading order), or None."""
     statement = _LIST_ITEM.sub("", statement)  # a step's number is the answer's own layout, not a fact
     plain_source = normalise(cited_text)
-    for fact in facts(statement):
+    for fact in sorted(facts(statement), key=statement.find):
         if normalise(fact) not in plain_source:
             return f"'{fact}' does not occur in the cited source"
-    for name in proper_names(statement):
+    for name in sorted(proper_names(statement), key=statement.find):
         if name not in plain_source:
             return f"the name '{name}' does not occur in the cited source"
     source_labels = label_form(cited_text)
-    for label in labels(statement):
+    for label in sorted(labels(statement), key=statement.find):
         if label_form(label) not in source_labels:
             return f"the label or menu path '{label}' does not occur in the cited source"
     words = set(tokenize([strip_markers(statement)])[0])
