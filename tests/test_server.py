@@ -102,7 +102,7 @@ async def test_an_empty_knowledge_base_is_synced_on_start(
 
 
 def _serve_command() -> list[str]:
-    return [sys.executable, "-m", "bot", "serve"]
+    return [sys.executable, "-m", "connectors", "serve"]
 
 
 async def _run(args: list[str], env: dict, timeout: float) -> tuple[int, str]:
@@ -142,7 +142,7 @@ async def test_helpdesk_serve_answers_slack_and_discord_and_shuts_down_cleanly(t
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": fake_slack.api_url,
     }
-    code, output = await _run([sys.executable, "-m", "bot", "sync"], env, timeout=300)
+    code, output = await _run([sys.executable, "-m", "connectors", "sync"], env, timeout=300)
     assert code == 0, output
 
     log_path = tmp_path / "serve.log"

@@ -14,6 +14,7 @@ from bot.voice.words import (
     invented_words,
     learn_voice_words,
     load_voice_words,
+    opening,
     save_voice_words,
     word_stem,
 )
@@ -97,3 +98,11 @@ def test_an_adapter_without_voice_words_says_so_and_lets_no_new_word_through(tmp
     assert [p.split(" (")[0] for p in verdict.problems] == ["invents good, news"]
     bundled = ToneRewriter(BUNDLED_ADAPTER, tmp_path / "data", backend="transformers")
     assert bundled.check("Refunds take 5 days [1].", "Good news! Refunds take 5 days [1].").passed
+
+
+def test_the_opening_of_a_rewrite_is_what_it_says_before_the_answer():
+    voice = load_voice_words(BUNDLED_ADAPTER)
+    rewrite = "Thanks for asking! Most refund requests go out within 2 business days [1]."
+    assert opening(REFUND_ANSWER, rewrite, voice) == "Thanks for asking!"
+    assert opening(REFUND_ANSWER, "Most refunds go out in 2 days [1].", voice) is None
+    assert opening(REFUND_ANSWER, "Refunds are slow. Most requests are decided [1].", voice) is None

@@ -14,7 +14,7 @@ from bot.voice.copy_bias import DEFAULT_COPY_BIAS
 from bot.voice.guard import DEFAULT_BOUNDS, GuardVerdict, LengthBounds, check_rewrite
 from bot.voice.llama import LlamaToneModel, llama_cpp_installed
 from bot.voice.model import ADAPTER_CONFIG, BUNDLED_ADAPTER, Generation, TransformersToneModel
-from bot.voice.words import VOICE_FILE, load_voice_words
+from bot.voice.words import VOICE_FILE, load_voice_words, opening
 from knowledge.tables import has_table_row
 
 log = logging.getLogger(__name__)
@@ -225,6 +225,20 @@ class ToneRewriter:
         if not generation.finished:
             return result(text, False, ("the rewrite was cut off",))
         verdict = self.check(text, generation.text)
-        if not verdict.passed:
-            return result(text, False, verdict.problems)
-        return result(generation.text, True, ())
+        if verdict.passed:
+            return result(generation.text, True, ())
+        # The rewrite reworded the answer; its opening alone, before the answer as written, still speaks
+        # in the brand's voice without touching a fact.
+        framed = self.framed(text, generation.text)
+        if framed is not None:
+            return result(framed, True, ())
+        return result(text, False, verdict.problems)
+
+    def framed(self, text: str, rewrite: str) -> str | None:
+        """The rewrite's opening in the brand voice, then `text` unchanged; None if there is no such opening
+        or the guard turns it down."""
+        lead = opening(text, rewrite, self.voice or frozenset())
+        if lead is None:
+            return None
+        framed = f"{lead} {text}"
+        return framed if self.check(text, framed).passed else None

@@ -93,6 +93,22 @@ def dropped_words(original: str, rewrite: str) -> list[str]:
     return sorted(kept[stem] for stem in kept.keys() - content_words(rewrite))
 
 
+def opening(answer: str, rewrite: str, voice: frozenset[str]) -> str | None:
+    """The rewrite's opening in the brand's voice ("Thanks for asking!"), before it starts on the answer.
+
+    Its leading sentences count while every word they carry is a voice word and none is the answer's.
+    """
+    from bot.answer.text import split_sentences
+
+    answer_words, kept = content_words(answer), []
+    for sentence in split_sentences(strip_markers(rewrite)):
+        words = content_words(sentence)
+        if words & answer_words or not words <= voice:
+            break
+        kept.append(sentence)
+    return " ".join(kept) or None
+
+
 def save_voice_words(adapter_dir: Path, words: frozenset[str]) -> None:
     """Write the voice words beside an adapter, as a sorted JSON list, replacing any previous file whole."""
     target = Path(adapter_dir) / VOICE_FILE
