@@ -59,6 +59,9 @@ async def measure(args) -> dict:
             "answers_on_brand_pct": pct(
                 int(sum(classifier.predict([t for _, t in answered]))), len(answered)
             ),
+            "answers_on_brand_without_voice_pct": pct(
+                int(sum(classifier.predict([r["answer"] for r, _ in answered]))), len(answered)
+            ),
             "all_posted_on_brand_pct": pct(int(sum(classifier.predict(posted))), len(posted)),
             "median_voice_ms": round(1000 * statistics.median(seconds), 1),
         }
