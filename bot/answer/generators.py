@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 
 from langchain_core.documents import Document
-from langchain_core.language_models import BaseChatModel, BaseLanguageModel
+from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
-from langchain_core.prompts import BasePromptTemplate, ChatPromptTemplate
+from langchain_core.prompts import ChatPromptTemplate
 
 from bot.answer.extractive import Draft
 from bot.retriever import passages_of
@@ -47,47 +45,22 @@ def format_context(documents: list[Document]) -> str:
 
 
 class ChatModelGenerator:
-    """Any LangChain model (OpenAI-compatible endpoint, the packaged local model) answering from the context.
+    """Any LangChain chat model (e.g. an OpenAI-compatible endpoint) answering from the context."""
 
-    `prompt` takes {context} and {question}; only the first `max_documents` retrieved documents are read;
-    `lock` (optional) serialises calls to a model that answers one prompt at a time.
-    """
-
-    def __init__(
-        self,
-        model: BaseLanguageModel | Callable[[], Awaitable[BaseLanguageModel]],
-        name: str,
-        prompt: BasePromptTemplate = ANSWER_PROMPT,
-        max_documents: int | None = None,
-        lock: asyncio.Lock | None = None,
-    ):
-        """`model` is a model, or an async function that loads it on first use."""
-        self.model = model
-        self.prompt = prompt
-        self.chain = (
-            None if callable(model) and not isinstance(model, BaseLanguageModel) else self._chain(model)
-        )
+    def __init__(self, model: BaseChatModel, name: str):
+        self.chain = ANSWER_PROMPT | model | StrOutputParser()
         self.name = name
-        self.max_documents = max_documents
-        self.lock = lock
-
-    def _chain(self, model: BaseLanguageModel):
-        return self.prompt | model | StrOutputParser()
 
     async def acompose(
         self, question: str, query: str, documents: list[Document], on_delta: DeltaCallback | None = None
     ) -> Draft:
         """Stream the model's answer to the standalone query (reporting each delta) as a draft citing `documents`."""
-        if self.chain is None:
-            self.chain = self._chain(await self.model())
-        documents = documents[: self.max_documents]
         inputs = {"context": format_context(documents), "question": query}
-        async with self.lock or contextlib.nullcontext():
-            text = ""
-            async for delta in self.chain.astream(inputs):
-                text += delta
-                if on_delta and NOT_IN_CONTEXT not in text:
-                    await on_delta(delta)
+        text = ""
+        async for delta in self.chain.astream(inputs):
+            text += delta
+            if on_delta and NOT_IN_CONTEXT not in text:
+                await on_delta(delta)
         text = text.strip()
         if NOT_IN_CONTEXT in text:
             return Draft("", list(documents), 0.0, self.name, not_in_context=True)
