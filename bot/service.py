@@ -23,7 +23,7 @@ class HelpdeskBot:
 
     async def warm_up(self) -> None:
         """Load what the first answer would otherwise wait for (the answer and tone models), off the loop."""
-        if self.chain.judge is not None and hasattr(self.chain.judge, "load"):
+        if self.chain.judge is not None:
             await self.chain.judge.load()
         if self.chain.tone is not None:
             try:

@@ -74,8 +74,8 @@ class Settings(BaseSettings):
         MIN_SUPPORT,
         ge=-1,
         le=1,
-        description="Refuse when the written answer's support is below this: with the local model, its "
-        "probability that the quoted answer answers the question; extractive, the best sentence's similarity.",
+        description="With the extractive writer: refuse when the best sentence's similarity to the question "
+        "is below this.",
     )
     tone_enabled: bool = Field(
         True, description="Rewrite answers in the brand voice when an adapter is present."

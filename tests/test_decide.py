@@ -23,6 +23,9 @@ class FixedJudge:
         self.value = answerability
         self.calls = 0
 
+    async def load(self):
+        pass
+
     async def answerability(self, query, documents):
         self.calls += 1
         return self.value

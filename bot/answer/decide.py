@@ -20,6 +20,10 @@ MIN_SUPPORT = 0.0
 class Judge(Protocol):
     """Reads the passages a writer would answer from and says how likely they answer the question."""
 
+    async def load(self) -> None:
+        """Load what judging needs (a model), off the event loop."""
+        ...
+
     async def answerability(self, query: str, documents: list[Document]) -> float:
         """Probability (0–1) that the passages answer the question."""
         ...

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from langchain_core.documents import Document
 
 from bot.answer.text import (
     FENCE,
+    LIST_ITEM,
     MARKER,
     facts,
     label_form,
@@ -26,8 +26,7 @@ from knowledge.index import tokenize
 MIN_WORD_SUPPORT = 0.5
 # What a finished sentence or list item ends with (a closing quote, bracket or code span included).
 _ENDINGS = ".!?:;)]`\"'*_"
-_LIST_ITEM = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
-# Below this share of surviving sentences, the answer is replaced by the extractive one.
+# Below this share of surviving sentences, the answer is not posted and the bot refuses.
 MIN_KEPT_SHARE = 0.5
 
 
@@ -51,7 +50,7 @@ def _lines(block: str) -> list[str]:
     """A list block's lines, each item with its continuation lines (a marker alone on a line included)."""
     lines: list[str] = []
     for line in block.strip().splitlines():
-        continues = not _LIST_ITEM.match(line) and (
+        continues = not LIST_ITEM.match(line) and (
             line.startswith((" ", "\t")) or not strip_markers(line).strip()
         )
         if lines and continues:
@@ -91,7 +90,7 @@ def _statements(text: str) -> list[tuple[str, list[int], bool]]:
 
 def _unsupported_reason(statement: str, cited_text: str) -> str | None:
     """Why the cited text does not back the statement (the first problem in reading order), or None."""
-    statement = _LIST_ITEM.sub("", statement)  # a step's number is the answer's own layout, not a fact
+    statement = LIST_ITEM.sub("", statement)  # a step's number is the answer's own layout, not a fact
     plain_source = normalise(cited_text)
     for fact in sorted(facts(statement), key=statement.find):
         if normalise(fact) not in plain_source:
@@ -144,7 +143,7 @@ def complete_part(text: str) -> str:
     if not text or text[-1] in _ENDINGS or MARKER.search(text[-6:]) or text.count("```") % 2:
         return text
     lines = text.split("\n")
-    if _LIST_ITEM.match(lines[-1]) or (len(lines) > 1 and not split_sentences(lines[-1])[:-1]):
+    if LIST_ITEM.match(lines[-1]) or (len(lines) > 1 and not split_sentences(lines[-1])[:-1]):
         return "\n".join(lines[:-1]).rstrip()
     sentences = split_sentences(lines[-1])
     lines[-1] = " ".join(sentences[:-1])

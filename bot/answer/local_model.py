@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -67,9 +66,9 @@ class LocalAnswerModel:
 
         client = self._llm.client
         tokens = client.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
-        cached = list(client.input_ids[: client.n_tokens])
+        cached = client.input_ids[: client.n_tokens].tolist()
         # Reuse what the cache already holds; at least the last token is read again for its logits.
-        client.n_tokens = min(_common_prefix(cached, tokens), len(tokens) - 1)
+        client.n_tokens = min(llama_cpp.Llama.longest_token_prefix(cached, tokens), len(tokens) - 1)
         client.eval(tokens[client.n_tokens :])
         logits = llama_cpp.llama_get_logits_ith(client.ctx, -1)
         return np.ctypeslib.as_array(logits, shape=(client.n_vocab(),)).copy()
@@ -87,16 +86,6 @@ class LocalAnswerModel:
             return await self._llm.ainvoke(prompt)
 
 
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 def log_sum_exp(values: np.ndarray) -> float:
     """log(sum(exp(values))), computed stably."""
-    top = float(np.max(values))
-    return top + math.log(float(np.sum(np.exp(values - top))))
+    return float(np.logaddexp.reduce(values))

@@ -12,7 +12,7 @@ MARKER = re.compile(r"\s?\[(\d+)\]")
 _SENTENCE_END = re.compile(
     r"(?<!^\d)(?<!\s\d)(?<!^\d\d)(?<!\s\d\d)[.!?](?:\s?\[\d+\])*(?!\s*\[\d+\])(?=\s+[\"'(\[]?[A-Z0-9`*])"
 )
-_LIST_ITEM = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
+LIST_ITEM = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
 _HEADING = re.compile(r"^\s*#{1,6}\s")
 FENCE = re.compile(r"^\s*```")
 NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,:]\d+)*%?")
@@ -91,7 +91,7 @@ def answer_units(passage: str) -> list[str]:
                 units.append("\n".join(lines))
             continue
         lines = [line.strip() for line in lines if not _HEADING.match(line)]
-        first_item = next((i for i, line in enumerate(lines) if _LIST_ITEM.match(line)), len(lines))
+        first_item = next((i for i, line in enumerate(lines) if LIST_ITEM.match(line)), len(lines))
         prose, items = " ".join(lines[:first_item]), lines[first_item:]
         if prose:
             units.extend(split_sentences(prose))
