@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from bot.answer.text import CODE, URL, normalise, strip_markers
+from bot.answer.text import CODE, URL, normalise, split_sentences, strip_markers
 
 VOICE_FILE = "voice_words.json"
 WORD = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)*")
@@ -98,8 +98,6 @@ def opening(answer: str, rewrite: str, voice: frozenset[str]) -> str | None:
 
     Its leading sentences count while every word they carry is a voice word and none is the answer's.
     """
-    from bot.answer.text import split_sentences
-
     answer_words, kept = content_words(answer), []
     for sentence in split_sentences(strip_markers(rewrite)):
         words = content_words(sentence)
