@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from bot.models import Answer, Question
 
-_SCHEMA = """
+T = TypeVar("T")
+
+_TABLES = """
 CREATE TABLE IF NOT EXISTS answers (
     id TEXT PRIMARY KEY,
     asked_at REAL NOT NULL,
@@ -35,54 +40,130 @@ CREATE TABLE IF NOT EXISTS feedback (
 CREATE INDEX IF NOT EXISTS feedback_answer ON feedback(answer_id);
 """
 
+# Schema versions (PRAGMA user_version), applied in order inside one transaction each.
+_MIGRATIONS = (
+    # 1: one vote per person per answer. Journals written before kept every click: keep each person's latest.
+    """
+    DELETE FROM feedback
+    WHERE voter IS NOT NULL AND rowid NOT IN (
+        SELECT rowid FROM (
+            SELECT rowid, ROW_NUMBER() OVER (
+                PARTITION BY answer_id, voter ORDER BY voted_at DESC, rowid DESC
+            ) AS newest
+            FROM feedback WHERE voter IS NOT NULL
+        ) WHERE newest = 1
+    );
+    CREATE UNIQUE INDEX IF NOT EXISTS feedback_one_per_voter ON feedback(answer_id, voter);
+    """,
+)
+
+
+class JournalError(RuntimeError):
+    """The journal could not be read or written (read-only or full disk, damaged file); the cause is chained."""
+
 
 class UnknownAnswer(KeyError):
     """Feedback was given for an answer id the journal has never seen."""
 
 
 class Journal:
-    """Appends answers and feedback to an SQLite file; every call runs off the event loop."""
+    """Appends answers and feedback to an SQLite file; every call runs off the event loop.
+
+    The file is opened (and created or upgraded) on first use, so a journal that cannot be written never
+    stops the bot from answering: each failing call raises JournalError saying what to fix.
+    """
 
     def __init__(self, path: Path):
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as connection:
-            connection.executescript(_SCHEMA)
+        self._ready = False
+        self._setup_lock = threading.Lock()
 
     def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, timeout=10)
-        connection.execute("PRAGMA journal_mode=WAL")
+        connection = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            if not self._ready:
+                self._set_up(connection)
+        except BaseException:
+            connection.close()
+            raise
         return connection
+
+    def _set_up(self, connection: sqlite3.Connection) -> None:
+        with self._setup_lock:
+            if self._ready:
+                return
+            connection.executescript(_TABLES)
+            connection.execute("BEGIN IMMEDIATE")  # one process upgrades; the others wait, then see it done
+            try:
+                version = connection.execute("PRAGMA user_version").fetchone()[0]
+                for number, migration in enumerate(_MIGRATIONS[version:], start=version + 1):
+                    for statement in migration.split(";"):
+                        if statement.strip():
+                            connection.execute(statement)
+                    connection.execute(f"PRAGMA user_version = {number}")
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            self._ready = True
+
+    def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` in one transaction, with SQLite's errors turned into a JournalError saying what to do."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = self._connect()
+        except (OSError, sqlite3.Error) as error:
+            raise self._error(error) from error
+        try:
+            with connection:
+                connection.execute("BEGIN")
+                return work(connection)
+        except sqlite3.Error as error:
+            raise self._error(error) from error
+        finally:
+            connection.close()
+
+    def _error(self, error: Exception) -> JournalError:
+        msg = (
+            f"Could not use the journal {self.path} ({error}): make sure the data directory "
+            "(HELPDESK_DATA_DIR) is writable and the disk is not full, or move a damaged file aside"
+        )
+        return JournalError(msg)
 
     def _write_answer(self, question: Question, answer: Answer) -> None:
         citations = json.dumps([c.to_dict() for c in answer.citations])
-        with self._connect() as connection:
-            connection.execute(
-                "INSERT INTO answers VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    answer.id,
-                    time.time(),
-                    question.asker,
-                    question.channel,
-                    question.text,
-                    answer.standalone_query,
-                    answer.text,
-                    int(answer.refused),
-                    answer.confidence,
-                    answer.generator,
-                    citations,
-                    answer.timings_ms.get("total"),
-                ),
-            )
+        row = (
+            answer.id,
+            time.time(),
+            question.asker,
+            question.channel,
+            question.text,
+            answer.standalone_query,
+            answer.text,
+            int(answer.refused),
+            answer.confidence,
+            answer.generator,
+            citations,
+            answer.timings_ms.get("total"),
+        )
+        self._run(
+            lambda connection: connection.execute("INSERT INTO answers VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row)
+        )
 
     def _write_feedback(self, answer_id: str, vote: int, comment: str | None, voter: str | None) -> None:
-        with self._connect() as connection:
+        def write(connection: sqlite3.Connection) -> None:
             if connection.execute("SELECT 1 FROM answers WHERE id = ?", (answer_id,)).fetchone() is None:
                 msg = f"No answer with id {answer_id!r}"
                 raise UnknownAnswer(msg)
+            # A person voting again on the same answer changes their vote (anonymous votes are all kept).
             connection.execute(
-                "INSERT INTO feedback VALUES (?,?,?,?,?)", (answer_id, vote, comment, voter, time.time())
+                "INSERT INTO feedback VALUES (?,?,?,?,?) ON CONFLICT (answer_id, voter) DO UPDATE SET "
+                "vote = excluded.vote, comment = excluded.comment, voted_at = excluded.voted_at",
+                (answer_id, vote, comment, voter, time.time()),
             )
+
+        self._run(write)
 
     async def record_answer(self, question: Question, answer: Answer) -> None:
         """Store a question and the answer given."""
@@ -91,20 +172,19 @@ class Journal:
     async def record_feedback(
         self, answer_id: str, vote: int, comment: str | None, voter: str | None
     ) -> None:
-        """Store a vote (+1 or -1) on an answer."""
+        """Store a vote (+1 or -1) on an answer; a voter's later vote on the same answer replaces theirs."""
         await asyncio.to_thread(self._write_feedback, answer_id, vote, comment, voter)
 
     def feedback_for(self, answer_id: str) -> list[tuple[int, str | None, str | None]]:
         """Votes recorded for an answer: (vote, comment, voter)."""
-        with self._connect() as connection:
-            rows = connection.execute(
-                "SELECT vote, comment, voter FROM feedback WHERE answer_id = ? ORDER BY voted_at",
-                (answer_id,),
-            )
-            return list(rows)
+        query = "SELECT vote, comment, voter FROM feedback WHERE answer_id = ? ORDER BY voted_at"
+        return self._run(lambda connection: list(connection.execute(query, (answer_id,))))
 
     def answers(self) -> list[dict]:
         """Every recorded answer, oldest first."""
-        with self._connect() as connection:
+
+        def read(connection: sqlite3.Connection) -> list[dict]:
             connection.row_factory = sqlite3.Row
             return [dict(row) for row in connection.execute("SELECT * FROM answers ORDER BY asked_at")]
+
+        return self._run(read)

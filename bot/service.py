@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bot.chain import RagChain
-from bot.journal import Journal
+from bot.journal import Journal, JournalError
 from bot.models import Answer, Question
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,10 @@ class HelpdeskBot:
             msg = "The question is empty: ask something about the knowledge base"
             raise ValueError(msg)
         answer = await self.chain.runnable.ainvoke({"question": question, "on_delta": on_delta})
-        await self.journal.record_answer(question, answer)
+        try:
+            await self.journal.record_answer(question, answer)
+        except JournalError as error:
+            log.error("Answer %s is given but not recorded: %s", answer.id, error)
         log.info(
             "answered %s refused=%s confidence=%.3f total_ms=%.0f",
             answer.id,
@@ -53,8 +56,16 @@ class HelpdeskBot:
     async def feedback(
         self, answer_id: str, vote: str | int, comment: str | None = None, voter: str | None = None
     ) -> None:
-        """Record a 👍 ("up", 1) or 👎 ("down", -1) on an answer, with an optional comment."""
+        """Record a 👍 ("up", 1) or 👎 ("down", -1) on an answer, with an optional comment.
+
+        A voter voting again on the same answer replaces their vote. Raises UnknownAnswer for an id never
+        answered, and JournalError (already logged) when the vote could not be stored.
+        """
         if vote not in VOTES:
             msg = f"Unknown vote {vote!r}: use 'up' or 'down'"
             raise ValueError(msg)
-        await self.journal.record_feedback(answer_id, VOTES[vote], comment, voter)
+        try:
+            await self.journal.record_feedback(answer_id, VOTES[vote], comment, voter)
+        except JournalError as error:
+            log.error("A vote on answer %s is not recorded: %s", answer_id, error)
+            raise
