@@ -108,8 +108,12 @@ class Journal:
                 raise
             self._ready = True
 
-    def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `work` in one transaction, with SQLite's errors turned into a JournalError saying what to do."""
+    def _run(self, work: Callable[[sqlite3.Connection], T], *, writes: bool = False) -> T:
+        """Run `work` in one transaction, with SQLite's errors turned into a JournalError saying what to do.
+
+        A transaction that writes takes the write lock first, so concurrent writers wait their turn instead of
+        failing when one of them read before another wrote.
+        """
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             connection = self._connect()
@@ -117,7 +121,7 @@ class Journal:
             raise self._error(error) from error
         try:
             with connection:
-                connection.execute("BEGIN")
+                connection.execute("BEGIN IMMEDIATE" if writes else "BEGIN")
                 return work(connection)
         except sqlite3.Error as error:
             raise self._error(error) from error
@@ -147,9 +151,8 @@ class Journal:
             citations,
             answer.timings_ms.get("total"),
         )
-        self._run(
-            lambda connection: connection.execute("INSERT INTO answers VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row)
-        )
+        insert = "INSERT INTO answers VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+        self._run(lambda connection: connection.execute(insert, row), writes=True)
 
     def _write_feedback(self, answer_id: str, vote: int, comment: str | None, voter: str | None) -> None:
         def write(connection: sqlite3.Connection) -> None:
@@ -163,7 +166,7 @@ class Journal:
                 (answer_id, vote, comment, voter, time.time()),
             )
 
-        self._run(write)
+        self._run(write, writes=True)
 
     async def record_answer(self, question: Question, answer: Answer) -> None:
         """Store a question and the answer given."""

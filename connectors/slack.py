@@ -9,7 +9,7 @@ import re
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
@@ -20,7 +20,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.journal import UnknownAnswer
+from bot.journal import JournalError, UnknownAnswer
 from bot.service import HelpdeskBot
 from bot.settings import Settings
 from connectors.dedupe import DAY_S, Ledger
@@ -33,6 +33,7 @@ from connectors.slack_events import (
     thread_root,
     to_question,
 )
+from connectors.slack_http import SlackRequestGate
 from connectors.slack_render import (
     FEEDBACK_ACTION_PREFIX,
     USAGE_HINT,
@@ -50,6 +51,7 @@ THREAD_TTL_S = 30 * DAY_S
 REPLIES_LIMIT = 200
 STOP_GRACE_S = 10.0
 _FEEDBACK_ACTION = re.compile(rf"^{FEEDBACK_ACTION_PREFIX}(up|down)$")
+VOTE_NOT_RECORDED = "Sorry, your vote could not be recorded right now. Please try again later."
 
 
 class _QuietBolt(logging.Filter):
@@ -93,11 +95,14 @@ class SlackConnector:
                 AsyncRateLimitErrorRetryHandler(max_retry_count=3),
             ],
         )
-        secret = settings.slack_signing_secret
+        secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+        # Requests over HTTP are verified by the gate before Bolt parses them (Bolt would log their bodies).
+        self.gate = SlackRequestGate(secret) if secret else None
         self.app = AsyncApp(
             name="helpdesk",
             client=self.client,
-            signing_secret=secret.get_secret_value() if secret else "",
+            signing_secret=secret,
+            request_verification_enabled=False,
             logger=log,
         )
         self.app.event("app_mention")(self._on_mention)
@@ -117,8 +122,11 @@ class SlackConnector:
         http.router.add_post(EVENTS_PATH, self._handle_http)
 
     async def _handle_http(self, request: web.Request) -> web.Response:
-        response = await self.app.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(response)
+        assert self.gate is not None, "mounted only with SLACK_SIGNING_SECRET set"
+        admitted = await self.gate.admit(request)
+        if isinstance(admitted, web.Response):
+            return admitted
+        return await to_aiohttp_response(await self.app.async_dispatch(admitted))
 
     async def start(self) -> None:
         """Check the token, then connect Socket Mode if configured (HTTP mode needs nothing more)."""
@@ -165,6 +173,8 @@ class SlackConnector:
         )
 
     async def _on_mention(self, event: dict, body: dict, context) -> None:
+        if not is_person_message(event):
+            return  # another bot (or an app) mentioning us: answering could loop two bots forever
         await self._take(event, body, context.bot_user_id)
 
     async def _on_message(self, event: dict, body: dict, context) -> None:
@@ -227,10 +237,14 @@ class SlackConnector:
         except UnknownAnswer:
             log.warning("Slack: feedback for unknown answer %s ignored", answer_id)
             return
+        except JournalError:  # logged by the bot; the buttons stay so the vote can be given again later
+            await self.client.chat_postEphemeral(
+                channel=_channel_of(body), user=body["user"]["id"], text=VOTE_NOT_RECORDED
+            )
+            return
         message = body.get("message") or {}
-        channel = (body.get("channel") or {}).get("id") or body["container"]["channel_id"]
         await self.client.chat_update(
-            channel=channel,
+            channel=_channel_of(body),
             ts=message.get("ts") or body["container"]["message_ts"],
             text=message.get("text", ""),
             blocks=acknowledge_feedback(message.get("blocks", []), vote),
@@ -243,6 +257,11 @@ class SlackConnector:
 
 def _thread_key(channel: str, root: str) -> str:
     return f"thread:{channel}:{root}"
+
+
+def _channel_of(action_body: dict) -> str:
+    """The channel of the message whose button was clicked."""
+    return (action_body.get("channel") or {}).get("id") or action_body["container"]["channel_id"]
 
 
 def create_slack_connector(settings: Settings, bot: HelpdeskBot, http: web.Application) -> SlackConnector:

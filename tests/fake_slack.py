@@ -51,6 +51,7 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.messages: dict[str, list[dict]] = {}
         self.acks: list[dict] = []
+        self.ephemeral: list[dict] = []  # chat.postEphemeral calls: messages only their user sees
         self._failures: dict[str, list[Callable[[], web.Response]]] = {}
         self._sockets: list[web.WebSocketResponse] = []
         self._clock = 1_700_000_000
@@ -168,6 +169,10 @@ class FakeSlack:
                 return {"channel": args["channel"], "ts": args["ts"], "text": message.get("text", "")}
         return web.json_response({"ok": False, "error": "message_not_found"})
 
+    def _chat_postEphemeral(self, args: dict) -> dict:
+        self.ephemeral.append(args)
+        return {"message_ts": self.next_ts()}
+
     def _conversations_replies(self, args: dict) -> dict:
         root = args["ts"]
         with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
@@ -276,15 +281,18 @@ def block_action(message: dict, action_id: str, *, channel: str = CHANNEL, user:
 def signed_request(payload: dict, *, secret: str = SIGNING_SECRET, timestamp: int | None = None, form=False):
     """(body, headers) signed exactly as Slack signs: v0=HMAC-SHA256(secret, "v0:{ts}:{body}")."""
     body = urlencode({"payload": json.dumps(payload)}) if form else json.dumps(payload)
-    ts = str(int(time.time()) if timestamp is None else timestamp)
-    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
     content_type = "application/x-www-form-urlencoded" if form else "application/json"
-    headers = {
-        "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": f"v0={digest}",
-        "Content-Type": content_type,
-    }
-    return body, headers
+    return body, {**signature_headers(body, secret=secret, timestamp=timestamp), "Content-Type": content_type}
+
+
+def signature_headers(
+    body: str | bytes, *, secret: str = SIGNING_SECRET, timestamp: int | None = None
+) -> dict:
+    """The headers signing any body as Slack does."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    raw = body.encode() if isinstance(body, str) else body
+    digest = hmac.new(secret.encode(), f"v0:{ts}:".encode() + raw, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
 
 
 def slack_settings(tmp_path, fake: FakeSlack, **overrides):

@@ -23,6 +23,7 @@ from fake_slack import (
     channel_message,
     event_callback,
     mention,
+    signature_headers,
     signed_request,
     slack_settings,
 )
@@ -30,6 +31,8 @@ from fake_slack import (
 from bot.runtime import build_bot, open_sources
 from bot.settings import Settings
 from connectors.server import HelpdeskServer
+from connectors.slack import VOTE_NOT_RECORDED
+from connectors.slack_http import MAX_BODY_BYTES
 from knowledge.base import KnowledgeBase
 from knowledge.chunking import Chunker
 
@@ -379,3 +382,118 @@ async def test_a_bare_mention_gets_a_usage_hint(slack, fake_slack):
     hint = await fake_slack.wait_for(lambda: fake_slack.bot_messages(CHANNEL))
     assert hint[0]["text"].startswith("Ask me a question")
     assert BOT_USER_ID not in hint[0]["text"]
+
+
+# Bodies that are not Slack payloads; each carries a marker that must never reach the logs.
+MARKER = "BODY-MARKER-7f3a"
+JUNK = {
+    "broken JSON": ('{"type": "event_callback", "event": {"text": "' + MARKER, "application/json"),
+    "a JSON list": (f'[{{"type": "event_callback", "text": "{MARKER}"}}]', "application/json"),
+    "a bad form payload": (f"payload=%7Bnot-json-{MARKER}", "application/x-www-form-urlencoded"),
+    "a form payload that is a list": (f"payload=%5B%22{MARKER}%22%5D", "application/x-www-form-urlencoded"),
+    "not UTF-8": (b"\xff\xfe{" + MARKER.encode(), "application/json"),
+}
+
+
+async def _post_raw(slack: SlackHttp, body: str | bytes, headers: dict) -> tuple[int, str]:
+    async with slack.session.post("/slack/events", data=body, headers=headers) as response:
+        return response.status, await response.text()
+
+
+@pytest.mark.parametrize("kind", JUNK)
+async def test_junk_is_rejected_without_a_traceback_or_its_body_in_the_log(slack, fake_slack, kind, caplog):
+    caplog.set_level(logging.DEBUG)
+    body, content_type = JUNK[kind]
+    unsigned = await _post_raw(slack, body, {"Content-Type": content_type})
+    forged = await _post_raw(
+        slack, body, {"Content-Type": content_type, **signature_headers(body, secret="x")}
+    )
+    signed = await _post_raw(slack, body, {"Content-Type": content_type, **signature_headers(body)})
+    bad_timestamp = {**signature_headers(body), "X-Slack-Request-Timestamp": "soon"}
+    garbled = await _post_raw(slack, body, {"Content-Type": content_type, **bad_timestamp})
+
+    signed_status = 401 if kind == "not UTF-8" else 400  # Slack signs text: such bytes cannot be signed
+    assert [status for status, _ in (unsigned, forged, signed, garbled)] == [401, 401, signed_status, 401]
+    assert all(MARKER not in text for _, text in (unsigned, forged, signed, garbled))
+    assert MARKER not in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert "rejected requests" in caplog.text  # once, as a count: a flood of junk cannot flood the log
+    assert not fake_slack.calls_to("chat.postMessage")
+
+
+async def test_an_oversized_body_is_refused_unread(slack, caplog):
+    caplog.set_level(logging.DEBUG)
+    huge = MARKER * (MAX_BODY_BYTES // len(MARKER) + 1)
+    signed = await _post_raw(slack, huge, {"Content-Type": "application/json", **signature_headers(huge)})
+    unsigned = await _post_raw(slack, huge, {"Content-Type": "application/json"})
+
+    async def chunked():  # no Content-Length: the body is cut off as soon as it passes the limit
+        for start in range(0, len(huge), 64 * 1024):
+            yield huge[start : start + 64 * 1024].encode()
+
+    streamed = await _post_raw(
+        slack, chunked(), {"Content-Type": "application/json", **signature_headers(huge)}
+    )
+    assert [signed[0], unsigned[0], streamed[0]] == [413, 413, 413]
+    assert MARKER not in caplog.text
+
+
+async def test_a_signed_event_is_acknowledged_at_once_while_junk_pours_in(slack, fake_slack):
+    junk = "x" * MAX_BODY_BYTES
+
+    async def send_junk() -> int | None:
+        try:
+            status, _ = await _post_raw(slack, junk, {"Content-Type": "application/json"})
+        except aiohttp.ClientError:  # the server may close the connection before all of it is sent
+            return None
+        return status
+
+    flood = [asyncio.create_task(send_junk()) for _ in range(20)]
+    await asyncio.sleep(0.05)
+    status, ack_s, _ = await slack.post(event_callback(mention(fake_slack, "How many days do refunds take?")))
+    statuses = await asyncio.gather(*flood)
+    assert status == 200 and ack_s < 1.0
+    assert set(statuses) <= {401, None}
+    await fake_slack.wait_for(lambda: fake_slack.answers(CHANNEL))
+
+
+@pytest.mark.parametrize(
+    "from_bot",
+    [{"bot_id": "B0OTHER"}, {"bot_id": "B0OTHER", "subtype": "bot_message"}, {"subtype": "bot_message"}],
+    ids=["bot_id", "bot_message with bot_id", "bot_message"],
+)
+async def test_other_bots_are_never_answered(slack, fake_slack, from_bot):
+    bot_mention = {**mention(fake_slack, "How many days do refunds take?"), "user": "U0OTHERBOT", **from_bot}
+    direct = channel_message(
+        fake_slack, "How do I reset my password?", channel="D0DIRECT", channel_type="im", **from_bot
+    )
+    for event in (bot_mention, direct):
+        status, _, _ = await slack.post(event_callback(event))
+        assert status == 200
+    await slack.ask(mention(fake_slack, "How do I reset my password?"))  # people are still answered
+    assert [call.args["channel"] for call in fake_slack.calls_to("chat.postMessage")] == [CHANNEL]
+    assert fake_slack.calls_to("chat.postMessage")[0].args["thread_ts"] != bot_mention["ts"]
+
+
+async def test_voting_twice_keeps_one_vote_the_latest(slack, fake_slack, kb_bot):
+    answer = await slack.ask(mention(fake_slack, "How many days do refunds take?"))
+    answer_id = answer["metadata"]["event_payload"]["answer_id"]
+    clicks = [block_action(answer, "feedback_up", user="U0VOTER")] * 2  # a double click, both delivered
+    clicks += [block_action(answer, "feedback_down", user="U0VOTER"), block_action(answer, "feedback_up")]
+    for click in clicks:
+        status, _, _ = await slack.post(click, form=True)
+        assert status == 200
+    await fake_slack.wait_for(lambda: len(fake_slack.calls_to("chat.update")) >= len(clicks) + 1)
+    assert sorted(kb_bot.journal.feedback_for(answer_id)) == [(-1, None, "U0VOTER"), (1, None, ASKER)]
+
+
+async def test_a_vote_that_cannot_be_stored_is_reported_to_the_voter(slack, fake_slack, kb_bot):
+    answer = await slack.ask(mention(fake_slack, "How many days do refunds take?"))
+    kb_bot.journal.path.unlink()
+    kb_bot.journal.path.mkdir()  # an unusable journal, whoever runs the bot
+    status, _, _ = await slack.post(block_action(answer, "feedback_up", user="U0VOTER"), form=True)
+    assert status == 200
+    [notice] = await fake_slack.wait_for(lambda: fake_slack.ephemeral)
+    assert notice["user"] == "U0VOTER" and notice["channel"] == CHANNEL
+    assert notice["text"] == VOTE_NOT_RECORDED
+    assert any(block["type"] == "actions" for block in answer["blocks"])  # the buttons stay to vote later
