@@ -11,16 +11,20 @@ from collections.abc import Awaitable, Callable
 import discord
 from discord import app_commands
 
+from bot.journal import JournalError, UnknownAnswer
 from bot.models import Answer, Question, Turn
 from bot.service import HelpdeskBot
 from bot.settings import Settings
 from connectors.discord_endpoints import point_discord_at
+from connectors.discord_gateway import drop_malformed_events
 from connectors.discord_render import render
 
 log = logging.getLogger(__name__)
 
 NO_MENTIONS = discord.AllowedMentions.none()
 APOLOGY = "Sorry, something went wrong while answering your question. Please try again in a moment."
+VOTE_NOT_RECORDED = "Sorry, your vote could not be recorded right now. Please try again later."
+UNKNOWN_ANSWER = "This answer is no longer on record, so the vote was not counted."
 CONNECT_TIMEOUT_S = 60.0
 # Discord error codes meaning the interaction's token can no longer be used.
 EXPIRED_INTERACTION_CODES = {10062, 10015, 50027}
@@ -30,6 +34,14 @@ THREADS = 1000
 THREAD_TURNS = 20
 
 SendPart = Callable[..., Awaitable[discord.Message | None]]
+
+
+def from_a_person(interaction: discord.Interaction) -> bool:
+    """False for interactions of other bots: answering them could loop two bots forever."""
+    if interaction.user.bot:
+        log.info("Discord: ignored interaction %s from the bot %s", interaction.id, interaction.user.id)
+        return False
+    return True
 
 
 class VoteButton(
@@ -51,6 +63,9 @@ class VoteButton(
     async def from_custom_id(cls, interaction, item, match: re.Match[str]) -> VoteButton:
         return cls(match["id"], match["vote"])
 
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return from_a_person(interaction)
+
     async def callback(self, interaction: discord.Interaction) -> None:
         await interaction.client.helpdesk.record_vote(interaction, self.answer_id, self.vote)
 
@@ -70,6 +85,9 @@ class PublishButton(discord.ui.DynamicItem[discord.ui.Button], template=r"helpde
     @classmethod
     async def from_custom_id(cls, interaction, item, match: re.Match[str]) -> PublishButton:
         return cls(match["id"])
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return from_a_person(interaction)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         await interaction.client.helpdesk.publish(interaction, self.answer_id)
@@ -95,12 +113,20 @@ def _thread_name(question: str) -> str:
     return (name[:97] + "…" if len(name) > 100 else name) or "Follow-up"
 
 
+class HelpdeskTree(app_commands.CommandTree):
+    """The command tree, answering people only."""
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return from_a_person(interaction)
+
+
 class HelpdeskClient(discord.Client):
     """The discord.py client: registers the commands at login and hands gateway events to the connector."""
 
     def __init__(self, connector: DiscordConnector, intents: discord.Intents):
         super().__init__(intents=intents, allowed_mentions=NO_MENTIONS)
         self.helpdesk = connector  # not "connector": discord.Client takes an aiohttp connector option
+        drop_malformed_events(self)
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(VoteButton, PublishButton)
@@ -128,7 +154,7 @@ class DiscordConnector:
         intents.guilds = True
         intents.guild_messages = settings.discord_answer_threads  # replies in answer threads
         self.client = HelpdeskClient(self, intents)
-        self.tree = app_commands.CommandTree(self.client)
+        self.tree = HelpdeskTree(self.client)
         self.tree.error(self._on_command_error)
         guilds = {"guilds": [discord.Object(g) for g in self.guild_ids]} if self.guild_ids else {}
         self.tree.add_command(self._ask_command(), **guilds)
@@ -241,8 +267,8 @@ class DiscordConnector:
         """Post a private answer to the channel for everyone, as the clicker's interaction response."""
         answer = self._recent.pop(answer_id, None)
         if answer is None:
-            await interaction.response.send_message(
-                "This answer was already posted or is too old: ask again with /ask.", ephemeral=True
+            await self._reply_privately(
+                interaction, "This answer was already posted or is too old: ask again with /ask."
             )
             return
         if await self._defer(interaction, ephemeral=False):
@@ -252,12 +278,27 @@ class DiscordConnector:
         """Store a 👍/👎 through the bot service and acknowledge the click privately."""
         try:
             await self.bot.feedback(answer_id, vote, voter=str(interaction.user.id))
+        except UnknownAnswer:
+            log.warning("Discord: feedback for unknown answer %s ignored", answer_id)
+            reply = UNKNOWN_ANSWER
+        except JournalError:  # logged by the bot
+            reply = VOTE_NOT_RECORDED
         except Exception:
             log.exception("Could not record Discord feedback on answer %s", answer_id)
-            reply = "Sorry, your vote could not be recorded."
+            reply = VOTE_NOT_RECORDED
         else:
             reply = "Thanks for the feedback!" if vote == "up" else "Thanks, we'll use this to improve."
-        await interaction.response.send_message(reply, ephemeral=True)
+        await self._reply_privately(interaction, reply)
+
+    async def _reply_privately(self, interaction: discord.Interaction, text: str) -> None:
+        """Answer a click with a message only the clicker sees; an expired click is logged, not raised."""
+        try:
+            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as error:
+            if _expired(error):
+                log.warning("Discord interaction %s expired before it could be answered", interaction.id)
+            else:
+                log.exception("Could not answer Discord interaction %s", interaction.id)
 
     async def _defer(self, interaction: discord.Interaction, *, ephemeral: bool) -> bool:
         try:
@@ -281,7 +322,12 @@ class DiscordConnector:
             await self._send_answer(followup, answer, sent, publishable=private)
         except Exception as error:
             if _expired(error):
-                log.warning("Discord interaction %s expired before its answer was sent", interaction.id)
+                log.error(
+                    "Discord interaction %s expired before its answer %s was sent (Discord takes replies for "
+                    "15 minutes): the asker got no answer",
+                    interaction.id,
+                    answer.id,
+                )
                 return
             log.exception("Could not send the Discord answer %s", answer.id)
             await self._apologise(interaction, public_thinking=not private and not sent)
@@ -345,7 +391,9 @@ class DiscordConnector:
     async def on_thread_message(self, message: discord.Message) -> None:
         """A message mentioning the bot in one of its answer threads: answer it with the thread's history."""
         me = self.client.user
-        if me is None or message.author.bot or not any(user.id == me.id for user in message.mentions):
+        if me is None or message.author.bot or message.webhook_id is not None:
+            return  # other bots and webhooks are never answered: two bots could answer each other forever
+        if not any(user.id == me.id for user in message.mentions):
             return
         thread_id = message.channel.id
         history = self._threads.get(thread_id)

@@ -53,6 +53,14 @@ class _Failure:
 class _Interaction:
     payload: dict
     messages: list[str] = field(default_factory=list)  # ids of the messages sent with its token
+    expired: tuple[int, dict] | None = None  # once set, what its webhook (followup) calls are answered
+
+
+# How Discord answers webhook calls made with an interaction token that expired (after 15 minutes).
+EXPIRED_TOKEN = {
+    401: {"message": "Invalid Webhook Token", "code": 50027},
+    404: {"message": "Unknown Webhook", "code": 10015},
+}
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -87,6 +95,7 @@ class FakeDiscord:
         self.identified = asyncio.Event()
         self._interactions: dict[str, _Interaction] = {}
         self._failures: list[_Failure] = []
+        self._expiring: list[int] = []  # statuses for the next interactions' tokens expiring once deferred
         self._sockets: set[web.WebSocketResponse] = set()
         self._ids = itertools.count(500_000_000_000_000_001)
         self._sequence = itertools.count(1)
@@ -146,6 +155,10 @@ class FakeDiscord:
         body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": False}
         headers = {"Via": "1.1 google", "Retry-After": str(retry_after), "X-RateLimit-Scope": "user"}
         self.fail_next(method, path, 429, body, headers)
+
+    def expire_next_token_after_defer(self, status: int = 401) -> None:
+        """The next interaction's token expires right after its deferral: followups get 401 or 404."""
+        self._expiring.append(status)
 
     def calls_to(self, method: str, path: str) -> list[Call]:
         """Calls with this method whose path matches the regex `path` (from its start)."""
@@ -209,11 +222,13 @@ class FakeDiscord:
         data = {"custom_id": custom_id, "component_type": 2}
         return await self._interact(3, data, user, int(message["channel_id"]), message=message)
 
-    async def user_message(self, channel_id: int | str, content: str, *, mentions_bot: bool = True) -> dict:
+    async def user_message(
+        self, channel_id: int | str, content: str, *, mentions_bot: bool = True, author: dict | None = None
+    ) -> dict:
         """Dispatch MESSAGE_CREATE: a user writes in a channel or thread (mentioning the bot by default)."""
-        message = self._message(channel_id, content, author=self.user)
+        message = self._message(channel_id, content, author=author or self.user)
         message["mentions"] = [self.bot_user] if mentions_bot else []
-        message["member"] = {k: v for k, v in self._member().items() if k != "user"}
+        message["member"] = {k: v for k, v in self._member(author).items() if k != "user"}
         await self.dispatch("MESSAGE_CREATE", message)
         return message
 
@@ -401,6 +416,11 @@ class FakeDiscord:
 
     def _callback(self, body: dict, interaction: str, token: str) -> web.Response:
         record = self._interactions[token]
+        if record.expired is not None:
+            return _json({"message": "Unknown interaction", "code": 10062}, 404)
+        if self._expiring:
+            status = self._expiring.pop(0)
+            record.expired = (status, EXPIRED_TOKEN[status])
         kind, data = body["type"], body.get("data") or {}
         response = {"id": interaction, "type": record.payload["type"]}
         result: dict[str, Any] = {"interaction": response}
@@ -425,6 +445,8 @@ class FakeDiscord:
 
     def _followup(self, body: dict, token: str) -> web.Response:
         record = self._interactions[token]
+        if record.expired is not None:
+            return _json(record.expired[1], record.expired[0])
         original = self.messages[record.messages[0]] if record.messages else None
         if original is not None and original["flags"] & 128:
             # The first followup after a deferral replaces "thinking…" and keeps its visibility.
@@ -437,6 +459,8 @@ class FakeDiscord:
 
     def _delete(self, body: Any, token: str, message: str) -> web.Response:
         record = self._interactions[token]
+        if record.expired is not None:
+            return _json(record.expired[1], record.expired[0])
         message_id = record.messages[0] if message == "@original" else message
         self.messages.pop(message_id, None)
         record.messages.remove(message_id)

@@ -8,11 +8,11 @@ import logging
 import discord
 import pytest
 from conftest import write
-from fake_discord import EPHEMERAL, FakeDiscord
+from fake_discord import EPHEMERAL, EXPIRED_TOKEN, FakeDiscord
 
 from bot.runtime import build_bot, open_sources
 from bot.settings import Settings
-from connectors.discord_bot import APOLOGY, DiscordConnector
+from connectors.discord_bot import APOLOGY, VOTE_NOT_RECORDED, DiscordConnector
 from connectors.discord_render import MESSAGE_LIMIT
 from knowledge.base import KnowledgeBase
 from knowledge.chunking import Chunker
@@ -326,3 +326,99 @@ async def test_a_rejected_token_fails_start_with_a_clear_error(fake_discord, tmp
 def test_configured_only_with_a_token():
     assert not DiscordConnector.configured(Settings())
     assert DiscordConnector.configured(Settings(discord_bot_token="x"))
+
+
+OTHER_BOT = {
+    "id": "400000000000000099",
+    "username": "otherbot",
+    "discriminator": "0",
+    "avatar": None,
+    "bot": True,
+}
+
+
+async def _logged(caplog, text: str) -> None:
+    for _ in range(250):
+        if text in caplog.text:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"never logged {text!r}:\n{caplog.text}")
+
+
+async def test_malformed_interactions_are_dropped_and_the_bot_keeps_answering(
+    fake_discord, connect, helpdesk_bot, caplog
+):
+    await connect(helpdesk_bot)
+    base = {"type": 2, "application_id": str(fake_discord.app_id), "guild_id": str(fake_discord.guild_id)}
+    malformed = [
+        {"id": "1", "type": 2},  # no token, no user, no data
+        {**base, "id": "2", "token": "t2", "member": {"user": {"id": "not-a-number"}}, "data": {}},
+        {**base, "id": "3", "token": "t3", "member": {}, "data": None},
+        {"id": "4", "type": 3, "token": "t4", "application_id": str(fake_discord.app_id), "data": {}},
+        "not even an object",
+    ]
+    for payload in malformed:
+        await fake_discord.dispatch("INTERACTION_CREATE", payload)
+    await fake_discord.dispatch("MESSAGE_CREATE", {"id": "5", "content": "no author, no channel"})
+    await _logged(caplog, "dropped a malformed MESSAGE_CREATE event 5")
+    assert caplog.text.count("dropped a malformed INTERACTION_CREATE") == len(malformed)
+
+    _, [message] = await ask(fake_discord, "How many days do refunds take?")
+    assert "**Sources**" in message["content"]
+
+
+@pytest.mark.parametrize("status", sorted(EXPIRED_TOKEN))
+async def test_an_expired_token_is_logged_and_the_next_question_answered(
+    fake_discord, connect, helpdesk_bot, caplog, status
+):
+    await connect(helpdesk_bot)
+    fake_discord.expire_next_token_after_defer(status)
+    interaction = await fake_discord.slash_command("ask", question="How many days do refunds take?")
+    [followup] = await fake_discord.wait_for_calls("POST", WEBHOOK)
+    assert followup.status == status
+    await _logged(caplog, f"Discord interaction {interaction['id']} expired before its answer")
+    [record] = [r for r in caplog.records if "expired before its answer" in r.getMessage()]
+    assert record.levelno == logging.ERROR and record.exc_info is None
+    assert "the asker got no answer" in record.getMessage()
+
+    _, [message] = await ask(fake_discord, "How do I reset my password?")
+    assert "Resetting your password" in message["content"]
+
+
+async def test_interactions_and_messages_of_other_bots_are_ignored(fake_discord, connect, helpdesk_bot):
+    await connect(helpdesk_bot, discord_answer_threads=True)
+    _, [message] = await ask(fake_discord, "How do I reset my password?")
+    answer_id = helpdesk_bot.journal.answers()[-1]["id"]
+    thread_id = message["id"]
+    await fake_discord.wait_for_calls("POST", r"/channels/\d+/messages/\d+/threads")
+    calls_before = len(fake_discord.calls)
+
+    command = await fake_discord.slash_command("ask", question="refunds?", user=OTHER_BOT)
+    click = await fake_discord.click(message["id"], f"helpdesk:vote:up:{answer_id}", user=OTHER_BOT)
+    await fake_discord.user_message(thread_id, f"<@{fake_discord.app_id}> and refunds?", author=OTHER_BOT)
+    await asyncio.sleep(0.5)
+
+    assert fake_discord.calls[calls_before:] == []  # not even an acknowledgement
+    assert len(helpdesk_bot.journal.answers()) == 1 and not helpdesk_bot.journal.feedback_for(answer_id)
+    assert command["member"]["user"]["bot"] and click["member"]["user"]["bot"]
+
+
+async def test_voting_twice_keeps_one_vote_the_latest(fake_discord, connect, helpdesk_bot):
+    await connect(helpdesk_bot)
+    _, [message] = await ask(fake_discord, "How many days do refunds take?")
+    answer_id = helpdesk_bot.journal.answers()[-1]["id"]
+    for vote in ("up", "up", "down"):
+        click = await fake_discord.click(message["id"], f"helpdesk:vote:{vote}:{answer_id}")
+        await fake_discord.wait_for_calls("POST", f"/interactions/{click['id']}/")
+    assert helpdesk_bot.journal.feedback_for(answer_id) == [(-1, None, fake_discord.user["id"])]
+
+
+async def test_a_vote_that_cannot_be_stored_is_reported_to_the_voter(fake_discord, connect, helpdesk_bot):
+    await connect(helpdesk_bot)
+    _, [message] = await ask(fake_discord, "How many days do refunds take?")
+    answer_id = helpdesk_bot.journal.answers()[-1]["id"]
+    helpdesk_bot.journal.path.unlink()
+    helpdesk_bot.journal.path.mkdir()  # an unusable journal, whoever runs the bot
+    click = await fake_discord.click(message["id"], f"helpdesk:vote:up:{answer_id}")
+    [ack] = await fake_discord.wait_for_calls("POST", f"/interactions/{click['id']}/")
+    assert ack.body["data"]["content"] == VOTE_NOT_RECORDED and ack.body["data"]["flags"] == EPHEMERAL

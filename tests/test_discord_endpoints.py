@@ -9,6 +9,7 @@ import pytest
 import yarl
 
 from connectors.discord_endpoints import point_discord_at
+from connectors.discord_gateway import USER_EVENTS, drop_malformed_events
 
 
 @pytest.fixture(autouse=True)
@@ -44,3 +45,19 @@ def test_urls_of_the_wrong_kind_are_rejected():
         point_discord_at("discord.com/api", "wss://gateway.discord.gg/")
     with pytest.raises(ValueError, match="DISCORD_GATEWAY_URL"):
         point_discord_at("https://discord.com/api/v10", "https://gateway.discord.gg/")
+
+
+def test_discord_py_still_parses_user_events_where_malformed_ones_are_caught():
+    # If this fails after a discord.py upgrade, find where ConnectionState keeps its parsers
+    # (discord/state.py) and update connectors/discord_gateway.py.
+    client = discord.Client(intents=discord.Intents.none())
+    drop_malformed_events(client)
+    for event in USER_EVENTS:
+        client._connection.parsers[event]({"id": "1"})  # logged and dropped, not raised
+
+
+def test_a_discord_py_without_the_parsers_is_reported(monkeypatch):
+    client = discord.Client(intents=discord.Intents.none())
+    monkeypatch.delattr(client._connection, "parsers")
+    with pytest.raises(RuntimeError, match=r"pin discord\.py"):
+        drop_malformed_events(client)
