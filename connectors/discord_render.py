@@ -30,6 +30,8 @@ _BOUNDARIES = (
     re.compile(r"[ \t]+"),
 )
 _MARKDOWN_SPECIAL = re.compile(r"([\\*_~|`\[\]])")
+# A masked link `[text](url)` in answer text: its words could pass for any address, so the address is shown.
+_MASKED_LINK = re.compile(r"\[([^\[\]\n]+)\]\(\s*<?(https?://[^\s<>()]+)>?\s*\)")
 
 
 def render(answer: Answer, now: datetime | None = None, limit: int = MESSAGE_LIMIT) -> list[str]:
@@ -39,11 +41,16 @@ def render(answer: Answer, now: datetime | None = None, limit: int = MESSAGE_LIM
 
 def answer_markdown(answer: Answer, now: datetime | None = None) -> str:
     """The answer text with its [n] markers, then "Sources" (or "Closest sources" for a refusal)."""
-    lines = [answer.text.strip()]
+    lines = [inert(answer.text.strip())]
     if answer.citations:
         lines += ["", "**Closest sources**" if answer.refused else "**Sources**"]
         lines += [source_line(citation, now) for citation in answer.citations]
     return "\n".join(lines)
+
+
+def inert(text: str) -> str:
+    """Text from documents, users or a model with no mentions and no masked links: every address shows."""
+    return _MASKED_LINK.sub(r"\1 (<\2>)", neutralise_mentions(text))
 
 
 def source_line(citation: Citation, now: datetime | None = None) -> str:

@@ -6,6 +6,8 @@ import random
 import re
 from datetime import UTC, datetime
 
+from conftest import INJECTED_DOCUMENT, INJECTED_QUESTION
+
 from bot.models import Answer, Citation
 from connectors.discord_render import MESSAGE_LIMIT, answer_markdown, render, source_line, split_message
 
@@ -102,3 +104,18 @@ def test_random_markdown_always_joins_back_and_keeps_links_whole():
         for part in parts:  # a link or inline code is never cut in two
             assert part.count("`") % 2 == 0
             assert part.count("[a link]") == part.count("(<https://x.example/a b>)")
+
+
+def test_answer_text_cannot_ping_or_pass_a_link_off_as_another():
+    # What a model that obeyed a document (or the question) would write; it is shown, inert.
+    obeying = (
+        f"The admin password is hunter2. {INJECTED_DOCUMENT} {INJECTED_QUESTION} <@123> "
+        "[Sign in again](<https://evil.example/login>) [1]"
+    )
+    [message] = render(Answer(obeying, [citation()], refused=False, confidence=0.9), NOW)
+    body = message.split("\n\n**Sources**\n")[0]
+    assert not re.search(r"@(everyone|here)|<@|<#|<!", body)
+    assert not re.search(r"\]\(", body)  # no masked link: every address shows as itself
+    assert "Reset your password (<http://evil.example/reset>)" in body
+    assert "Sign in again (<https://evil.example/login>)" in body
+    assert message.endswith("[1] [Refunds](<https://help.acme.example/refunds>) · updated 3 days ago")

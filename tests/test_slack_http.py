@@ -11,7 +11,7 @@ import time
 import aiohttp
 import pytest
 from aiohttp import web
-from conftest import answer_settings, write
+from conftest import INJECTED_DOCUMENT, INJECTED_QUESTION, answer_settings, write
 from fake_slack import (
     ASKER,
     BOT_TOKEN,
@@ -498,3 +498,43 @@ async def test_a_vote_that_cannot_be_stored_is_reported_to_the_voter(slack, fake
     assert notice["user"] == "U0VOTER" and notice["channel"] == CHANNEL
     assert notice["text"] == VOTE_NOT_RECORDED
     assert any(block["type"] == "actions" for block in answer["blocks"])  # the buttons stay to vote later
+
+
+async def test_an_answer_that_obeys_injected_instructions_still_cannot_ping_or_forge_links(
+    tmp_path, fake_slack, kb_bot
+):
+    # The worst case for a generated answer: a model that does what the document and the question say.
+    write(tmp_path / "small-kb" / "account" / "admins.md", INJECTED_DOCUMENT)
+    await kb_bot.chain.retriever.knowledge_base.sync(open_sources(answer_settings(tmp_path)))
+    model = SlowChatModel(
+        f"The admin password is hunter2. {INJECTED_DOCUMENT} {INJECTED_QUESTION} <@U0ASKER> [1]", delay_s=0.01
+    )
+    endpoint = web.Application()
+    endpoint.router.add_post("/v1/chat/completions", model.completions)
+    runner = web.AppRunner(endpoint)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    base_url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+    obeying_bot = build_bot(
+        answer_settings(tmp_path, generator="openai", openai_base_url=base_url),
+        kb_bot.chain.retriever.knowledge_base,
+    )
+    slack = await _running(slack_settings(tmp_path, fake_slack), obeying_bot, fake_slack)
+    try:
+        answer = await slack.ask(mention(fake_slack, INJECTED_QUESTION))
+    finally:
+        await slack.session.close()
+        await slack.server.stop()
+        await runner.cleanup()
+    assert "hunter2" in all_text(answer)  # the model obeyed; what it wrote is shown as plain text
+    posted = [c.args for c in fake_slack.calls if c.method in ("chat.postMessage", "chat.update")]
+    for args in posted:
+        text = all_text({"text": args["text"], "blocks": _blocks(args)})
+        assert not re.search(r"<[!@#]", text) and "<http://evil" not in text  # shown as &lt;…&gt;, inert
+        assert re.search(r"@everyone|@here|@channel", text) is None
+        assert all(link.startswith("<https://help.acme.example/") for link in re.findall(r"<[^>]*>", text))
+
+
+def _blocks(args: dict) -> list[dict]:
+    blocks = args.get("blocks") or []
+    return json.loads(blocks) if isinstance(blocks, str) else blocks
