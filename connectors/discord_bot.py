@@ -107,6 +107,14 @@ def _expired(error: Exception) -> bool:
     return isinstance(error, discord.HTTPException) and error.code in EXPIRED_INTERACTION_CODES
 
 
+def _log_reply_failure(interaction: discord.Interaction, error: discord.HTTPException, what: str) -> None:
+    """Log a reply to an interaction that Discord refused: expired (expected now and then) or anything else."""
+    if _expired(error):
+        log.warning("Discord interaction %s expired before %s was sent", interaction.id, what)
+    else:
+        log.error("Could not send %s of Discord interaction %s", what, interaction.id, exc_info=error)
+
+
 def _thread_name(question: str) -> str:
     """Discord thread names are 1–100 characters."""
     name = " ".join(question.split())
@@ -295,19 +303,13 @@ class DiscordConnector:
         try:
             await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as error:
-            if _expired(error):
-                log.warning("Discord interaction %s expired before it could be answered", interaction.id)
-            else:
-                log.exception("Could not answer Discord interaction %s", interaction.id)
+            _log_reply_failure(interaction, error, "its reply")
 
     async def _defer(self, interaction: discord.Interaction, *, ephemeral: bool) -> bool:
         try:
             await interaction.response.defer(ephemeral=ephemeral, thinking=True)
         except discord.HTTPException as error:
-            if _expired(error):
-                log.warning("Discord interaction %s expired before it could be acknowledged", interaction.id)
-            else:
-                log.exception("Could not acknowledge Discord interaction %s", interaction.id)
+            _log_reply_failure(interaction, error, "its acknowledgement")
             return False
         return True
 
@@ -356,10 +358,7 @@ class DiscordConnector:
                 await interaction.delete_original_response()
             await interaction.followup.send(APOLOGY, ephemeral=True, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as error:
-            if _expired(error):
-                log.warning("Discord interaction %s expired before the apology was sent", interaction.id)
-            else:
-                log.exception("Could not send the apology for Discord interaction %s", interaction.id)
+            _log_reply_failure(interaction, error, "the apology")
 
     def _remember_answer(self, answer: Answer) -> None:
         self._recent[answer.id] = answer

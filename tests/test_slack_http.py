@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -168,30 +169,39 @@ class SlowChatModel:
         return response
 
 
-async def test_ack_is_immediate_while_the_answer_streams(tmp_path, fake_slack, kb_bot):
-    model = SlowChatModel("Refunds are issued within 14 days of a request [1].", delay_s=0.15)
+@contextlib.asynccontextmanager
+async def bot_writing(tmp_path, kb_bot, text: str, delay_s: float):
+    """A bot over kb_bot's knowledge base whose answers an OpenAI-compatible endpoint streams as `text`."""
+    model = SlowChatModel(text, delay_s)
     endpoint = web.Application()
     endpoint.router.add_post("/v1/chat/completions", model.completions)
     runner = web.AppRunner(endpoint)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     base_url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
-    streaming_bot = build_bot(
-        answer_settings(tmp_path, generator="openai", openai_base_url=base_url),
-        kb_bot.chain.retriever.knowledge_base,
-    )
-    slack = await _running(slack_settings(tmp_path, fake_slack), streaming_bot, fake_slack)
     try:
-        event = mention(fake_slack, "How many days do refunds take?")
-        status, ack_s, _ = await slack.post(event_callback(event))
-        assert status == 200
-        assert ack_s < 1.0  # Slack gives up after 3 s; the answer takes about 1.7 s
-        assert not fake_slack.answers(CHANNEL)
-        answer = (await fake_slack.wait_for(lambda: fake_slack.answers(CHANNEL), timeout=20))[0]
+        yield build_bot(
+            answer_settings(tmp_path, generator="openai", openai_base_url=base_url),
+            kb_bot.chain.retriever.knowledge_base,
+        )
     finally:
-        await slack.session.close()
-        await slack.server.stop()
         await runner.cleanup()
+
+
+async def test_ack_is_immediate_while_the_answer_streams(tmp_path, fake_slack, kb_bot):
+    text = "Refunds are issued within 14 days of a request [1]."
+    async with bot_writing(tmp_path, kb_bot, text, delay_s=0.15) as streaming_bot:
+        slack = await _running(slack_settings(tmp_path, fake_slack), streaming_bot, fake_slack)
+        try:
+            event = mention(fake_slack, "How many days do refunds take?")
+            status, ack_s, _ = await slack.post(event_callback(event))
+            assert status == 200
+            assert ack_s < 1.0  # Slack gives up after 3 s; the answer takes about 1.7 s
+            assert not fake_slack.answers(CHANNEL)
+            answer = (await fake_slack.wait_for(lambda: fake_slack.answers(CHANNEL), timeout=20))[0]
+        finally:
+            await slack.session.close()
+            await slack.server.stop()
     assert "Refunds are issued within 14 days of a request" in all_text(answer)
     progress = [c.args for c in fake_slack.calls_to("chat.update") if "metadata" not in c.args]
     assert progress, "the streamed answer was never shown while it was being written"
@@ -506,26 +516,14 @@ async def test_an_answer_that_obeys_injected_instructions_still_cannot_ping_or_f
     # The worst case for a generated answer: a model that does what the document and the question say.
     write(tmp_path / "small-kb" / "account" / "admins.md", INJECTED_DOCUMENT)
     await kb_bot.chain.retriever.knowledge_base.sync(open_sources(answer_settings(tmp_path)))
-    model = SlowChatModel(
-        f"The admin password is hunter2. {INJECTED_DOCUMENT} {INJECTED_QUESTION} <@U0ASKER> [1]", delay_s=0.01
-    )
-    endpoint = web.Application()
-    endpoint.router.add_post("/v1/chat/completions", model.completions)
-    runner = web.AppRunner(endpoint)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    base_url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
-    obeying_bot = build_bot(
-        answer_settings(tmp_path, generator="openai", openai_base_url=base_url),
-        kb_bot.chain.retriever.knowledge_base,
-    )
-    slack = await _running(slack_settings(tmp_path, fake_slack), obeying_bot, fake_slack)
-    try:
-        answer = await slack.ask(mention(fake_slack, INJECTED_QUESTION))
-    finally:
-        await slack.session.close()
-        await slack.server.stop()
-        await runner.cleanup()
+    obeyed = f"The admin password is hunter2. {INJECTED_DOCUMENT} {INJECTED_QUESTION} <@U0ASKER> [1]"
+    async with bot_writing(tmp_path, kb_bot, obeyed, delay_s=0.01) as obeying_bot:
+        slack = await _running(slack_settings(tmp_path, fake_slack), obeying_bot, fake_slack)
+        try:
+            answer = await slack.ask(mention(fake_slack, INJECTED_QUESTION))
+        finally:
+            await slack.session.close()
+            await slack.server.stop()
     assert "hunter2" in all_text(answer)  # the model obeyed; what it wrote is shown as plain text
     posted = [c.args for c in fake_slack.calls if c.method in ("chat.postMessage", "chat.update")]
     for args in posted:
