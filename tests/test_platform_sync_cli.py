@@ -7,14 +7,13 @@ import json
 import os
 import sys
 
+import fake_confluence
+import fake_notion
+import fake_zendesk
 import pytest
 from fake_confluence import FakeConfluence
 from fake_notion import FakeNotion
 from fake_zendesk import FakeZendesk
-
-import fake_confluence
-import fake_notion
-import fake_zendesk
 
 pytestmark = pytest.mark.slow
 
