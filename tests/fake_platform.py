@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 
 @dataclass
@@ -33,7 +34,6 @@ class FakePlatform:
         self.reject_credentials = False
         self.failing: dict[str, int] = {}  # path -> HTTP status answered instead
         self.url = ""
-        self._runner: web.AppRunner | None = None
 
     def add_routes(self, app: web.Application) -> None:
         raise NotImplementedError
@@ -69,16 +69,13 @@ class FakePlatform:
     async def __aenter__(self):
         app = web.Application(middlewares=[self._gate])
         self.add_routes(app)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        self._server = TestServer(app, host="127.0.0.1")
+        await self._server.start_server()
+        self.url = str(self._server.make_url("")).rstrip("/")
         return self
 
     async def __aexit__(self, *exc) -> None:
-        assert self._runner is not None
-        await self._runner.cleanup()
+        await self._server.close()
 
 
 def paged(items: list, offset: int, limit: int) -> tuple[list, int | None]:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from knowledge.sources.base import SourceOptions
+from knowledge.sources.base import PlatformAccount, SourceOptions
 
 # The longest Retry-After a request waits out. Zendesk, Confluence and Notion ask for a few seconds up to a
 # minute when rate limiting; a longer wait would stall the whole sync, so the item waits for the next one.
@@ -67,6 +67,16 @@ def retry_after_s(response: httpx.Response, attempt: int) -> float:
     return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
+def basic_auth(
+    account: PlatformAccount, credential_settings: str, anonymous: str, *, user_suffix: str = ""
+) -> httpx.BasicAuth | None:
+    """HTTP Basic authentication as the account's user and token, or none when neither is set."""
+    if bool(account.user) != bool(account.token):
+        msg = f"Set both {credential_settings} (or neither, {anonymous})"
+        raise ValueError(msg)
+    return httpx.BasicAuth(f"{account.user}{user_suffix}", account.token or "") if account.token else None
+
+
 class JsonApi:
     """An httpx client for one platform: its base URL and authentication, bounded concurrency, retries."""
 
@@ -75,8 +85,8 @@ class JsonApi:
         platform: str,
         base_url: str,
         options: SourceOptions,
-        *,
         credential_settings: str,
+        *,
         auth: httpx.Auth | None = None,
         headers: dict[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,

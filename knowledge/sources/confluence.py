@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from functools import partial
 
 import httpx
 
 from knowledge.documents import Skipped, SourceDocument, content_hash
-from knowledge.sources.api import ApiError, JsonApi, parse_time
+from knowledge.sources.api import ApiError, JsonApi, basic_auth, parse_time
 from knowledge.sources.base import SourceItem, SourceOptions, SourceUnavailable
 from knowledge.sources.html import html_body_to_markdown
 from knowledge.sources.storage_format import storage_to_html
@@ -38,20 +39,12 @@ class ConfluenceSource:
             msg = f"{spec!r} is not a Confluence source: write confluence://SITE/SPACEKEY, e.g. confluence://acme.atlassian.net/HELP"
             raise ValueError(msg)
         account = options.account("confluence")
-        if bool(account.user) != bool(account.token):
-            msg = f"Set both {CREDENTIAL_SETTINGS} (or neither, for a space open to anonymous users)"
-            raise ValueError(msg)
-        self.name = spec
+        auth = basic_auth(account, CREDENTIAL_SETTINGS, "for a space open to anonymous users")
+        self.name, self.options = spec, options
         self.site, self.space_key = site, space_key
-        self.options = options
-        self._api = lambda: JsonApi(
-            "Confluence",
-            account.url or f"https://{site}",
-            options,
-            credential_settings=CREDENTIAL_SETTINGS,
-            auth=httpx.BasicAuth(account.user, account.token) if account.token else None,
-            transport=transport,
-        )
+        base_url = account.url or f"https://{site}"
+        self._api = partial(JsonApi, "Confluence", base_url, options, CREDENTIAL_SETTINGS, auth=auth)
+        self._transport = transport
 
     async def _space_id(self, api: JsonApi) -> str:
         found = await api.request("GET", "/wiki/api/v2/spaces", params={"keys": self.space_key})
@@ -77,7 +70,7 @@ class ConfluenceSource:
 
     async def scan(self) -> AsyncIterator[SourceItem | Skipped]:
         """One listing of the space's current pages with their bodies; each page is an item."""
-        async with self._api() as api:
+        async with self._api(transport=self._transport) as api:
             try:
                 pages, web_base = await self._pages(api)
             except ApiError as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from functools import partial
 
 import httpx
 
@@ -65,16 +66,11 @@ class NotionSource:
         if not account.token:
             msg = f"Set {CREDENTIAL_SETTINGS} to the secret of a Notion integration to sync {spec}"
             raise ValueError(msg)
-        self.name = spec
-        self.options = options
-        self._api = lambda: JsonApi(
-            "Notion",
-            account.url or "https://api.notion.com",
-            options,
-            credential_settings=CREDENTIAL_SETTINGS,
-            headers={"Authorization": f"Bearer {account.token}", "Notion-Version": NOTION_VERSION},
-            transport=transport,
-        )
+        self.name, self.options = spec, options
+        headers = {"Authorization": f"Bearer {account.token}", "Notion-Version": NOTION_VERSION}
+        base_url = account.url or "https://api.notion.com"
+        self._api = partial(JsonApi, "Notion", base_url, options, CREDENTIAL_SETTINGS, headers=headers)
+        self._transport = transport
 
     async def _children(self, api: JsonApi, block_id: str) -> AsyncIterator[dict]:
         path = f"/v1/blocks/{block_id}/children"
@@ -154,7 +150,7 @@ class NotionSource:
 
     async def scan(self) -> AsyncIterator[SourceItem | Skipped]:
         """One listing of the pages; a page's blocks are fetched only when it changed."""
-        async with self._api() as api:
+        async with self._api(transport=self._transport) as api:
             try:
                 entries = await self._listing(api)
             except ApiError as error:

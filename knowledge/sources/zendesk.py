@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from functools import partial
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
 from knowledge.documents import Skipped, SourceDocument, content_hash
-from knowledge.sources.api import ApiError, JsonApi, parse_time
+from knowledge.sources.api import ApiError, JsonApi, basic_auth, parse_time
 from knowledge.sources.base import SourceItem, SourceOptions, SourceUnavailable
 from knowledge.sources.html import html_body_to_markdown
 
@@ -40,19 +41,11 @@ class ZendeskSource:
             msg = f"{spec!r} is not a Zendesk source: write zendesk://SUBDOMAIN or zendesk://SUBDOMAIN?locale=en-us"
             raise ValueError(msg)
         account = options.account("zendesk")
-        if bool(account.user) != bool(account.token):
-            msg = f"Set both {CREDENTIAL_SETTINGS} (or neither, for a public help center)"
-            raise ValueError(msg)
-        self.name = spec
-        self.options = options
-        self._api = lambda: JsonApi(
-            "Zendesk",
-            account.url or f"https://{self.subdomain}.zendesk.com",
-            options,
-            credential_settings=CREDENTIAL_SETTINGS,
-            auth=httpx.BasicAuth(f"{account.user}/token", account.token) if account.token else None,
-            transport=transport,
-        )
+        auth = basic_auth(account, CREDENTIAL_SETTINGS, "for a public help center", user_suffix="/token")
+        base_url = account.url or f"https://{self.subdomain}.zendesk.com"
+        self.name, self.options = spec, options
+        self._api = partial(JsonApi, "Zendesk", base_url, options, CREDENTIAL_SETTINGS, auth=auth)
+        self._transport = transport
 
     async def _list(self, api: JsonApi, kind: str) -> list[dict]:
         locale = f"/{self.locale}" if self.locale else ""
@@ -65,7 +58,7 @@ class ZendeskSource:
 
     async def scan(self) -> AsyncIterator[SourceItem | Skipped]:
         """One listing of categories, sections and articles; each published article is an item."""
-        async with self._api() as api:
+        async with self._api(transport=self._transport) as api:
             try:
                 categories, sections, articles = await asyncio.gather(
                     self._list(api, "categories"), self._list(api, "sections"), self._list(api, "articles")
