@@ -42,6 +42,7 @@ def open_sources(settings: Settings, specs: list[str] | None = None) -> list[Sou
         max_bytes=int(settings.max_file_mb * 1024 * 1024),
         web_concurrency=settings.web_concurrency,
         web_timeout_s=settings.web_timeout_s,
+        accounts=settings.platform_accounts(),
     )
     return [open_source(spec, options) for spec in (specs or settings.source_specs())]
 

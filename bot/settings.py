@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.answer.decide import MIN_ANSWERABILITY, MIN_CONFIDENCE, MIN_SUPPORT
+from knowledge.sources.base import PlatformAccount
 
 SAMPLE_KNOWLEDGE_BASE = Path(__file__).resolve().parent.parent / "examples" / "acme-kb"
 
@@ -23,7 +24,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".helpdesk"), description="Where the index, logs and feedback live.")
     sources: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Comma-separated folders, files, page URLs or sitemap.xml URLs; empty = the sample KB.",
+        description="Comma-separated folders, files, page URLs, sitemap.xml URLs, zendesk://SUBDOMAIN, "
+        "confluence://SITE/SPACEKEY or notion://ID; empty = the sample KB.",
     )
     max_file_mb: float = Field(20.0, gt=0, description="Files and pages larger than this are skipped.")
     chunk_size: int = Field(1000, ge=200, description="Maximum characters per passage.")
@@ -46,6 +48,18 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=50)
     web_concurrency: int = Field(4, ge=1, le=32)
     web_timeout_s: float = Field(15.0, gt=0)
+    zendesk_email: str | None = Field(
+        None, description="Zendesk agent's email; empty = a public help center."
+    )
+    zendesk_api_token: SecretStr | None = None
+    zendesk_url: str | None = Field(
+        None, description="Zendesk base URL; empty = https://SUBDOMAIN.zendesk.com."
+    )
+    confluence_email: str | None = Field(None, description="Atlassian account email of the API token.")
+    confluence_api_token: SecretStr | None = None
+    confluence_url: str | None = Field(None, description="Confluence base URL; empty = https://SITE.")
+    notion_token: SecretStr | None = Field(None, description="Secret of the Notion integration.")
+    notion_api_url: str = Field("https://api.notion.com", description="Notion API base URL.")
     generator: Literal["local", "extractive", "openai"] = Field(
         "local",
         description="local = the packaged instruct model writes the answer; extractive = quote the retrieved "
@@ -143,6 +157,13 @@ class Settings(BaseSettings):
         "slack_signing_secret",
         "slack_app_token",
         "discord_bot_token",
+        "zendesk_email",
+        "zendesk_api_token",
+        "zendesk_url",
+        "confluence_email",
+        "confluence_api_token",
+        "confluence_url",
+        "notion_token",
         mode="before",
     )
     @classmethod
@@ -157,3 +178,17 @@ class Settings(BaseSettings):
             return [str(SAMPLE_KNOWLEDGE_BASE)]
         msg = "No sources configured: set HELPDESK_SOURCES or pass folders/URLs to `helpdesk sync`"
         raise ValueError(msg)
+
+    def platform_accounts(self) -> dict[str, PlatformAccount]:
+        """The knowledge-base platforms' base URLs and credentials, by platform name."""
+
+        def secret(value: SecretStr | None) -> str | None:
+            return value.get_secret_value() if value else None
+
+        return {
+            "zendesk": PlatformAccount(self.zendesk_url, self.zendesk_email, secret(self.zendesk_api_token)),
+            "confluence": PlatformAccount(
+                self.confluence_url, self.confluence_email, secret(self.confluence_api_token)
+            ),
+            "notion": PlatformAccount(self.notion_api_url, None, secret(self.notion_token)),
+        }

@@ -81,11 +81,12 @@ class Chunker:
         return max(self.chunk_size - used, self.chunk_size // 2)
 
     def _sections(self, document: SourceDocument) -> list[tuple[list[str], str]]:
+        place = list(document.headings)
         if document.text_format != "markdown":
-            return [([], document.text)]
+            return [(place, document.text)]
         sections = [
             (
-                [section.metadata[key] for key in _HEADING_KEYS if key in section.metadata],
+                [*place, *(section.metadata[key] for key in _HEADING_KEYS if key in section.metadata)],
                 section.page_content,
             )
             for section in self._headings.split_text(document.text)

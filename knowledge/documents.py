@@ -26,12 +26,15 @@ class SourceDocument:
     source: str
     updated_at: datetime | None = None
     text_format: str = "markdown"
+    # Where the document sits on its platform (category › section, ancestor pages), above its own headings.
+    headings: tuple[str, ...] = ()
 
     @property
     def fingerprint(self) -> str:
         """Hash of everything that ends up in the index for this document."""
         stamp = self.updated_at.isoformat() if self.updated_at else ""
-        return content_hash(self.doc_id, self.title, self.text, self.source, stamp, self.text_format)
+        place = ["\x1f".join(self.headings)] if self.headings else []
+        return content_hash(self.doc_id, self.title, self.text, self.source, stamp, self.text_format, *place)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from knowledge.documents import Skipped, SourceDocument
@@ -27,17 +27,31 @@ class SourceItem:
 
 
 @dataclass(frozen=True)
+class PlatformAccount:
+    """How to reach a knowledge-base platform: its base URL (empty = the platform's own), user and token."""
+
+    url: str | None = None
+    user: str | None = None
+    token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class SourceOptions:
-    """Limits and manners shared by all sources."""
+    """Limits and manners shared by all sources, and the accounts of the platforms, by platform name."""
 
     max_bytes: int = 20 * 1024 * 1024
     web_concurrency: int = 4
     web_timeout_s: float = 15.0
     user_agent: str = "helpdesk-bot (+knowledge-base sync)"
+    accounts: Mapping[str, PlatformAccount] = field(default_factory=dict, repr=False)
+
+    def account(self, platform: str) -> PlatformAccount:
+        """The account configured for a platform, or an anonymous one."""
+        return self.accounts.get(platform) or PlatformAccount()
 
 
 class Source(Protocol):
-    """A place documents come from: a folder, a file, a web page or a sitemap."""
+    """A place documents come from: a folder, a file, a web page, a sitemap or a knowledge-base platform."""
 
     name: str
 
