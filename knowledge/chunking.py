@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from langchain_text_splitters import ExperimentalMarkdownSyntaxTextSplitter, RecursiveCharacterTextSplitter
 
-from knowledge.documents import Chunk, SourceDocument
+from knowledge.documents import Chunk, SourceDocument, clip_title
 from knowledge.tables import segments
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ class Chunker:
             return [([], document.text)]
         sections = [
             (
-                [section.metadata[key] for key in _HEADING_KEYS if key in section.metadata],
+                [clip_title(section.metadata[key]) for key in _HEADING_KEYS if key in section.metadata],
                 section.page_content,
             )
             for section in self._headings.split_text(document.text)
