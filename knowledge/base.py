@@ -27,7 +27,7 @@ class KnowledgeBase:
 
     def __init__(self, data_dir: Path, embeddings: Embeddings, chunker: Chunker, model_name: str):
         self.data_dir = data_dir
-        self.store = IndexStore(data_dir / "index")
+        self.store = IndexStore.in_data_dir(data_dir)
         self.embeddings = embeddings
         self.syncer = KnowledgeSync(self.store, embeddings, chunker, model_name)
         self._version: IndexVersion | None = None

@@ -20,6 +20,11 @@ class SyncHistory:
     def __init__(self, path: Path):
         self.path = path
 
+    @classmethod
+    def beside(cls, index_root: Path) -> SyncHistory:
+        """The record kept in an index folder."""
+        return cls(index_root / "syncs.jsonl")
+
     def record(self, entry: dict) -> None:
         """Add a sync's entry; a data directory that cannot be written loses the entry, not the sync."""
         try:

@@ -30,12 +30,12 @@ def _writing(root: Path) -> Iterator[None]:
     try:
         yield
     except OSError as error:
-        where = error.filename or root
+        where = f" ({error.filename})" if error.filename and str(error.filename) != str(root) else ""
         if error.errno == errno.ENOSPC:
             advice = "free some space, or set HELPDESK_DATA_DIR to a folder on another disk"
         else:
             advice = "make it writable for this user, or set HELPDESK_DATA_DIR to a writable folder"
-        msg = f"Cannot write the index in {root} ({error.strerror or error} at {where}): {advice}"
+        msg = f"Cannot write the index in {root}: {error.strerror or error}{where}. To fix it, {advice}"
         raise DataDirNotWritable(msg) from None
 
 
@@ -60,6 +60,11 @@ class IndexStore:
 
     def __init__(self, root: Path):
         self.root = root
+
+    @classmethod
+    def in_data_dir(cls, data_dir: Path) -> IndexStore:
+        """The index folder of a data directory."""
+        return cls(data_dir / "index")
 
     def pointer(self) -> str | None:
         """The name of the version CURRENT points to (the one last published), or None before the first sync."""
@@ -114,8 +119,10 @@ class IndexStore:
 
     def check_writable(self) -> None:
         """Raise DataDirNotWritable now, before any work, if nothing can be written in the index folder."""
-        with _writing(self.root), tempfile.TemporaryFile(dir=self.root):
-            pass
+        with _writing(self.root):
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.root):
+                pass
 
     def writing(self) -> contextlib.AbstractContextManager[None]:
         """A block that writes under the index folder: a failed write raises DataDirNotWritable."""

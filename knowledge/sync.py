@@ -20,7 +20,6 @@ from knowledge.store import IndexStore, SyncInProgress
 from knowledge.versions import load_newest_sound
 
 log = logging.getLogger(__name__)
-HISTORY_FILE = "syncs.jsonl"
 ProgressCallback = Callable[[str, int, int | None], None]
 MANIFEST_FORMAT = 2
 
@@ -89,7 +88,7 @@ class KnowledgeSync:
         self.chunker = chunker
         self.model_name = model_name
         self.batch_size = batch_size
-        self.history = SyncHistory(store.root / HISTORY_FILE)
+        self.history = SyncHistory.beside(store.root)
 
     def _compatible(self, manifest: dict) -> bool:
         return (

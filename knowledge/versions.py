@@ -10,6 +10,7 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 
 from knowledge.documents import DOCUMENT_KIND
+from knowledge.history import SyncHistory
 from knowledge.index import IndexVersion
 from knowledge.integrity import IndexDamaged, verify
 from knowledge.store import IndexStore
@@ -85,21 +86,27 @@ def _counts(path: Path, manifest: dict) -> dict[str, int]:
     return {"documents": len(manifest.get("documents", {})), "passages": passages}
 
 
-def index_health(store: IndexStore) -> dict:
-    """What `helpdesk status` reports: the version served, its health and size, and every version's check."""
+def index_health(store: IndexStore, history: SyncHistory, syncs: int = 5) -> dict:
+    """What `helpdesk status` reports, from checksums and manifests alone (no model is loaded).
+
+    `state` is "ok" (the version last published is served and passes its checks), "unverified" (served,
+    saved before checksums were recorded), "degraded" (it is damaged: an older version is served), "damaged"
+    (no version is usable) or "empty" (never synced).
+    """
     versions = {path.name: check(path) for path in store.candidates()}
-    served = next((name for name, (state, _) in versions.items() if state != "damaged"), None)
-    health = {
-        "published": store.pointer(),
-        "served": served,
-        "versions": [
-            {"name": name, "health": state, **({"problem": problem} if problem else {})}
-            for name, (state, problem) in sorted(versions.items())
-        ],
-    }
+    served = next((name for name, (health, _) in versions.items() if health != "damaged"), None)
+    published = store.pointer()
+    if served is None:
+        state = "damaged" if versions else "empty"
+    elif served != published:
+        state = "degraded"
+    else:
+        state = versions[served][0]
+    report: dict = {"index": str(store.root), "state": state, "published": published, "served": served}
     if served is not None:
         path = store.root / served
         manifest = json.loads((path / "manifest.json").read_text())
-        health.update(created_at=manifest.get("created_at"), health=versions[served][0])
-        health.update(_counts(path, manifest))
-    return health
+        report.update(_counts(path, manifest), created_at=manifest.get("created_at"))
+    report["damaged"] = {name: problem for name, (health, problem) in versions.items() if problem}
+    report["last_syncs"] = history.recent(syncs)
+    return report

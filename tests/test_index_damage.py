@@ -44,7 +44,9 @@ async def _two_versions(tmp_path, kb):
 
 
 @pytest.mark.parametrize("damage", list(DAMAGE))
-async def test_a_damaged_version_is_not_served_and_the_next_sync_repairs_it(tmp_path, make_kb, damage, caplog):
+async def test_a_damaged_version_is_not_served_and_the_next_sync_repairs_it(
+    tmp_path, make_kb, damage, caplog
+):
     newest = await _two_versions(tmp_path, make_kb())
     DAMAGE[damage](newest)
 
