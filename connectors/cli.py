@@ -143,10 +143,10 @@ def sync(
     settings = _settings()
     specs = list(sources or [])
     try:
-        IndexStore.in_data_dir(settings.data_dir).check_writable()  # before loading any model
-        if cron:
+        if cron:  # a data directory not writable yet fails the run, and the next run tries again
             asyncio.run(_sync_forever(settings, specs, cron))
             return
+        IndexStore.in_data_dir(settings.data_dir).check_writable()  # before loading any model
         report = asyncio.run(_sync_once(settings, specs, as_json))
     except (SyncInProgress, ValueError, RuntimeError) as error:
         raise _fail(str(error)) from None
@@ -296,10 +296,15 @@ def search(
 
 
 async def _ensure_synced(settings: Settings, kb) -> None:
-    """On first use, sync the configured sources (the sample knowledge base by default)."""
-    if kb.store.current() is None:
+    """On first use, or when no index version is usable, sync the configured sources (by default the sample)."""
+    try:
+        await kb.current()
+        return
+    except KnowledgeBaseEmpty:
         console.print("The knowledge base is empty; syncing the configured sources first…")
-        _print_report(await _sync_once(settings, [], False, kb))
+    except IndexDamaged as error:
+        console.print(f"{error}; syncing the configured sources to rebuild it…", soft_wrap=True)
+    _print_report(await _sync_once(settings, [], False, kb))
 
 
 def _question_from(text: str, history):

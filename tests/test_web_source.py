@@ -53,26 +53,25 @@ class FakeSite:
 
 
 @contextlib.asynccontextmanager
-async def serving(handler):
-    """An HTTP server on 127.0.0.1 answering every GET with `handler`; yields its base URL."""
+async def serving(fake):
+    """An HTTP server on 127.0.0.1 answering every GET with `fake.handle`; sets `fake.base` to its URL."""
     app = web.Application()
-    app.router.add_route("GET", "/{tail:.*}", handler)
+    app.router.add_route("GET", "/{tail:.*}", fake.handle)
     runner = web.AppRunner(app)
     await runner.setup()
     server = web.TCPSite(runner, "127.0.0.1", 0)
     await server.start()
     port = server._server.sockets[0].getsockname()[1]
+    fake.base = f"http://127.0.0.1:{port}"
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield fake
     finally:
         await runner.cleanup()
 
 
 @pytest.fixture
 async def site():
-    fake = FakeSite()
-    async with serving(fake.handle) as base:
-        fake.base = base
+    async with serving(FakeSite()) as fake:
         yield fake
 
 
@@ -157,9 +156,7 @@ class AwkwardSite:
 
 @pytest.fixture
 async def awkward_site():
-    fake = AwkwardSite()
-    async with serving(fake.handle) as base:
-        fake.base = base
+    async with serving(AwkwardSite()) as fake:
         yield fake
 
 
