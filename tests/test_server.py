@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -85,10 +86,15 @@ async def test_scheduled_sync_picks_up_new_documents(tmp_path, fake_slack, helpd
     assert server.schedule is not None and server.schedule.runs >= 1
 
 
-async def test_an_empty_knowledge_base_is_synced_on_start(
-    tmp_path, fake_slack, fake_embeddings, helpdesk_bot
+@pytest.mark.parametrize("state", ["empty", "damaged"])
+async def test_a_knowledge_base_with_nothing_to_serve_is_synced_on_start(
+    tmp_path, fake_slack, fake_embeddings, helpdesk_bot, state
 ):
     kb = KnowledgeBase(tmp_path / "fresh", fake_embeddings, Chunker(400, 50), "fake")
+    if state == "damaged":  # its only version lost its keyword index
+        await kb.sync(open_sources(answer_settings(tmp_path)))
+        shutil.rmtree(kb.store.root / "v000001" / "keywords")
+        kb = KnowledgeBase(tmp_path / "fresh", fake_embeddings, Chunker(400, 50), "fake")
     settings = slack_settings(tmp_path, fake_slack, sources=[str(tmp_path / "small-kb")])
     server = HelpdeskServer(settings, build_bot(settings, kb), kb)
     await server.start()
