@@ -16,7 +16,7 @@ from knowledge.documents import Chunk, Skipped, SourceDocument
 from knowledge.history import SyncHistory
 from knowledge.index import IndexVersion, with_document_vectors
 from knowledge.sources import LoadError, Source, SourceUnavailable
-from knowledge.store import IndexStore, SyncInProgress
+from knowledge.store import IndexStore
 from knowledge.versions import load_newest_sound
 
 log = logging.getLogger(__name__)
@@ -105,41 +105,40 @@ class KnowledgeSync:
         A damaged version is never built on: the sync starts from the newest sound one (or from nothing)
         and publishes a new version even if no document changed, so the damaged one is served no more.
         """
-        started_at = datetime.now(UTC)
-        try:
-            report = await self._run(sources, prune_unlisted, progress)
-        except SyncInProgress:
-            raise
-        except Exception as error:
-            self.history.record(_history_entry(started_at, error=error))
-            raise
-        self.history.record(_history_entry(started_at, report=report))
+        started_at, started = datetime.now(UTC), time.perf_counter()
+        with self.store.lock():  # the record of syncs is written under the lock too
+            try:
+                report = await self._run_locked(sources, prune_unlisted, progress)
+            except Exception as error:
+                self.history.record(_history_entry(started_at, error=error))
+                raise
+            report.seconds = time.perf_counter() - started
+            self.history.record(_history_entry(started_at, report=report))
         return report
 
-    async def _run(self, sources, prune_unlisted: bool, progress: ProgressCallback | None) -> SyncReport:
-        started = time.perf_counter()
+    async def _run_locked(
+        self, sources, prune_unlisted: bool, progress: ProgressCallback | None
+    ) -> SyncReport:
         notify = progress or (lambda stage, done, total: None)
-        with self.store.lock():
-            self.store.check_writable()
-            sound = await asyncio.to_thread(load_newest_sound, self.store, self.embeddings)
-            previous = sound.version
-            if sound.damaged:
-                base = sound.path.name if sound.path else "nothing (every version is damaged)"
-                for problem in sound.damaged.values():
-                    log.error("%s; this sync builds on %s instead", problem, base)
-            manifest = previous.manifest if previous and self._compatible(previous.manifest) else {}
-            report, plan = SyncReport(damaged=sound.damaged), _Plan()
-            await self._scan(sources, manifest, plan, report, notify)
-            self._carry_unlisted(sources, manifest, plan, prune_unlisted)
-            self._classify(previous.manifest.get("documents", {}) if previous else {}, plan, report)
-            if report.changed or previous is None or sound.path != self.store.current():
-                version = await self._build(previous if manifest else None, plan, report, notify)
-                report.version = version.name
-            else:
-                report.version = sound.path.name
-                report.chunks_total = len(previous)
-            report.documents_total = len(plan.documents)
-        report.seconds = time.perf_counter() - started
+        self.store.check_writable()
+        sound = await asyncio.to_thread(load_newest_sound, self.store, self.embeddings)
+        previous = sound.version
+        if sound.damaged:
+            base = sound.path.name if sound.path else "nothing (every version is damaged)"
+            for problem in sound.damaged.values():
+                log.error("%s; this sync builds on %s instead", problem, base)
+        manifest = previous.manifest if previous and self._compatible(previous.manifest) else {}
+        report, plan = SyncReport(damaged=sound.damaged), _Plan()
+        await self._scan(sources, manifest, plan, report, notify)
+        self._carry_unlisted(sources, manifest, plan, prune_unlisted)
+        self._classify(previous.manifest.get("documents", {}) if previous else {}, plan, report)
+        if report.changed or previous is None or sound.path != self.store.current():
+            version = await self._build(previous if manifest else None, plan, report, notify)
+            report.version = version.name
+        else:
+            report.version = sound.path.name
+            report.chunks_total = len(previous)
+        report.documents_total = len(plan.documents)
         return report
 
     async def _scan(self, sources, manifest, plan: _Plan, report: SyncReport, notify) -> None:
