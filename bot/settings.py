@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     )
     top_k: int = Field(5, ge=1, le=50)
     web_concurrency: int = Field(4, ge=1, le=32)
-    web_timeout_s: float = Field(15.0, gt=0)
+    web_timeout_s: float = Field(15.0, gt=0, description="Seconds allowed to fetch a whole page or sitemap.")
     zendesk_email: str | None = Field(
         None, description="Zendesk agent's email; empty = a public help center."
     )

@@ -27,7 +27,10 @@ from rich.table import Table
 
 from bot.settings import Settings
 from connectors import voice_commands as tone_commands
-from knowledge.store import SyncInProgress
+from knowledge.base import KnowledgeBaseEmpty
+from knowledge.history import SyncHistory
+from knowledge.integrity import IndexDamaged
+from knowledge.store import IndexStore, SyncInProgress
 from knowledge.sync import SyncReport
 
 app = typer.Typer(
@@ -64,7 +67,7 @@ def _settings() -> Settings:
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    console.print(f"[red]Error:[/red] {message}")
+    console.print(f"[red]Error:[/red] {message}", soft_wrap=True, highlight=False)
     return typer.Exit(code)
 
 
@@ -140,9 +143,10 @@ def sync(
     settings = _settings()
     specs = list(sources or [])
     try:
-        if cron:
+        if cron:  # a data directory not writable yet fails the run, and the next run tries again
             asyncio.run(_sync_forever(settings, specs, cron))
             return
+        IndexStore.in_data_dir(settings.data_dir).check_writable()  # before loading any model
         report = asyncio.run(_sync_once(settings, specs, as_json))
     except (SyncInProgress, ValueError, RuntimeError) as error:
         raise _fail(str(error)) from None
@@ -152,18 +156,15 @@ def sync(
         _print_report(report)
 
 
-async def _sync_forever(settings: Settings, specs: list[str], cron: str) -> None:
+async def _sync_forever(settings: Settings, specs: list[str], cron: str, kb=None) -> None:
+    """Sync now and then on the schedule until SIGINT/SIGTERM; a failed run is logged, the next one still runs."""
     from bot.runtime import open_knowledge_base
     from knowledge.schedule import SyncSchedule
 
-    kb = open_knowledge_base(settings)
+    kb = kb or open_knowledge_base(settings)
 
     async def run() -> None:
-        try:
-            _print_report(await _sync_once(settings, specs, False, kb))
-        except SyncInProgress as error:
-            logging.getLogger("helpdesk.sync").warning("%s; skipping this run", error)
-            return
+        _print_report(await _sync_once(settings, specs, False, kb))
         console.print(f"Next sync at {schedule.next_run():%Y-%m-%d %H:%M:%S %Z}")
 
     schedule = SyncSchedule(run, cron)
@@ -171,12 +172,69 @@ async def _sync_forever(settings: Settings, specs: list[str], cron: str) -> None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    schedule.start()
-    console.print(f"Syncing on schedule '{cron}'; first run now. Press Ctrl+C to stop.")
-    await run()
-    await stop.wait()
-    schedule.stop()
+    try:
+        schedule.start()
+        console.print(f"Syncing on schedule '{cron}'; first run now. Press Ctrl+C to stop.")
+        await schedule.run_once()
+        await stop.wait()
+    finally:
+        schedule.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
     console.print("Stopped.")
+
+
+_STATES = {
+    "ok": "healthy: checksums match",
+    "unverified": "serving a version saved before checksums were recorded (the next sync that changes "
+    "something records them)",
+    "degraded": "degraded: the newest version is damaged, an older one is served; run `helpdesk sync`",
+    "damaged": "no usable version: run `helpdesk sync` to rebuild the index from the sources",
+    "empty": "empty: run `helpdesk sync`",
+}
+
+
+def _sync_line(entry: dict) -> str:
+    when = str(entry.get("started_at", "?"))[:19].replace("T", " ")
+    if entry.get("outcome") != "ok":
+        return f"{when}  [red]failed[/red]  {entry.get('error', '')}"
+    counts = ", ".join(f"{entry.get(key, 0)} {key}" for key in ("added", "updated", "deleted", "skipped"))
+    repaired = f", replaced damaged {', '.join(entry['damaged'])}" if entry.get("damaged") else ""
+    return f"{when}  [green]ok[/green]  {counts} → {entry.get('version')}{repaired} ({entry.get('seconds', 0):.1f} s)"
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
+) -> None:
+    """Show the index version served, its health, its documents and passages, and the last syncs.
+
+    Exits with 1 when the index is empty, or when its newest version is damaged.
+    """
+    from knowledge.versions import index_health
+
+    settings = _settings()
+    store = IndexStore.in_data_dir(settings.data_dir)
+    report = index_health(store, SyncHistory.beside(store.root))
+    healthy = report["state"] in ("ok", "unverified")
+    if as_json:
+        sys.stdout.write(json.dumps(report) + "\n")
+        raise typer.Exit(0 if healthy else 1)
+    table = Table(title="Knowledge base", show_header=False)
+    table.add_row("index", report["index"])
+    table.add_row("health", _STATES[report["state"]])
+    if report["served"] is not None:
+        created = str(report.get("created_at") or "?")[:19].replace("T", " ")
+        table.add_row("serving", f"{report['served']} (built {created} UTC)")
+        table.add_row("documents", f"{report['documents']:,}")
+        table.add_row("passages", f"{report['passages']:,}")
+    out.print(table)
+    for problem in report["damaged"].values():
+        out.print(f"[red]{problem}[/red]", highlight=False, soft_wrap=True)
+    out.print("Last syncs:" if report["last_syncs"] else "No sync recorded yet.")
+    for entry in report["last_syncs"]:
+        out.print(f"  {_sync_line(entry)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(0 if healthy else 1)
 
 
 def _hit_record(rank: int, hit) -> dict:
@@ -206,7 +264,6 @@ def search(
 ) -> None:
     """Show what retrieval finds for a query, with scores and sources."""
     from bot.runtime import open_knowledge_base
-    from knowledge.base import KnowledgeBaseEmpty
 
     settings = _settings()
     kb = open_knowledge_base(settings)
@@ -216,7 +273,7 @@ def search(
                 query, k=k, mode=mode or settings.retrieval_mode, keyword_weight=settings.keyword_weight
             )
         )
-    except (KnowledgeBaseEmpty, ValueError) as error:
+    except (KnowledgeBaseEmpty, IndexDamaged, ValueError) as error:
         raise _fail(str(error)) from None
     records = [_hit_record(rank, hit) for rank, hit in enumerate(retrieval.hits, start=1)]
     if as_json:
@@ -239,10 +296,15 @@ def search(
 
 
 async def _ensure_synced(settings: Settings, kb) -> None:
-    """On first use, sync the configured sources (the sample knowledge base by default)."""
-    if kb.store.current() is None:
+    """On first use, or when no index version is usable, sync the configured sources (by default the sample)."""
+    try:
+        await kb.current()
+        return
+    except KnowledgeBaseEmpty:
         console.print("The knowledge base is empty; syncing the configured sources first…")
-        _print_report(await _sync_once(settings, [], False, kb))
+    except IndexDamaged as error:
+        console.print(f"{error}; syncing the configured sources to rebuild it…", soft_wrap=True)
+    _print_report(await _sync_once(settings, [], False, kb))
 
 
 def _question_from(text: str, history):
@@ -259,7 +321,6 @@ def ask(
     """Answer one question from the knowledge base, with numbered sources."""
     from bot.formatting import plain_text
     from bot.runtime import build_bot
-    from knowledge.base import KnowledgeBaseEmpty
 
     settings = _settings()
 
@@ -270,7 +331,7 @@ def ask(
 
     try:
         answer = asyncio.run(answer_once())
-    except (KnowledgeBaseEmpty, ValueError) as error:
+    except (KnowledgeBaseEmpty, IndexDamaged, ValueError) as error:
         raise _fail(str(error)) from None
     if as_json:
         sys.stdout.write(json.dumps(answer.to_dict()) + "\n")
@@ -368,7 +429,6 @@ def evaluate(
     knowledge base cannot answer, a refusal), MISSING (refused) or WRONG; score = (correct − wrong) / n.
     """
     from bot.runtime import open_knowledge_base
-    from knowledge.base import KnowledgeBaseEmpty
     from knowledge.evaluation import load_questions
 
     settings = _settings()
@@ -386,7 +446,7 @@ def evaluate(
         result = asyncio.run(
             _evaluate(settings.model_copy(update=overrides), kb, items, answers, answers_out)
         )
-    except (KnowledgeBaseEmpty, ValueError) as error:
+    except (KnowledgeBaseEmpty, IndexDamaged, ValueError) as error:
         raise _fail(str(error)) from None
     if as_json:
         sys.stdout.write(json.dumps(result) + "\n")

@@ -15,7 +15,8 @@ from bot.service import HelpdeskBot
 from bot.settings import Settings
 from connectors.discord_bot import DiscordConnector
 from connectors.slack import create_slack_connector
-from knowledge.base import KnowledgeBase
+from knowledge.base import KnowledgeBase, KnowledgeBaseEmpty
+from knowledge.integrity import IndexDamaged
 from knowledge.schedule import SyncSchedule
 from knowledge.store import SyncInProgress
 
@@ -138,9 +139,8 @@ class HelpdeskServer:
         if self.schedule is not None:
             self.schedule.start()
         self._warm_up = asyncio.create_task(self.bot.warm_up())
-        if self.knowledge_base is not None and self.knowledge_base.store.current() is None:
-            log.warning("The knowledge base is empty: syncing the configured sources now")
-            self._first_sync = asyncio.create_task(self._sync_logged())
+        if self.knowledge_base is not None:
+            self._first_sync = asyncio.create_task(self._sync_if_nothing_to_serve())
 
     async def stop(self) -> None:
         """Stop taking events, let connectors finish the answers in progress, stop the schedule."""
@@ -162,8 +162,35 @@ class HelpdeskServer:
     async def _healthz(self, request: web.Request) -> web.Response:
         status = {"status": "ok", "connectors": list(self._started)}
         if self.knowledge_base is not None:
-            status["knowledge_base"] = "ready" if self.knowledge_base.store.current() else "empty"
+            status.update(await self._knowledge_health(self.knowledge_base))
         return web.json_response(status)
+
+    @staticmethod
+    async def _knowledge_health(knowledge_base: KnowledgeBase) -> dict:
+        """ready, degraded (an older version is served: the newest is damaged), damaged (none usable) or empty."""
+        try:
+            await knowledge_base.current()
+        except KnowledgeBaseEmpty:
+            return {"knowledge_base": "empty"}
+        except IndexDamaged:
+            return {"knowledge_base": "damaged", "damaged_versions": sorted(knowledge_base.damaged)}
+        health = {"knowledge_base": "degraded" if knowledge_base.damaged else "ready"}
+        health["index_version"] = knowledge_base.served
+        if knowledge_base.damaged:
+            health["damaged_versions"] = sorted(knowledge_base.damaged)
+        return health
+
+    async def _sync_if_nothing_to_serve(self) -> None:
+        """Load the index to serve; when there is none (never synced, or every version damaged), sync."""
+        assert self.knowledge_base is not None
+        try:
+            await self.knowledge_base.current()
+            return
+        except KnowledgeBaseEmpty:
+            log.warning("The knowledge base is empty: syncing the configured sources now")
+        except IndexDamaged as error:
+            log.error("%s; syncing the configured sources now", error)
+        await self._sync_logged()
 
     async def _sync(self) -> None:
         from bot.runtime import open_sources

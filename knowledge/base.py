@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
@@ -12,6 +13,9 @@ from knowledge.index import KEYWORD_WEIGHT, Hit, IndexVersion, Retrieval
 from knowledge.sources import Source
 from knowledge.store import IndexStore
 from knowledge.sync import KnowledgeSync, ProgressCallback, SyncReport
+from knowledge.versions import all_damaged, load_newest_sound
+
+log = logging.getLogger(__name__)
 
 
 class KnowledgeBaseEmpty(RuntimeError):
@@ -23,27 +27,43 @@ class KnowledgeBase:
 
     def __init__(self, data_dir: Path, embeddings: Embeddings, chunker: Chunker, model_name: str):
         self.data_dir = data_dir
-        self.store = IndexStore(data_dir / "index")
+        self.store = IndexStore.in_data_dir(data_dir)
         self.embeddings = embeddings
         self.syncer = KnowledgeSync(self.store, embeddings, chunker, model_name)
         self._version: IndexVersion | None = None
-        self._version_path: Path | None = None
+        self._published: str | None = None
+        self._damaged: dict[tuple[str, int], str] = {}
+        # The version being served, and the newer ones that failed their checks (name: what is wrong).
+        self.served: str | None = None
+        self.damaged: dict[str, str] = {}
         self._reload_lock = asyncio.Lock()
         self._query_vectors: dict[str, list[float]] = {}
 
     async def current(self) -> IndexVersion:
-        """The served version, reloaded if a sync has published a newer one since."""
-        path = self.store.current()
-        if path is None:
+        """The version to serve: the one last published, reloaded when a sync publishes a newer one.
+
+        A version that fails its checks is never served: the newest sound one is, with an error logged; if
+        none is sound, IndexDamaged says to run `helpdesk sync`.
+        """
+        published = self.store.pointer()
+        if published is None and not self.store.versions():
             msg = f"The knowledge base in {self.data_dir} is empty: run `helpdesk sync` first"
             raise KnowledgeBaseEmpty(msg)
-        if path != self._version_path:
+        if self._version is None or published != self._published:
             async with self._reload_lock:
-                if path != self._version_path:
-                    self._version = await asyncio.to_thread(IndexVersion.load, path, self.embeddings)
-                    self._version_path = path
+                if self._version is None or published != self._published:
+                    await self._load(published)
         assert self._version is not None
         return self._version
+
+    async def _load(self, published: str | None) -> None:
+        sound = await asyncio.to_thread(load_newest_sound, self.store, self.embeddings, self._damaged)
+        self.damaged = sound.damaged
+        if sound.version is None or sound.path is None:
+            raise all_damaged(self.store, sound.damaged)
+        for problem in sound.damaged.values():
+            log.error("%s; serving %s instead. Run `helpdesk sync` to rebuild it", problem, sound.path.name)
+        self._version, self.served, self._published = sound.version, sound.path.name, published
 
     async def embed_query(self, text: str) -> list[float]:
         """The query's vector, computed off the event loop (recent queries are remembered)."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from langchain_text_splitters import ExperimentalMarkdownSyntaxTextSplitter, RecursiveCharacterTextSplitter
 
-from knowledge.documents import Chunk, SourceDocument
+from knowledge.documents import Chunk, SourceDocument, clip_title
 from knowledge.tables import segments
 
 if TYPE_CHECKING:
@@ -81,12 +81,15 @@ class Chunker:
         return max(self.chunk_size - used, self.chunk_size // 2)
 
     def _sections(self, document: SourceDocument) -> list[tuple[list[str], str]]:
-        place = list(document.headings)
+        place = [clip_title(heading) for heading in document.headings]
         if document.text_format != "markdown":
             return [(place, document.text)]
         sections = [
             (
-                [*place, *(section.metadata[key] for key in _HEADING_KEYS if key in section.metadata)],
+                [
+                    *place,
+                    *(clip_title(section.metadata[key]) for key in _HEADING_KEYS if key in section.metadata),
+                ],
                 section.page_content,
             )
             for section in self._headings.split_text(document.text)

@@ -16,6 +16,20 @@ def content_hash(*parts: str | bytes) -> str:
     return digest.hexdigest()
 
 
+# Titles and headings longer than this are cut (with "…"): a one-line "# …" of megabytes would otherwise
+# become a title repeated in every passage. 200 characters holds the longest real help-center titles
+# (the sample knowledge base's longest is 64) with room to spare.
+MAX_TITLE_CHARS = 200
+
+
+def clip_title(text: str) -> str:
+    """A title or heading on one line, cut to MAX_TITLE_CHARS characters (ending in "…" when cut)."""
+    words = " ".join(text[: MAX_TITLE_CHARS * 4].split())
+    if len(words) <= MAX_TITLE_CHARS and len(text) <= MAX_TITLE_CHARS * 4:
+        return words
+    return words[: MAX_TITLE_CHARS - 1].rstrip() + "…"
+
+
 @dataclass(frozen=True)
 class SourceDocument:
     """One document of the knowledge base, as a source yields it."""
@@ -28,6 +42,9 @@ class SourceDocument:
     text_format: str = "markdown"
     # Where the document sits on its platform (category › section, ancestor pages), above its own headings.
     headings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "title", clip_title(self.title))
 
     @property
     def fingerprint(self) -> str:

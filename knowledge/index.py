@@ -19,6 +19,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from knowledge.documents import DOCUMENT_KIND, Chunk
+from knowledge.integrity import MANIFEST_KEY, damaged, verify, write_checksums
 
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 # Normalised BM25 (0..1) times this is added to a document's cosine similarity in hybrid mode.
@@ -144,6 +145,8 @@ class IndexVersion:
         self.store = store
         self.manifest = manifest
         self.keyword_index = keyword_index
+        # Whether its files were checked against recorded checksums when it was loaded.
+        self.verified = False
         self._layout()
 
     @classmethod
@@ -162,7 +165,17 @@ class IndexVersion:
 
     @classmethod
     def load(cls, path: Path, embeddings: Embeddings) -> IndexVersion:
-        """Read a saved version folder."""
+        """Read a saved version folder after checking its files; raise IndexDamaged if it cannot be used."""
+        verified = verify(path)
+        try:
+            version = cls._read(path, embeddings)
+        except Exception as error:  # truncated or rewritten files of a version without checksums
+            raise damaged(path, f"it could not be read ({type(error).__name__}: {error})") from error
+        version.verified = verified
+        return version
+
+    @classmethod
+    def _read(cls, path: Path, embeddings: Embeddings) -> IndexVersion:
         manifest = json.loads((path / "manifest.json").read_text())
         index = faiss.read_index(str(path / "vectors.faiss"))
         documents, mapping = {}, {}
@@ -279,7 +292,9 @@ class IndexVersion:
                 out.write(json.dumps({**chunk.to_metadata(), "text": chunk.text}) + "\n")
         if self.keyword_index is not None:
             self.keyword_index.save(str(path / "keywords"))
-        (path / "manifest.json").write_text(json.dumps(self.manifest, indent=1, sort_keys=True))
+        manifest = {**self.manifest, MANIFEST_KEY: True}
+        (path / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        write_checksums(path)
 
     def _keyword_scores(self, query_text: str) -> np.ndarray:
         tokens = tokenize([query_text])[0]

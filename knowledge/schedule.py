@@ -8,7 +8,12 @@ from collections.abc import Awaitable, Callable
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from knowledge.integrity import IndexDamaged
+from knowledge.store import DataDirNotWritable, SyncInProgress
+
 log = logging.getLogger(__name__)
+# Failures whose message already says what is wrong and what to do: logged as one line, no traceback.
+EXPLAINED_FAILURES = (DataDirNotWritable, IndexDamaged, ValueError)
 
 
 def parse_cron(expression: str) -> CronTrigger:
@@ -34,18 +39,28 @@ class SyncSchedule:
         self.runs = 0
         self.failures = 0
 
-    async def _run_once(self) -> None:
+    async def run_once(self) -> None:
+        """Run one sync now; a failure is logged (one line when its message says what to do) and not raised."""
         self.runs += 1
         try:
             await self.run_sync()
+        except SyncInProgress as error:
+            log.warning("%s; skipping this run", error)
+        except EXPLAINED_FAILURES as error:
+            self.failures += 1
+            log.error("Scheduled sync failed: %s. The next run will try again%s", error, self._next())
         except Exception:
             self.failures += 1
-            log.exception("Scheduled sync failed; the next run will try again")
+            log.exception("Scheduled sync failed; the next run will try again%s", self._next())
+
+    def _next(self) -> str:
+        due = self.next_run()
+        return f" at {due:%Y-%m-%d %H:%M:%S %Z}" if due else ""
 
     def start(self) -> None:
         """Start the schedule on the running event loop; overlapping runs are skipped, not queued."""
         self.scheduler.add_job(
-            self._run_once, self.trigger, max_instances=1, coalesce=True, id="knowledge-sync"
+            self.run_once, self.trigger, max_instances=1, coalesce=True, id="knowledge-sync"
         )
         self.scheduler.start()
 

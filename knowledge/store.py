@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import shutil
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 _CURRENT = "CURRENT"
@@ -16,6 +18,25 @@ _BUILDING = ".building-"
 
 class SyncInProgress(RuntimeError):
     """Another sync holds the lock on this data directory."""
+
+
+class DataDirNotWritable(RuntimeError):
+    """The index folder cannot be written (read-only, no permission, disk full); the message says what to do."""
+
+
+@contextlib.contextmanager
+def _writing(root: Path) -> Iterator[None]:
+    """Turn a failed write under `root` into DataDirNotWritable with one line saying what to do."""
+    try:
+        yield
+    except OSError as error:
+        where = f" ({error.filename})" if error.filename and str(error.filename) != str(root) else ""
+        if error.errno == errno.ENOSPC:
+            advice = "free some space, or set HELPDESK_DATA_DIR to a folder on another disk"
+        else:
+            advice = "make it writable for this user, or set HELPDESK_DATA_DIR to a writable folder"
+        msg = f"Cannot write the index in {root}: {error.strerror or error}{where}. To fix it, {advice}"
+        raise DataDirNotWritable(msg) from None
 
 
 def _fsync_dir(path: Path) -> None:
@@ -40,13 +61,29 @@ class IndexStore:
     def __init__(self, root: Path):
         self.root = root
 
-    def current(self) -> Path | None:
-        """The folder of the version being served, or None before the first sync."""
-        pointer = self.root / _CURRENT
-        if not pointer.exists():
+    @classmethod
+    def in_data_dir(cls, data_dir: Path) -> IndexStore:
+        """The index folder of a data directory."""
+        return cls(data_dir / "index")
+
+    def pointer(self) -> str | None:
+        """The name of the version CURRENT points to (the one last published), or None before the first sync."""
+        try:
+            return (self.root / _CURRENT).read_text().strip() or None
+        except (FileNotFoundError, NotADirectoryError):
             return None
-        path = self.root / pointer.read_text().strip()
-        return path if path.is_dir() else None
+
+    def current(self) -> Path | None:
+        """The folder of the version last published, or None before the first sync."""
+        name = self.pointer()
+        path = self.root / name if name else None
+        return path if path is not None and path.is_dir() else None
+
+    def candidates(self) -> list[Path]:
+        """Versions to serve, in order of preference: the one last published, then the others newest first."""
+        current = self.current()
+        others = [path for path in reversed(self.versions()) if path != current]
+        return [current, *others] if current else others
 
     def versions(self) -> list[Path]:
         """Complete versions, oldest first."""
@@ -56,9 +93,11 @@ class IndexStore:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the data directory's sync lock, or raise SyncInProgress at once."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with (self.root / "sync.lock").open("w") as handle:
+        """Hold the data directory's sync lock, or raise SyncInProgress (or DataDirNotWritable) at once."""
+        with _writing(self.root):
+            self.root.mkdir(parents=True, exist_ok=True)
+            handle = (self.root / "sync.lock").open("w")
+        with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -74,8 +113,20 @@ class IndexStore:
         for leftover in self.root.glob(f"{_BUILDING}*"):
             shutil.rmtree(leftover, ignore_errors=True)
         path = self.root / f"{_BUILDING}{os.getpid()}"
-        path.mkdir(parents=True)
+        with _writing(self.root):
+            path.mkdir(parents=True)
         return path
+
+    def check_writable(self) -> None:
+        """Raise DataDirNotWritable now, before any work, if nothing can be written in the index folder."""
+        with _writing(self.root):
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.root):
+                pass
+
+    def writing(self) -> contextlib.AbstractContextManager[None]:
+        """A block that writes under the index folder: a failed write raises DataDirNotWritable."""
+        return _writing(self.root)
 
     def publish(self, building: Path) -> Path:
         """Make a fully written version the served one: fsync, rename, then swap the pointer atomically."""
@@ -92,9 +143,11 @@ class IndexStore:
         _fsync_dir(self.root)
         return final
 
-    def prune(self, keep: int = 2) -> None:
-        """Delete old versions, keeping the served one and the one before it."""
+    def prune(self, keep: int = 2, damaged: Collection[str] = ()) -> None:
+        """Delete old versions, keeping the served one and the one before it; damaged ones go too."""
         current = self.current()
-        for old in self.versions()[:-keep]:
+        sound = [path for path in self.versions() if path.name not in damaged]
+        broken = [path for path in self.versions() if path.name in damaged]
+        for old in [*sound[:-keep], *broken]:
             if old != current:
                 shutil.rmtree(old, ignore_errors=True)

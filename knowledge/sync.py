@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,10 +13,13 @@ from langchain_core.embeddings import Embeddings
 
 from knowledge.chunking import Chunker
 from knowledge.documents import Chunk, Skipped, SourceDocument
+from knowledge.history import SyncHistory
 from knowledge.index import IndexVersion, with_document_vectors
 from knowledge.sources import LoadError, Source, SourceUnavailable
 from knowledge.store import IndexStore
+from knowledge.versions import load_newest_sound
 
+log = logging.getLogger(__name__)
 ProgressCallback = Callable[[str, int, int | None], None]
 MANIFEST_FORMAT = 2
 
@@ -34,6 +38,8 @@ class SyncReport:
     chunks_total: int = 0
     seconds: float = 0.0
     version: str | None = None
+    # Damaged versions found (and replaced by this sync), each with what was wrong.
+    damaged: dict[str, str] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -53,6 +59,7 @@ class SyncReport:
             "chunks_total": self.chunks_total,
             "seconds": round(self.seconds, 3),
             "version": self.version,
+            "damaged": dict(self.damaged),
         }
 
 
@@ -81,6 +88,7 @@ class KnowledgeSync:
         self.chunker = chunker
         self.model_name = model_name
         self.batch_size = batch_size
+        self.history = SyncHistory.beside(store.root)
 
     def _compatible(self, manifest: dict) -> bool:
         return (
@@ -92,27 +100,45 @@ class KnowledgeSync:
     async def run(
         self, sources: list[Source], *, prune_unlisted: bool = False, progress: ProgressCallback | None = None
     ) -> SyncReport:
-        """Sync the given sources; with prune_unlisted, documents of any other source are deleted."""
-        started = time.perf_counter()
+        """Sync the given sources; with prune_unlisted, documents of any other source are deleted.
+
+        A damaged version is never built on: the sync starts from the newest sound one (or from nothing)
+        and publishes a new version even if no document changed, so the damaged one is served no more.
+        """
+        started_at, started = datetime.now(UTC), time.perf_counter()
+        with self.store.lock():  # the record of syncs is written under the lock too
+            try:
+                report = await self._run_locked(sources, prune_unlisted, progress)
+            except Exception as error:
+                self.history.record(_history_entry(started_at, error=error))
+                raise
+            report.seconds = time.perf_counter() - started
+            self.history.record(_history_entry(started_at, report=report))
+        return report
+
+    async def _run_locked(
+        self, sources, prune_unlisted: bool, progress: ProgressCallback | None
+    ) -> SyncReport:
         notify = progress or (lambda stage, done, total: None)
-        with self.store.lock():
-            current = self.store.current()
-            previous = (
-                await asyncio.to_thread(IndexVersion.load, current, self.embeddings) if current else None
-            )
-            manifest = previous.manifest if previous and self._compatible(previous.manifest) else {}
-            report, plan = SyncReport(), _Plan()
-            await self._scan(sources, manifest, plan, report, notify)
-            self._carry_unlisted(sources, manifest, plan, prune_unlisted)
-            self._classify(previous.manifest.get("documents", {}) if previous else {}, plan, report)
-            if report.changed or previous is None:
-                version = await self._build(previous if manifest else None, plan, report, notify)
-                report.version = version.name
-            else:
-                report.version = current.name
-                report.chunks_total = len(previous)
-            report.documents_total = len(plan.documents)
-        report.seconds = time.perf_counter() - started
+        self.store.check_writable()
+        sound = await asyncio.to_thread(load_newest_sound, self.store, self.embeddings)
+        previous = sound.version
+        if sound.damaged:
+            base = sound.path.name if sound.path else "nothing (every version is damaged)"
+            for problem in sound.damaged.values():
+                log.error("%s; this sync builds on %s instead", problem, base)
+        manifest = previous.manifest if previous and self._compatible(previous.manifest) else {}
+        report, plan = SyncReport(damaged=sound.damaged), _Plan()
+        await self._scan(sources, manifest, plan, report, notify)
+        self._carry_unlisted(sources, manifest, plan, prune_unlisted)
+        self._classify(previous.manifest.get("documents", {}) if previous else {}, plan, report)
+        if report.changed or previous is None or sound.path != self.store.current():
+            version = await self._build(previous if manifest else None, plan, report, notify)
+            report.version = version.name
+        else:
+            report.version = sound.path.name
+            report.chunks_total = len(previous)
+        report.documents_total = len(plan.documents)
         return report
 
     async def _scan(self, sources, manifest, plan: _Plan, report: SyncReport, notify) -> None:
@@ -226,8 +252,10 @@ class KnowledgeSync:
         base.remove_documents(set(report.updated) | set(report.deleted))
         base.add_chunks(chunks, vectors)
         base.build_keyword_index()
+        passages = sum(chunk.kind == "passage" for chunk in base.chunks)
         base.manifest = {
             "format": MANIFEST_FORMAT,
+            "counts": {"documents": len(plan.documents), "passages": passages},
             "embedding_model": self.model_name,
             "chunking": self.chunker.config,
             "created_at": datetime.now(UTC).isoformat(),
@@ -235,11 +263,22 @@ class KnowledgeSync:
             "documents": plan.documents,
         }
         building = self.store.building_dir()
-        await asyncio.to_thread(base.save, building)
-        published = self.store.publish(building)
-        self.store.prune()
+        with self.store.writing():
+            await asyncio.to_thread(base.save, building)
+            published = self.store.publish(building)
+        self.store.prune(damaged=report.damaged)
         report.chunks_total = len(base)
         return published
+
+
+def _history_entry(started_at: datetime, report: SyncReport | None = None, error: Exception | None = None):
+    entry = {"started_at": started_at.isoformat(), "outcome": "ok" if error is None else "failed"}
+    if report is not None:
+        counts = {key: value for key, value in report.to_dict().items() if key != "skipped"}
+        entry.update(counts, skipped=len(report.skipped))
+    if error is not None:
+        entry["error"] = str(error) or type(error).__name__
+    return entry
 
 
 def _document_entry(document: SourceDocument, origin: str) -> dict:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -132,3 +135,32 @@ async def helpdesk_bot(tmp_path, fake_embeddings):
     kb = KnowledgeBase(settings.data_dir, fake_embeddings, Chunker(400, 50), "fake")
     await kb.sync(open_sources(settings))
     return build_bot(settings, kb)
+
+
+@contextlib.contextmanager
+def read_only(path: Path):
+    """Make a folder refuse new files for the block: chmod for a user; for root, whom chmod does not stop,
+    the immutable attribute (chattr +i). Skips the test where neither works."""
+    if os.geteuid() == 0:
+        if shutil.which("chattr") is None:
+            pytest.skip("running as root, where chmod does not stop writes, and chattr is not installed")
+        result = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+        if result.returncode != 0:
+            pytest.skip(
+                f"running as root, where chmod does not stop writes, and chattr +i failed: {result.stderr}"
+            )
+        undo = ["chattr", "-i", str(path)]
+    else:
+        path.chmod(0o555)
+        undo = ["chmod", "755", str(path)]
+    try:
+        try:
+            (path / ".write-probe").touch()
+        except OSError:
+            pass
+        else:
+            (path / ".write-probe").unlink()
+            pytest.skip(f"{path} stays writable here even when made read-only")
+        yield path
+    finally:
+        subprocess.run(undo, check=True)

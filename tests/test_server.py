@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shutil
 import signal
 import sys
 import time
 
 import aiohttp
 import pytest
-from conftest import REPO, write
+from conftest import REPO, answer_settings, write
 from fake_discord import FakeDiscord
 from fake_slack import (
     BOT_TOKEN,
@@ -24,7 +26,7 @@ from fake_slack import (
     slack_settings,
 )
 
-from bot.runtime import build_bot
+from bot.runtime import build_bot, open_sources
 from bot.settings import Settings
 from connectors.server import ConnectorFailed, HelpdeskServer, NoPlatformConfigured, serve
 from knowledge.base import KnowledgeBase
@@ -84,10 +86,15 @@ async def test_scheduled_sync_picks_up_new_documents(tmp_path, fake_slack, helpd
     assert server.schedule is not None and server.schedule.runs >= 1
 
 
-async def test_an_empty_knowledge_base_is_synced_on_start(
-    tmp_path, fake_slack, fake_embeddings, helpdesk_bot
+@pytest.mark.parametrize("state", ["empty", "damaged"])
+async def test_a_knowledge_base_with_nothing_to_serve_is_synced_on_start(
+    tmp_path, fake_slack, fake_embeddings, helpdesk_bot, state
 ):
     kb = KnowledgeBase(tmp_path / "fresh", fake_embeddings, Chunker(400, 50), "fake")
+    if state == "damaged":  # its only version lost its keyword index
+        await kb.sync(open_sources(answer_settings(tmp_path)))
+        shutil.rmtree(kb.store.root / "v000001" / "keywords")
+        kb = KnowledgeBase(tmp_path / "fresh", fake_embeddings, Chunker(400, 50), "fake")
     settings = slack_settings(tmp_path, fake_slack, sources=[str(tmp_path / "small-kb")])
     server = HelpdeskServer(settings, build_bot(settings, kb), kb)
     await server.start()
@@ -99,6 +106,41 @@ async def test_an_empty_knowledge_base_is_synced_on_start(
                 await asyncio.sleep(0.1)
     finally:
         await server.stop()
+
+
+async def test_serve_keeps_answering_from_the_last_sound_version_when_the_newest_is_damaged(
+    tmp_path, fake_slack, fake_embeddings, helpdesk_bot
+):
+    kb = helpdesk_bot.chain.retriever.knowledge_base
+    write(
+        tmp_path / "small-kb" / "billing" / "vat.md", "# VAT\n\nInvoices show VAT at the customer's rate.\n"
+    )
+    await kb.sync(open_sources(answer_settings(tmp_path)))
+    vectors = kb.store.root / "v000002" / "vectors.faiss"
+    damaged = bytearray(vectors.read_bytes())
+    damaged[100:300] = bytes(200)
+    vectors.write_bytes(bytes(damaged))
+
+    fresh = KnowledgeBase(kb.data_dir, fake_embeddings, Chunker(400, 50), "fake")  # a new `helpdesk serve`
+    settings = answer_settings(tmp_path, **slack_settings(tmp_path, fake_slack).model_dump(include=_SLACK))
+    server = HelpdeskServer(settings, build_bot(settings, fresh), fresh)
+    await server.start()
+    try:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{server.port}") as session:
+            health = await (await session.get("/healthz")).json()
+            assert health["knowledge_base"] == "degraded" and health["index_version"] == "v000001"
+            assert health["damaged_versions"] == ["v000002"]
+            event = mention(fake_slack, "How long do refunds take?")
+            body, headers = signed_request(event_callback(event))
+            async with session.post("/slack/events", data=body, headers=headers) as response:
+                assert response.status == 200
+            answer = (await fake_slack.wait_for(lambda: fake_slack.answers(CHANNEL), timeout=30))[0]
+    finally:
+        await server.stop()
+    assert "14 days" in json.dumps(answer["blocks"])
+
+
+_SLACK = {"slack_bot_token", "slack_signing_secret", "slack_api_url", "http_host", "http_port"}
 
 
 def _serve_command() -> list[str]:

@@ -129,3 +129,66 @@ async def test_sample_knowledge_base_loads_completely():
         "faq/faq-export#1",
         "policies/service-level-agreement",
     } <= set(docs)
+
+
+async def test_links_out_of_the_folder_broken_links_and_loops_are_skipped_with_reasons(tmp_path):
+    kb = tmp_path / "kb"
+    write(kb / "inside.md", "# Inside\n\nIndexed as usual.\n")
+    write(tmp_path / "elsewhere/secret.md", "# Secret\n\nroot:x:0:0:the secret outside\n")
+    (kb / "passwd.md").symlink_to("/etc/passwd")
+    (kb / "secret.md").symlink_to(tmp_path / "elsewhere/secret.md")
+    (kb / "relative.md").symlink_to("../elsewhere/secret.md")
+    (kb / "folder").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (kb / "alias.md").symlink_to("inside.md")  # a link inside the folder is read
+    (kb / "dangling.md").symlink_to(kb / "missing.md")
+    (kb / "loop.md").symlink_to("loop.md")
+    docs, skipped = await _load_all(FileSource(kb, SourceOptions()))
+    assert sorted(docs) == ["alias", "inside"]
+    for name in ("passwd.md", "secret.md", "relative.md", "folder"):
+        assert skipped[name].startswith("links outside the source folder"), skipped
+    assert skipped["dangling.md"].startswith("broken link")
+    assert skipped["loop.md"].startswith("link loop")
+
+
+async def test_a_link_out_of_the_folder_never_reaches_the_index(tmp_path, make_kb):
+    kb_dir = tmp_path / "kb"
+    write(kb_dir / "inside.md", "# Inside\n\nSomething about invoices.\n")
+    (kb_dir / "passwd.md").symlink_to("/etc/passwd")
+    kb = make_kb()
+    report = await kb.sync([FileSource(kb_dir, SourceOptions())])
+    assert [key.rsplit("|", 1)[1] for key in report.added] == ["inside"]
+    assert {s.where: s.reason.split(" (")[0] for s in report.skipped} == {
+        "passwd.md": "links outside the source folder"
+    }
+    version = await kb.current()
+    assert all("root" not in chunk.text for chunk in version.chunks)
+
+
+async def test_megabyte_titles_and_headings_are_cut(tmp_path, make_kb):
+    giant = "word " * 600_000  # a 3 MB line
+    write(
+        tmp_path / "kb/giant.md",
+        f"# {giant}\n\nThe body.\n\n## {giant}\n\nMore text under a giant heading.\n",
+    )
+    write(
+        tmp_path / "kb/page.html",
+        f"<html><head><title>{giant}</title></head><body><p>Text.</p></body></html>",
+    )
+    docs, _ = await _load_all(FileSource(tmp_path / "kb", SourceOptions()))
+    assert len(docs["giant"].title) == 200 and docs["giant"].title.endswith("…")
+    assert len(docs["page"].title) <= 200
+    kb = make_kb()
+    await kb.sync([FileSource(tmp_path / "kb", SourceOptions())])
+    chunks = (await kb.current()).chunks
+    assert max(len(c.title) for c in chunks) <= 200
+    assert max(len(h) for c in chunks for h in c.headings) <= 200
+
+
+async def test_the_size_limit_message_shows_one_byte_over(tmp_path):
+    write(tmp_path / "kb/over.md", "x" * 2049)
+    write(tmp_path / "kb/at.md", "# At the limit\n\n" + "y" * (2048 - 16))
+    docs, skipped = await _load_all(FileSource(tmp_path / "kb", SourceOptions(max_bytes=2048)))
+    assert list(docs) == ["at"]
+    assert skipped["over.md"] == (
+        "file is 2.0 KB (2,049 bytes), over the 2.0 KB limit (2,048 bytes; HELPDESK_MAX_FILE_MB)"
+    )

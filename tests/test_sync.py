@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from conftest import write
+from conftest import read_only, write
 
 from knowledge.chunking import Chunker
 from knowledge.sources import FileSource, SourceOptions
-from knowledge.store import SyncInProgress
+from knowledge.store import DataDirNotWritable, SyncInProgress
 
 
 def _source(path):
@@ -138,3 +138,17 @@ async def test_empty_knowledge_base_says_to_sync(make_kb):
 
     with pytest.raises(KnowledgeBaseEmpty, match="helpdesk sync"):
         await make_kb().search("anything")
+
+
+async def test_a_sync_into_a_read_only_data_directory_fails_with_one_clear_line(tmp_path, make_kb):
+    write(tmp_path / "kb/a.md", "# A\n\napples")
+    kb = make_kb()
+    await kb.sync([_source(tmp_path / "kb")])
+    write(tmp_path / "kb/b.md", "# B\n\nbananas")
+    with read_only(kb.store.root), pytest.raises(DataDirNotWritable) as raised:
+        await kb.sync([_source(tmp_path / "kb")])
+    message = str(raised.value)
+    assert "\n" not in message and "Cannot write the index in" in message
+    assert "HELPDESK_DATA_DIR" in message
+    assert (await make_kb().search("apples", mode="bm25"))[0].chunk.doc_id == "a"  # still served
+    assert (await kb.sync([_source(tmp_path / "kb")])).added  # writable again: the sync goes through

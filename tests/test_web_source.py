@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 
 import pytest
 from aiohttp import web
@@ -50,9 +52,9 @@ class FakeSite:
         return web.Response(status=404)
 
 
-@pytest.fixture
-async def site():
-    fake = FakeSite()
+@contextlib.asynccontextmanager
+async def serving(fake):
+    """An HTTP server on 127.0.0.1 answering every GET with `fake.handle`; sets `fake.base` to its URL."""
     app = web.Application()
     app.router.add_route("GET", "/{tail:.*}", fake.handle)
     runner = web.AppRunner(app)
@@ -61,8 +63,16 @@ async def site():
     await server.start()
     port = server._server.sockets[0].getsockname()[1]
     fake.base = f"http://127.0.0.1:{port}"
-    yield fake
-    await runner.cleanup()
+    try:
+        yield fake
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def site():
+    async with serving(FakeSite()) as fake:
+        yield fake
 
 
 def test_url_doc_ids():
@@ -117,3 +127,66 @@ async def test_unreachable_sitemap_keeps_every_page(site, make_kb):
     assert report.deleted == []
     assert report.unchanged == 2
     assert "could not fetch the sitemap" in report.skipped[0].reason
+
+
+class AwkwardSite:
+    """Pages that defeat a per-read timeout or a size check made after the download."""
+
+    def __init__(self):
+        self.sent: dict[str, int] = {}
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/html"})
+        if request.path == "/announced":  # says 400 MB up front, then sends slowly
+            response.content_length = 400_000_000
+        await response.prepare(request)
+        piece, pause, total = {
+            "/trickle": (b"<p", 0.2, 200),  # 2 bytes every 0.2 s, for 20 s
+            "/endless": (b"x" * 65536, 0.0, 32 * 1024 * 1024),  # 32 MB, no Content-Length
+            "/announced": (b"y" * 1024, 0.1, 400_000_000),
+        }[request.path]
+        self.sent[request.path] = 0
+        with contextlib.suppress(ConnectionError):
+            while self.sent[request.path] < total:
+                await response.write(piece)
+                self.sent[request.path] += len(piece)
+                await asyncio.sleep(pause)
+        return response
+
+
+@pytest.fixture
+async def awkward_site():
+    async with serving(AwkwardSite()) as fake:
+        yield fake
+
+
+async def _skip_reason(url: str, options: SourceOptions) -> tuple[str, float]:
+    started = time.monotonic()
+
+    async def scan() -> list:
+        return [item async for item in WebSource(url, options).scan()]
+
+    items = await asyncio.wait_for(scan(), 25)
+    assert len(items) == 1
+    return items[0].reason, time.monotonic() - started
+
+
+async def test_the_timeout_bounds_the_whole_fetch_of_a_trickling_page(awkward_site):
+    reason, seconds = await _skip_reason(f"{awkward_site.base}/trickle", SourceOptions(web_timeout_s=1.0))
+    assert "timed out" in reason and "HELPDESK_WEB_TIMEOUT_S" in reason
+    assert seconds < 3  # the page alone would take 40 s, each read well within the timeout
+
+
+async def test_a_page_without_content_length_is_dropped_at_the_size_limit(awkward_site):
+    options = SourceOptions(max_bytes=256 * 1024, web_timeout_s=20)
+    reason, _ = await _skip_reason(f"{awkward_site.base}/endless", options)
+    assert reason.startswith("page is at least") and "262,144 bytes" in reason and "stopped reading" in reason
+    await asyncio.sleep(0.2)
+    assert awkward_site.sent["/endless"] < 8 * 1024 * 1024  # of 32 MB: reading stopped near the limit
+
+
+async def test_a_page_announcing_a_size_over_the_limit_is_refused_at_once(awkward_site):
+    options = SourceOptions(max_bytes=1024 * 1024, web_timeout_s=5)
+    reason, seconds = await _skip_reason(f"{awkward_site.base}/announced", options)
+    assert "400,000,000 bytes" in reason and "Content-Length" in reason
+    assert seconds < 2

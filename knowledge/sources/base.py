@@ -50,6 +50,25 @@ class SourceOptions:
         return self.accounts.get(platform) or PlatformAccount()
 
 
+_MB = 1024 * 1024
+
+
+def _size(n: int | float) -> str:
+    return f"{n / _MB:.1f} MB" if n >= _MB / 10 else f"{n / 1024:.1f} KB"
+
+
+def over_limit(size: int, limit: int, *, at_least: bool = False) -> str:
+    """How far a size is over the limit, in bytes too, so that one byte over still shows.
+
+    e.g. "20.0 MB (20,971,521 bytes), over the 20.0 MB limit (20,971,520 bytes; HELPDESK_MAX_FILE_MB)".
+    """
+    prefix = "at least " if at_least else ""
+    return (
+        f"{prefix}{_size(size)} ({size:,} bytes), "
+        f"over the {_size(limit)} limit ({limit:,} bytes; HELPDESK_MAX_FILE_MB)"
+    )
+
+
 class Source(Protocol):
     """A place documents come from: a folder, a file, a web page, a sitemap or a knowledge-base platform."""
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
+import stat
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 from knowledge.documents import Skipped, SourceDocument, content_hash
-from knowledge.sources.base import LoadError, SourceItem, SourceOptions, SourceUnavailable
+from knowledge.sources.base import LoadError, SourceItem, SourceOptions, SourceUnavailable, over_limit
 from knowledge.sources.faq import parse_faq_export
 from knowledge.sources.html import extract_html
 from knowledge.sources.text import decode_text, markdown_title, split_front_matter, title_from_name
@@ -17,6 +20,9 @@ TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
 HTML_SUFFIXES = {".html", ".htm"}
 FAQ_SUFFIXES = {".csv", ".json"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | FAQ_SUFFIXES | {".pdf"}
+OUTSIDE_THE_FOLDER = "links outside the source folder"
+# Where Linux shows the path of an open file; read after opening, so a link swapped in meanwhile is caught.
+_OPEN_FILES = Path("/proc/self/fd")
 
 
 def _load_text(raw: bytes, path: Path, doc_id: str, updated_at: datetime) -> list[SourceDocument]:
@@ -38,10 +44,11 @@ def _load_html(raw: bytes, path: Path, doc_id: str, updated_at: datetime) -> lis
 
 
 def _load_pdf(raw: bytes, path: Path, doc_id: str, updated_at: datetime) -> list[SourceDocument]:
-    from langchain_community.document_loaders import PyPDFLoader
+    from langchain_community.document_loaders.parsers.pdf import PyPDFParser
+    from langchain_core.documents.base import Blob
 
     try:
-        pages = PyPDFLoader(str(path)).load()
+        pages = list(PyPDFParser().lazy_parse(Blob.from_data(raw, path=str(path))))
     except Exception as error:
         msg = f"could not read the PDF ({type(error).__name__}: {error}); re-export it or replace it"
         raise LoadError(msg) from None
@@ -64,9 +71,8 @@ def _load_faq(raw: bytes, path: Path, doc_id: str, updated_at: datetime) -> list
     )
 
 
-def load_file(raw: bytes, path: Path, doc_id: str) -> list[SourceDocument | Skipped]:
+def load_file(raw: bytes, path: Path, doc_id: str, updated_at: datetime) -> list[SourceDocument | Skipped]:
     """Parse one file's bytes into documents according to its extension."""
-    updated_at = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
     suffix = path.suffix.lower()
     if suffix in TEXT_SUFFIXES:
         return list(_load_text(raw, path, doc_id, updated_at))
@@ -77,8 +83,63 @@ def load_file(raw: bytes, path: Path, doc_id: str) -> list[SourceDocument | Skip
     return _load_faq(raw, path, doc_id, updated_at)
 
 
+def _link_problem(path: Path, root: Path | None) -> str | None:
+    """Why a folder entry must not be read (a broken link, a link loop, a real path outside `root`), or None."""
+    try:
+        real = path.resolve(strict=True)
+    except FileNotFoundError:
+        if not path.is_symlink():
+            return "the file disappeared during the sync"
+        return f"broken link: its target {os.readlink(path)} does not exist"
+    except RuntimeError:  # Python 3.11 reports a link loop this way
+        return "link loop: the link leads back to itself"
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "link loop: the link leads back to itself"
+        raise
+    if root is not None and not real.is_relative_to(root):
+        return f"{OUTSIDE_THE_FOLDER} (to {real})"
+    return None
+
+
+def _read_inside(path: Path, root: Path | None, max_bytes: int) -> tuple[bytes, datetime] | str:
+    """The bytes and modification time of a regular file whose real path is inside `root`, else why not.
+
+    The file is opened by its real path without following a last link, and where the operating system shows
+    what was opened, that is checked again: a link swapped in after the first check is never read through.
+    """
+    problem = _link_problem(path, root)
+    if problem is not None:
+        return problem
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path.resolve(strict=True), flags)
+    except OSError as error:
+        return f"could not open the file ({error.strerror}); will retry at the next sync"
+    with os.fdopen(fd, "rb") as handle:
+        opened = _OPEN_FILES / str(fd)
+        if root is not None and opened.is_symlink() and not Path(os.readlink(opened)).is_relative_to(root):
+            return OUTSIDE_THE_FOLDER
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            return "not a regular file"
+        if status.st_size == 0:
+            return "empty file"
+        if status.st_size > max_bytes:
+            return f"file is {over_limit(status.st_size, max_bytes)}"
+        raw = handle.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        return f"file grew while it was read: {over_limit(len(raw), max_bytes, at_least=True)}"
+    return raw, datetime.fromtimestamp(status.st_mtime, tz=UTC)
+
+
 class FileSource:
-    """A folder (searched recursively) or a single file of documents."""
+    """A folder (searched recursively) or a single file of documents.
+
+    In a folder, only files whose real path is inside the folder are read: a link to a file elsewhere, a
+    broken link and a link loop are each skipped with the reason. A single file named as a source is read
+    wherever its link points, since whoever configured it chose that file.
+    """
 
     def __init__(self, path: Path, options: SourceOptions):
         self.path = path
@@ -91,36 +152,40 @@ class FileSource:
         files = []
         for path in sorted(self.path.rglob("*")):
             relative = path.relative_to(self.path)
-            if path.is_file() and not any(part.startswith(".") for part in relative.parts):
+            visible = not any(part.startswith(".") for part in relative.parts)
+            # Links are listed whatever they point to: the reader says why one is skipped.
+            if visible and (path.is_symlink() or path.is_file()):
                 files.append((path, relative.with_suffix("").as_posix()))
         return files
 
     async def scan(self) -> AsyncIterator[SourceItem | Skipped]:
-        """Yield one item per supported file; unsupported, empty or oversized files are skipped."""
+        """Yield one item per supported file; unsupported, empty, oversized and linked-out files are skipped."""
         if not self.path.exists():
             msg = f"{self.path} does not exist; check the path in HELPDESK_SOURCES or on the command line"
             raise SourceUnavailable(msg)
+        folder = self.path.is_dir()
+        root = self.path.resolve() if folder else None
         for path, doc_id in await asyncio.to_thread(self._files):
-            key = path.relative_to(self.path).as_posix() if self.path.is_dir() else path.name
-            size = path.stat().st_size
+            key = path.relative_to(self.path).as_posix() if folder else path.name
+            if folder and path.is_symlink() and path.is_dir():
+                problem = await asyncio.to_thread(_link_problem, path, root)
+                if problem is not None:
+                    yield Skipped(key, problem)
+                continue  # a link to a folder inside this one: its files are read where they are
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
                 yield Skipped(key, f"unsupported file type '{path.suffix or 'none'}' (supported: {kinds})")
-            elif size == 0:
-                yield Skipped(key, "empty file")
-            elif size > self.options.max_bytes:
-                limit = self.options.max_bytes / 1024 / 1024
-                reason = (
-                    f"file is {size / 1024 / 1024:.1f} MB, over the {limit:g} MB limit (HELPDESK_MAX_FILE_MB)"
-                )
-                yield Skipped(key, reason)
+                continue
+            read = await asyncio.to_thread(_read_inside, path, root, self.options.max_bytes)
+            if isinstance(read, str):
+                yield Skipped(key, read)
             else:
-                raw = await asyncio.to_thread(path.read_bytes)
-                yield SourceItem(key, content_hash(raw), _loader(raw, path, doc_id))
+                raw, updated_at = read
+                yield SourceItem(key, content_hash(raw), _loader(raw, path, doc_id, updated_at))
 
 
-def _loader(raw: bytes, path: Path, doc_id: str):
+def _loader(raw: bytes, path: Path, doc_id: str, updated_at: datetime):
     async def load() -> list[SourceDocument | Skipped]:
-        return await asyncio.to_thread(load_file, raw, path, doc_id)
+        return await asyncio.to_thread(load_file, raw, path, doc_id, updated_at)
 
     return load

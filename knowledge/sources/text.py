@@ -6,9 +6,11 @@ import re
 
 import yaml
 
+from knowledge.documents import clip_title
 from knowledge.sources.base import LoadError
 
-_HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
+# Linear on any input: the closing "#"s and spaces are stripped afterwards, not by backtracking.
+_HEADING = re.compile(r"^#[ \t]+(\S.*)$", re.MULTILINE)
 
 
 def decode_text(raw: bytes) -> str:
@@ -46,7 +48,7 @@ def split_front_matter(text: str) -> tuple[dict, str]:
 def markdown_title(text: str) -> str | None:
     """The first level-one heading of a Markdown text, if any."""
     match = _HEADING.search(text)
-    return match.group(1).strip() if match else None
+    return clip_title(match.group(1).rstrip().rstrip("#").rstrip()) if match else None
 
 
 def title_from_name(name: str) -> str:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import xml.etree.ElementTree as ElementTree
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import httpx
 
 from knowledge.documents import Skipped, SourceDocument, content_hash
-from knowledge.sources.base import LoadError, SourceItem, SourceOptions, SourceUnavailable
+from knowledge.sources.base import LoadError, SourceItem, SourceOptions, SourceUnavailable, over_limit
 from knowledge.sources.html import extract_html
 from knowledge.sources.text import decode_text, title_from_name
 
@@ -42,7 +44,7 @@ def parse_sitemap(xml: bytes) -> tuple[list[str], list[str]]:
     return locations, []
 
 
-def _updated_at(response: httpx.Response):
+def _updated_at(response: httpx.Response) -> datetime | None:
     header = response.headers.get("last-modified")
     try:
         return parsedate_to_datetime(header) if header else None
@@ -50,26 +52,67 @@ def _updated_at(response: httpx.Response):
         return None
 
 
-def _page_loader(url: str, response: httpx.Response):
-    body, content_type = response.content, response.headers.get("content-type", "")
-    updated_at = _updated_at(response)
-
+def _page_loader(url: str, page: Page):
     def parse() -> list[SourceDocument | Skipped]:
-        if "html" in content_type or not content_type:
-            title, text = extract_html(body)
+        if "html" in page.content_type or not page.content_type:
+            title, text = extract_html(page.body)
             return [
                 SourceDocument(
-                    url_doc_id(url), title or title_from_name(url_doc_id(url)), text, url, updated_at
+                    url_doc_id(url), title or title_from_name(url_doc_id(url)), text, url, page.updated_at
                 )
             ]
-        text = decode_text(body)
+        text = decode_text(page.body)
         name = title_from_name(url_doc_id(url).rsplit("/", 1)[-1])
-        return [SourceDocument(url_doc_id(url), name, text, url, updated_at, text_format="text")]
+        return [SourceDocument(url_doc_id(url), name, text, url, page.updated_at, text_format="text")]
 
     async def load() -> list[SourceDocument | Skipped]:
         return await asyncio.to_thread(parse)
 
     return load
+
+
+@dataclass(frozen=True)
+class Page:
+    """A fetched page: its status, body (read only up to the size limit), type and date."""
+
+    status: int
+    body: bytes
+    content_type: str
+    updated_at: datetime | None
+
+
+class PageTooLarge(Exception):
+    """A page over the size limit: announced by its Content-Length, or found so while it was read."""
+
+
+async def download(client: httpx.AsyncClient, url: str, max_bytes: int, timeout_s: float) -> Page:
+    """GET a page within `timeout_s` for the whole exchange, reading at most `max_bytes` of its body.
+
+    A Content-Length over the limit is refused before any of the body is read; a body without one is read
+    as it streams and dropped as soon as it passes the limit. The body of an error answer is not read.
+    Raises httpx.TimeoutException when the whole fetch takes longer than `timeout_s`, however the server
+    trickles its bytes, and PageTooLarge.
+    """
+    try:
+        async with asyncio.timeout(timeout_s), client.stream("GET", url) as response:
+            updated_at = _updated_at(response)
+            content_type = response.headers.get("content-type", "")
+            if response.status_code >= 400:
+                return Page(response.status_code, b"", content_type, updated_at)
+            announced = response.headers.get("content-length", "")
+            if announced.isdigit() and int(announced) > max_bytes:
+                msg = f"page is {over_limit(int(announced), max_bytes)}, as its Content-Length says"
+                raise PageTooLarge(msg)
+            body = bytearray()
+            async for piece in response.aiter_bytes():
+                body += piece
+                if len(body) > max_bytes:
+                    msg = f"page is {over_limit(len(body), max_bytes, at_least=True)}; stopped reading"
+                    raise PageTooLarge(msg)
+            return Page(response.status_code, bytes(body), content_type, updated_at)
+    except TimeoutError:
+        msg = f"the whole fetch took longer than {timeout_s:g} s"
+        raise httpx.TimeoutException(msg) from None
 
 
 class WebSource:
@@ -98,31 +141,36 @@ class WebSource:
             sitemap = pending.pop()
             seen.add(sitemap)
             try:
-                response = await client.get(sitemap)
-                response.raise_for_status()
-            except httpx.HTTPError as error:
+                page = await self._download(client, sitemap)
+            except (httpx.HTTPError, PageTooLarge) as error:
                 msg = f"could not fetch the sitemap {sitemap}: {_describe(error)}"
                 raise SourceUnavailable(msg) from None
-            found, nested = parse_sitemap(response.content)
+            if page.status >= 400:
+                msg = f"could not fetch the sitemap {sitemap}: HTTP {page.status}"
+                raise SourceUnavailable(msg)
+            found, nested = parse_sitemap(page.body)
             pages.extend(found)
             pending.extend(n for n in nested if n not in seen)
         return list(dict.fromkeys(pages))
 
+    async def _download(self, client: httpx.AsyncClient, url: str) -> Page:
+        return await download(client, url, self.options.max_bytes, self.options.web_timeout_s)
+
     async def _fetch(self, client, url: str, limit: asyncio.Semaphore) -> SourceItem | Skipped:
         async with limit:
             try:
-                response = await client.get(url)
+                page = await self._download(client, url)
+            except PageTooLarge as error:
+                return Skipped(url, str(error))
             except httpx.HTTPError as error:
                 return Skipped(url, f"could not fetch: {_describe(error)}")
-        if response.status_code in _GONE:
-            return Skipped(url, f"HTTP {response.status_code}: the page is gone", keep_previous=False)
-        if response.status_code >= 400:
-            return Skipped(url, f"HTTP {response.status_code} from the server; will retry at the next sync")
-        if len(response.content) > self.options.max_bytes:
-            return Skipped(url, "page is over the size limit (HELPDESK_MAX_FILE_MB)")
-        if not response.content.strip():
+        if page.status in _GONE:
+            return Skipped(url, f"HTTP {page.status}: the page is gone", keep_previous=False)
+        if page.status >= 400:
+            return Skipped(url, f"HTTP {page.status} from the server; will retry at the next sync")
+        if not page.body.strip():
             return Skipped(url, "empty page")
-        return SourceItem(url, content_hash(response.content), _page_loader(url, response))
+        return SourceItem(url, content_hash(page.body), _page_loader(url, page))
 
     async def scan(self) -> AsyncIterator[SourceItem | Skipped]:
         """Fetch every page with bounded concurrency and yield them as they arrive."""
@@ -138,9 +186,12 @@ class WebSource:
                     task.cancel()
 
 
-def _describe(error: httpx.HTTPError) -> str:
+def _describe(error: Exception) -> str:
+    if isinstance(error, PageTooLarge):
+        return str(error)
     if isinstance(error, httpx.TimeoutException):
-        return "timed out (HELPDESK_WEB_TIMEOUT_S)"
+        detail = f": {error}" if str(error).startswith("the whole fetch") else ""
+        return f"timed out{detail} (HELPDESK_WEB_TIMEOUT_S)"
     if isinstance(error, httpx.HTTPStatusError):
         return f"HTTP {error.response.status_code}"
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
