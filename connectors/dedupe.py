@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from pathlib import Path
@@ -20,19 +21,34 @@ DAY_S = 24 * 3600
 EVENT_TTL_S = 7 * DAY_S
 PRUNE_EVERY_S = 3600
 
+log = logging.getLogger(__name__)
+
 
 class Ledger:
     """Remembers keys across restarts until they expire; `claim` is atomic across tasks and processes."""
 
     def __init__(self, path: Path):
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as connection:
-            connection.executescript(_SCHEMA)
+        self._database, self._in_memory = str(path), None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as connection:
+                connection.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as error:
+            # Answering goes on: keys are then remembered by this process only, until it restarts.
+            log.error(
+                "Cannot write %s (%s): deliveries are recognised only until the bot restarts; "
+                "make HELPDESK_DATA_DIR writable",
+                path,
+                error,
+            )
+            self._database = f"file:ledger-{id(self)}?mode=memory&cache=shared"
+            self._in_memory = self._connect()  # a shared in-memory database lives while one connection does
+            self._in_memory.executescript(_SCHEMA)
         self._pruned_at = 0.0
 
     def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        connection = sqlite3.connect(self._database, timeout=10, isolation_level=None, uri=True)
         connection.execute("PRAGMA journal_mode=WAL")
         return connection
 

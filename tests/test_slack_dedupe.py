@@ -28,3 +28,15 @@ async def test_expired_keys_are_forgotten(tmp_path):
     assert not await ledger.contains("thread:C1:1.1")
     assert await ledger.claim("thread:C1:1.1", ttl_s=60)
     assert await ledger.contains("thread:C1:1.1")
+
+
+async def test_an_unwritable_ledger_file_still_dedupes_within_the_process(tmp_path, caplog):
+    path = tmp_path / "events.sqlite3"
+    path.mkdir()  # a directory where the database should be: no one, root included, can open it as a file
+    ledger = Ledger(path)
+    assert "make HELPDESK_DATA_DIR writable" in caplog.text
+    assert await ledger.claim("event:Ev1")
+    assert not await ledger.claim("event:Ev1")
+    await ledger.remember("thread:C1:1.1", ttl_s=60)
+    assert await ledger.contains("thread:C1:1.1")
+    assert not await Ledger(path).contains("thread:C1:1.1")  # another process's memory is its own
