@@ -55,6 +55,24 @@ _MIGRATIONS = (
     );
     CREATE UNIQUE INDEX IF NOT EXISTS feedback_one_per_voter ON feedback(answer_id, voter);
     """,
+    # 2: the platform and conversation of each question, and the hand-offs to a person.
+    """
+    ALTER TABLE answers ADD COLUMN platform TEXT;
+    ALTER TABLE answers ADD COLUMN conversation_id TEXT;
+    CREATE TABLE IF NOT EXISTS escalations (
+        answer_id TEXT NOT NULL REFERENCES answers(id),
+        requested_by TEXT,
+        platform TEXT,
+        posted_to TEXT,
+        requested_at REAL NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS escalations_answer ON escalations(answer_id);
+    """,
+)
+
+_ANSWER_COLUMNS = (
+    "id, asked_at, asker, channel, question, standalone_query, answer, refused, confidence, generator, "
+    "citations, total_ms, platform, conversation_id"
 )
 
 
@@ -150,8 +168,10 @@ class Journal:
             answer.generator,
             citations,
             answer.timings_ms.get("total"),
+            question.platform,
+            question.conversation_id,
         )
-        insert = "INSERT INTO answers VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+        insert = f"INSERT INTO answers ({_ANSWER_COLUMNS}) VALUES ({','.join('?' * len(row))})"
         self._run(lambda connection: connection.execute(insert, row), writes=True)
 
     def _write_feedback(self, answer_id: str, vote: int, comment: str | None, voter: str | None) -> None:
@@ -177,6 +197,60 @@ class Journal:
     ) -> None:
         """Store a vote (+1 or -1) on an answer; a voter's later vote on the same answer replaces theirs."""
         await asyncio.to_thread(self._write_feedback, answer_id, vote, comment, voter)
+
+    def _write_escalation(
+        self, answer_id: str, requested_by: str | None, platform: str | None, posted_to: str | None
+    ) -> None:
+        def write(connection: sqlite3.Connection) -> None:
+            if connection.execute("SELECT 1 FROM answers WHERE id = ?", (answer_id,)).fetchone() is None:
+                msg = f"No answer with id {answer_id!r}"
+                raise UnknownAnswer(msg)
+            connection.execute(
+                "INSERT INTO escalations VALUES (?,?,?,?,?)",
+                (answer_id, requested_by, platform, posted_to, time.time()),
+            )
+
+        self._run(write, writes=True)
+
+    async def record_escalation(
+        self, answer_id: str, requested_by: str | None, platform: str | None, posted_to: str | None
+    ) -> None:
+        """Store that someone asked a person of the support team to take over an answer."""
+        await asyncio.to_thread(self._write_escalation, answer_id, requested_by, platform, posted_to)
+
+    async def answer(self, answer_id: str) -> dict | None:
+        """One recorded answer by id (citations decoded), or None when the journal has never seen it."""
+
+        def read(connection: sqlite3.Connection) -> dict | None:
+            connection.row_factory = sqlite3.Row
+            row = connection.execute("SELECT * FROM answers WHERE id = ?", (answer_id,)).fetchone()
+            return None if row is None else {**dict(row), "citations": json.loads(row["citations"])}
+
+        return await asyncio.to_thread(self._run, read)
+
+    def activity_since(self, since: float) -> dict[str, list[dict]]:
+        """What happened since a Unix time: answers (with their votes' sum and count), votes, escalations."""
+
+        def read(connection: sqlite3.Connection) -> dict[str, list[dict]]:
+            connection.row_factory = sqlite3.Row
+            answers = connection.execute(
+                "SELECT a.*, COALESCE(SUM(CASE WHEN f.vote > 0 THEN 1 END), 0) AS up_votes, "
+                "COALESCE(SUM(CASE WHEN f.vote < 0 THEN 1 END), 0) AS down_votes "
+                "FROM answers a LEFT JOIN feedback f ON f.answer_id = a.id "
+                "WHERE a.asked_at >= ? GROUP BY a.id ORDER BY a.asked_at",
+                (since,),
+            )
+            escalations = connection.execute(
+                "SELECT e.*, a.question FROM escalations e JOIN answers a ON a.id = e.answer_id "
+                "WHERE e.requested_at >= ? ORDER BY e.requested_at",
+                (since,),
+            )
+            return {
+                "answers": [{**dict(r), "citations": json.loads(r["citations"])} for r in answers],
+                "escalations": [dict(r) for r in escalations],
+            }
+
+        return self._run(read)
 
     def feedback_for(self, answer_id: str) -> list[tuple[int, str | None, str | None]]:
         """Votes recorded for an answer: (vote, comment, voter)."""

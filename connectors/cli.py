@@ -27,6 +27,7 @@ from rich.table import Table
 
 from bot.settings import Settings
 from connectors import voice_commands as tone_commands
+from connectors.report_command import report
 from knowledge.store import SyncInProgress
 from knowledge.sync import SyncReport
 
@@ -332,6 +333,7 @@ def serve() -> None:
 
 app.command()(tone_commands.tune)
 app.command()(tone_commands.rewrite)
+app.command()(report)
 
 
 @app.command("eval")

@@ -260,6 +260,7 @@ class DiscordConnector:
             asker=str(interaction.user.id),
             channel=str(interaction.channel_id),
             conversation_id=str(interaction.id),
+            platform="discord",
         )
         try:
             answer = await self.bot.answer(asked)
@@ -414,6 +415,7 @@ class DiscordConnector:
             history=history or (),
             channel=str(thread_id),
             conversation_id=str(thread_id),
+            platform="discord",
         )
         try:
             async with message.channel.typing():
