@@ -217,8 +217,9 @@ async def test_ask_a_human_posts_in_the_escalation_channel_pinging_only_the_role
 
     click = await fake_discord.click(message["id"], f"helpdesk:escalate:{answer_id}")
     [reply] = await fake_discord.wait_for_calls("POST", f"/interactions/{click['id']}/")
-    assert reply.body["data"]["flags"] == EPHEMERAL and "A person from the support team was asked" in (
-        reply.body["data"]["content"]
+    assert (
+        reply.body["data"]["flags"] == EPHEMERAL
+        and "A person from the support team was asked" in (reply.body["data"]["content"])
     )
     [post] = fake_discord.calls_to("POST", f"/channels/{ESCALATION_CHANNEL}/messages")
     content = post.body["content"]
