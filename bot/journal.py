@@ -70,10 +70,22 @@ _MIGRATIONS = (
     """,
 )
 
+# Answers with how many 👍 and 👎 each got; callers add WHERE, then GROUP BY a.id.
+_ANSWERS_WITH_VOTES = (
+    "SELECT a.*, COALESCE(SUM(CASE WHEN f.vote > 0 THEN 1 END), 0) AS up_votes, "
+    "COALESCE(SUM(CASE WHEN f.vote < 0 THEN 1 END), 0) AS down_votes "
+    "FROM answers a LEFT JOIN feedback f ON f.answer_id = a.id "
+)
+
 _ANSWER_COLUMNS = (
     "id, asked_at, asker, channel, question, standalone_query, answer, refused, confidence, generator, "
     "citations, total_ms, platform, conversation_id"
 )
+
+
+def _decoded(row: sqlite3.Row) -> dict:
+    """An answers row as a dict, its citations decoded from JSON."""
+    return {**dict(row), "citations": json.loads(row["citations"])}
 
 
 class JournalError(RuntimeError):
@@ -224,7 +236,7 @@ class Journal:
         def read(connection: sqlite3.Connection) -> dict | None:
             connection.row_factory = sqlite3.Row
             row = connection.execute("SELECT * FROM answers WHERE id = ?", (answer_id,)).fetchone()
-            return None if row is None else {**dict(row), "citations": json.loads(row["citations"])}
+            return None if row is None else _decoded(row)
 
         return await asyncio.to_thread(self._run, read)
 
@@ -234,10 +246,7 @@ class Journal:
         def read(connection: sqlite3.Connection) -> dict[str, list[dict]]:
             connection.row_factory = sqlite3.Row
             answers = connection.execute(
-                "SELECT a.*, COALESCE(SUM(CASE WHEN f.vote > 0 THEN 1 END), 0) AS up_votes, "
-                "COALESCE(SUM(CASE WHEN f.vote < 0 THEN 1 END), 0) AS down_votes "
-                "FROM answers a LEFT JOIN feedback f ON f.answer_id = a.id "
-                "WHERE a.asked_at >= ? GROUP BY a.id ORDER BY a.asked_at",
+                _ANSWERS_WITH_VOTES + "WHERE a.asked_at >= ? GROUP BY a.id ORDER BY a.asked_at",
                 (since,),
             )
             escalations = connection.execute(
@@ -246,9 +255,26 @@ class Journal:
                 (since,),
             )
             return {
-                "answers": [{**dict(r), "citations": json.loads(r["citations"])} for r in answers],
+                "answers": [_decoded(r) for r in answers],
                 "escalations": [dict(r) for r in escalations],
             }
+
+        return self._run(read)
+
+    def conversations(self, search: str = "", limit: int = 25, offset: int = 0) -> tuple[list[dict], int]:
+        """Questions with their answers and votes, newest first, whose question or answer contains `search`;
+        and how many match in all."""
+        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where = "WHERE a.question LIKE ?1 ESCAPE '\\' OR a.answer LIKE ?1 ESCAPE '\\'"
+
+        def read(connection: sqlite3.Connection) -> tuple[list[dict], int]:
+            connection.row_factory = sqlite3.Row
+            total = connection.execute(f"SELECT COUNT(*) FROM answers a {where}", (pattern,)).fetchone()[0]
+            rows = connection.execute(
+                f"{_ANSWERS_WITH_VOTES} {where} GROUP BY a.id ORDER BY a.asked_at DESC LIMIT ?2 OFFSET ?3",
+                (pattern, limit, offset),
+            )
+            return [_decoded(r) for r in rows], total
 
         return self._run(read)
 

@@ -80,8 +80,13 @@ async def build_report(
     embeddings: Embeddings,
     period: timedelta,
     now: datetime | None = None,
+    *,
+    with_gaps: bool = True,
 ) -> Report:
-    """The report of the period ending now, from the journal, the served index and the sync log."""
+    """The report of the period ending now, from the journal, the served index and the sync log.
+
+    `with_gaps=False` leaves out the coverage gaps (the one part that embeds questions).
+    """
     until = now or datetime.now(UTC)
     since = until - period
     activity = await asyncio.to_thread(journal.activity_since, since.timestamp())
@@ -90,7 +95,8 @@ async def build_report(
     report.volume = _volume(answers, len(activity["escalations"]))
     report.per_day = _per_day(answers, since, until)
     documents = await _served_documents(knowledge_base)
-    report.gaps = [await _gap_record(gap, knowledge_base) for gap in await _gaps(answers, embeddings)]
+    if with_gaps:
+        report.gaps = [await _gap_record(g, knowledge_base) for g in await _gaps(answers, embeddings)]
     report.articles = _articles(answers, documents, until)
     report.escalations = [
         {
