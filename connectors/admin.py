@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
 import secrets
@@ -28,6 +29,19 @@ SYNCS_SHOWN = 10
 OVERVIEW_PERIODS = ("7d", "30d")
 GAPS_PERIOD = "30d"
 _TEMPLATES = Path(__file__).resolve().parent / "admin_templates"
+
+
+Handler = Callable[["AdminPage", web.Request], Awaitable[web.StreamResponse]]
+
+
+def admin_only(handler: Handler) -> Handler:
+    """A page served only to requests carrying the admin token or a session opened with it."""
+
+    @functools.wraps(handler)
+    async def guarded(self: AdminPage, request: web.Request) -> web.StreamResponse:
+        return await handler(self, request)
+
+    return guarded
 
 
 class AdminPage:
@@ -112,9 +126,8 @@ class AdminPage:
             self.bot.journal, kb, kb.embeddings, parse_period(since), with_gaps=with_gaps
         )
 
+    @admin_only
     async def _overview(self, request: web.Request) -> web.Response:
-        if not self._authorised(request):
-            return self._refused(request)
         from connectors.admin_chart import questions_per_day_svg, share_svg
 
         periods = []
@@ -131,38 +144,31 @@ class AdminPage:
             )
         return self._page("overview.html", active="overview", periods=periods)
 
-    def _since(self, request: web.Request) -> str:
+    async def _gap_report(self, request: web.Request):
+        """The period asked for (?since=, default 30d) and its report with the coverage gaps."""
         since = request.query.get("since", GAPS_PERIOD)
-        parse_period(since)  # raises ValueError for a period that cannot be read
-        return since
-
-    async def _gaps(self, request: web.Request) -> web.Response:
-        if not self._authorised(request):
-            return self._refused(request)
         try:
-            since = self._since(request)
+            parse_period(since)
         except ValueError as error:
-            return web.Response(status=400, text=str(error))
-        report = await self._report(since, with_gaps=True)
+            raise web.HTTPBadRequest(text=str(error)) from None
+        return since, await self._report(since, with_gaps=True)
+
+    @admin_only
+    async def _gaps(self, request: web.Request) -> web.Response:
+        since, report = await self._gap_report(request)
         return self._page("gaps.html", active="gaps", since=since, gaps=report.gaps)
 
+    @admin_only
     async def _gaps_csv(self, request: web.Request) -> web.Response:
-        if not self._authorised(request):
-            return self._refused(request)
-        try:
-            since = self._since(request)
-        except ValueError as error:
-            return web.Response(status=400, text=str(error))
-        report = await self._report(since, with_gaps=True)
+        since, report = await self._gap_report(request)
         return web.Response(
             text=gaps_csv(report.gaps),
             content_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="coverage-gaps-{since}.csv"'},
         )
 
+    @admin_only
     async def _conversations(self, request: web.Request) -> web.Response:
-        if not self._authorised(request):
-            return self._refused(request)
         search = request.query.get("q", "").strip()
         try:
             page = max(1, int(request.query.get("page", "1")))
@@ -185,9 +191,8 @@ class AdminPage:
             total=total,
         )
 
+    @admin_only
     async def _sources(self, request: web.Request) -> web.Response:
-        if not self._authorised(request):
-            return self._refused(request)
         kb = self.knowledge_base
         current = kb.store.current()
         per_source: Counter[str] = Counter()
@@ -216,9 +221,8 @@ class AdminPage:
             syncing=any(not task.done() for task in self._syncs),
         )
 
+    @admin_only
     async def _sync(self, request: web.Request) -> web.Response:
-        if not self._authorised(request):
-            return self._refused(request)
         if not any(not task.done() for task in self._syncs):
             task = asyncio.create_task(self._sync_logged())
             self._syncs.add(task)

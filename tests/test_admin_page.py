@@ -75,6 +75,8 @@ async def test_the_token_is_required_and_never_logged(admin, caplog):
         async with session.get("/admin/gaps.csv?since=7d", headers=bearer) as response:
             assert response.status == 200 and response.content_type == "text/csv"
             rows = list(csv.DictReader(io.StringIO(await response.text())))
+        async with session.get("/admin/gaps?since=a-while", headers=bearer) as response:
+            assert response.status == 400 and "such as 12h, 7d or 4w" in await response.text()
         async with session.post("/admin/login", data={"token": TOKEN}, allow_redirects=False) as response:
             assert response.status == 303
             cookie = response.headers["Set-Cookie"]
