@@ -39,6 +39,8 @@ def admin_only(handler: Handler) -> Handler:
 
     @functools.wraps(handler)
     async def guarded(self: AdminPage, request: web.Request) -> web.StreamResponse:
+        if not self._authorised(request):
+            return self._refused(request)
         return await handler(self, request)
 
     return guarded
