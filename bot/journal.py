@@ -55,7 +55,37 @@ _MIGRATIONS = (
     );
     CREATE UNIQUE INDEX IF NOT EXISTS feedback_one_per_voter ON feedback(answer_id, voter);
     """,
+    # 2: the platform and conversation of each question, and the hand-offs to a person.
+    """
+    ALTER TABLE answers ADD COLUMN platform TEXT;
+    ALTER TABLE answers ADD COLUMN conversation_id TEXT;
+    CREATE TABLE IF NOT EXISTS escalations (
+        answer_id TEXT NOT NULL REFERENCES answers(id),
+        requested_by TEXT,
+        platform TEXT,
+        posted_to TEXT,
+        requested_at REAL NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS escalations_answer ON escalations(answer_id);
+    """,
 )
+
+# Answers with how many 👍 and 👎 each got; callers add WHERE, then GROUP BY a.id.
+_ANSWERS_WITH_VOTES = (
+    "SELECT a.*, COALESCE(SUM(CASE WHEN f.vote > 0 THEN 1 END), 0) AS up_votes, "
+    "COALESCE(SUM(CASE WHEN f.vote < 0 THEN 1 END), 0) AS down_votes "
+    "FROM answers a LEFT JOIN feedback f ON f.answer_id = a.id "
+)
+
+_ANSWER_COLUMNS = (
+    "id, asked_at, asker, channel, question, standalone_query, answer, refused, confidence, generator, "
+    "citations, total_ms, platform, conversation_id"
+)
+
+
+def _decoded(row: sqlite3.Row) -> dict:
+    """An answers row as a dict, its citations decoded from JSON."""
+    return {**dict(row), "citations": json.loads(row["citations"])}
 
 
 class JournalError(RuntimeError):
@@ -150,8 +180,10 @@ class Journal:
             answer.generator,
             citations,
             answer.timings_ms.get("total"),
+            question.platform,
+            question.conversation_id,
         )
-        insert = "INSERT INTO answers VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+        insert = f"INSERT INTO answers ({_ANSWER_COLUMNS}) VALUES ({','.join('?' * len(row))})"
         self._run(lambda connection: connection.execute(insert, row), writes=True)
 
     def _write_feedback(self, answer_id: str, vote: int, comment: str | None, voter: str | None) -> None:
@@ -177,6 +209,74 @@ class Journal:
     ) -> None:
         """Store a vote (+1 or -1) on an answer; a voter's later vote on the same answer replaces theirs."""
         await asyncio.to_thread(self._write_feedback, answer_id, vote, comment, voter)
+
+    def _write_escalation(
+        self, answer_id: str, requested_by: str | None, platform: str | None, posted_to: str | None
+    ) -> None:
+        def write(connection: sqlite3.Connection) -> None:
+            if connection.execute("SELECT 1 FROM answers WHERE id = ?", (answer_id,)).fetchone() is None:
+                msg = f"No answer with id {answer_id!r}"
+                raise UnknownAnswer(msg)
+            connection.execute(
+                "INSERT INTO escalations VALUES (?,?,?,?,?)",
+                (answer_id, requested_by, platform, posted_to, time.time()),
+            )
+
+        self._run(write, writes=True)
+
+    async def record_escalation(
+        self, answer_id: str, requested_by: str | None, platform: str | None, posted_to: str | None
+    ) -> None:
+        """Store that someone asked a person of the support team to take over an answer."""
+        await asyncio.to_thread(self._write_escalation, answer_id, requested_by, platform, posted_to)
+
+    async def answer(self, answer_id: str) -> dict | None:
+        """One recorded answer by id (citations decoded), or None when the journal has never seen it."""
+
+        def read(connection: sqlite3.Connection) -> dict | None:
+            connection.row_factory = sqlite3.Row
+            row = connection.execute("SELECT * FROM answers WHERE id = ?", (answer_id,)).fetchone()
+            return None if row is None else _decoded(row)
+
+        return await asyncio.to_thread(self._run, read)
+
+    def activity_since(self, since: float) -> dict[str, list[dict]]:
+        """What happened since a Unix time: answers (with their votes' sum and count), votes, escalations."""
+
+        def read(connection: sqlite3.Connection) -> dict[str, list[dict]]:
+            connection.row_factory = sqlite3.Row
+            answers = connection.execute(
+                _ANSWERS_WITH_VOTES + "WHERE a.asked_at >= ? GROUP BY a.id ORDER BY a.asked_at",
+                (since,),
+            )
+            escalations = connection.execute(
+                "SELECT e.*, a.question FROM escalations e JOIN answers a ON a.id = e.answer_id "
+                "WHERE e.requested_at >= ? ORDER BY e.requested_at",
+                (since,),
+            )
+            return {
+                "answers": [_decoded(r) for r in answers],
+                "escalations": [dict(r) for r in escalations],
+            }
+
+        return self._run(read)
+
+    def conversations(self, search: str = "", limit: int = 25, offset: int = 0) -> tuple[list[dict], int]:
+        """Questions with their answers and votes, newest first, whose question or answer contains `search`;
+        and how many match in all."""
+        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where = "WHERE a.question LIKE ?1 ESCAPE '\\' OR a.answer LIKE ?1 ESCAPE '\\'"
+
+        def read(connection: sqlite3.Connection) -> tuple[list[dict], int]:
+            connection.row_factory = sqlite3.Row
+            total = connection.execute(f"SELECT COUNT(*) FROM answers a {where}", (pattern,)).fetchone()[0]
+            rows = connection.execute(
+                f"{_ANSWERS_WITH_VOTES} {where} GROUP BY a.id ORDER BY a.asked_at DESC LIMIT ?2 OFFSET ?3",
+                (pattern, limit, offset),
+            )
+            return [_decoded(r) for r in rows], total
+
+        return self._run(read)
 
     def feedback_for(self, answer_id: str) -> list[tuple[int, str | None, str | None]]:
         """Votes recorded for an answer: (vote, comment, voter)."""

@@ -23,6 +23,7 @@ class Question:
     history: tuple[Turn, ...] = ()
     channel: str | None = None
     conversation_id: str | None = None
+    platform: str | None = None
 
 
 @dataclass(frozen=True)

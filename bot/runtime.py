@@ -65,7 +65,12 @@ def build_bot(settings: Settings, knowledge_base: KnowledgeBase | None = None) -
     from bot.voice.rewriter import ToneRewriter
 
     chain = RagChain(retriever, writer, policy, judge=judge, tone=ToneRewriter.from_settings(settings))
-    return HelpdeskBot(chain, Journal(settings.data_dir / "journal.sqlite3"))
+    return HelpdeskBot(chain, open_journal(settings))
+
+
+def open_journal(settings: Settings) -> Journal:
+    """The journal of questions, answers, votes and hand-offs in the data directory."""
+    return Journal(settings.data_dir / "journal.sqlite3")
 
 
 def _writer_and_judge(settings: Settings, kb: KnowledgeBase):

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bot.chain import RagChain
-from bot.journal import Journal, JournalError
+from bot.journal import Journal, JournalError, UnknownAnswer
 from bot.models import Answer, Question
 
 log = logging.getLogger(__name__)
@@ -69,3 +69,23 @@ class HelpdeskBot:
         except JournalError as error:
             log.error("A vote on answer %s is not recorded: %s", answer_id, error)
             raise
+
+    async def answer_on_record(self, answer_id: str) -> dict:
+        """The journal row of an answer (question, answer, channel, conversation…), for handing it to a person.
+
+        Raises UnknownAnswer for an id never answered and JournalError when the journal cannot be read.
+        """
+        row = await self.journal.answer(answer_id)
+        if row is None:
+            msg = f"No answer with id {answer_id!r}"
+            raise UnknownAnswer(msg)
+        return row
+
+    async def escalated(
+        self, answer_id: str, requested_by: str | None, platform: str, posted_to: str | None
+    ) -> None:
+        """Record that a person of the support team was asked to take over; a failure is logged, not raised."""
+        try:
+            await self.journal.record_escalation(answer_id, requested_by, platform, posted_to)
+        except (JournalError, UnknownAnswer) as error:
+            log.error("The hand-off of answer %s to a person is not recorded: %s", answer_id, error)

@@ -136,6 +136,19 @@ class Settings(BaseSettings):
         "wss://gateway.discord.gg/", validation_alias=AliasChoices("DISCORD_GATEWAY_URL")
     )
     discord_answer_threads: bool = Field(False, description="Open a thread per answer for follow-ups.")
+    slack_escalation_channel: str | None = Field(
+        None, description='Channel id where "Ask a human" posts; empty = no such button on Slack.'
+    )
+    slack_escalation_mention: str | None = Field(
+        None, description="Who an escalation pings, in Slack markup: <!subteam^ID> or <@U123>."
+    )
+    discord_escalation_channel: int | None = Field(
+        None, description='Channel id where "Ask a human" posts; empty = no such button on Discord.'
+    )
+    discord_escalation_role: int | None = Field(None, description="Role id an escalation pings.")
+    admin_token: SecretStr | None = Field(
+        None, description="Serve the admin page at /admin to whoever presents this token; empty = off."
+    )
     sync_cron: str | None = Field(None, description="Cron expression for scheduled syncs, e.g. */30 * * * *.")
     log_level: str = "INFO"
 
@@ -164,6 +177,11 @@ class Settings(BaseSettings):
         "confluence_api_token",
         "confluence_url",
         "notion_token",
+        "slack_escalation_channel",
+        "slack_escalation_mention",
+        "discord_escalation_channel",
+        "discord_escalation_role",
+        "admin_token",
         mode="before",
     )
     @classmethod

@@ -27,6 +27,7 @@ from rich.table import Table
 
 from bot.settings import Settings
 from connectors import voice_commands as tone_commands
+from connectors.report_command import report
 from knowledge.base import KnowledgeBaseEmpty
 from knowledge.history import SyncHistory
 from knowledge.integrity import IndexDamaged
@@ -393,6 +394,7 @@ def serve() -> None:
 
 app.command()(tone_commands.tune)
 app.command()(tone_commands.rewrite)
+app.command()(report)
 
 
 @app.command("eval")

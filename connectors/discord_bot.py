@@ -17,6 +17,7 @@ from bot.service import HelpdeskBot
 from bot.settings import Settings
 from connectors.discord_endpoints import point_discord_at
 from connectors.discord_gateway import drop_malformed_events
+from connectors.discord_handoff import DiscordHandoff
 from connectors.discord_render import render
 
 log = logging.getLogger(__name__)
@@ -93,11 +94,37 @@ class PublishButton(discord.ui.DynamicItem[discord.ui.Button], template=r"helpde
         await interaction.client.helpdesk.publish(interaction, self.answer_id)
 
 
-def answer_view(answer_id: str, *, publishable: bool) -> discord.ui.View:
+class EscalateButton(discord.ui.DynamicItem[discord.ui.Button], template=r"helpdesk:escalate:(?P<id>\w+)"):
+    """ "Ask a human" under an answer: posts it in the escalation channel, pinging the responders' role."""
+
+    def __init__(self, answer_id: str):
+        button = discord.ui.Button(
+            label="Ask a human",
+            emoji="🙋",
+            style=discord.ButtonStyle.secondary,
+            custom_id=f"helpdesk:escalate:{answer_id}",
+        )
+        super().__init__(button)
+        self.answer_id = answer_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction, item, match: re.Match[str]) -> EscalateButton:
+        return cls(match["id"])
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return from_a_person(interaction)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await interaction.client.helpdesk.handoff.escalate(interaction, self.answer_id)
+
+
+def answer_view(answer_id: str, *, publishable: bool, escalation: bool = False) -> discord.ui.View:
     """The buttons under the last message of an answer."""
     view = discord.ui.View(timeout=None)
     view.add_item(VoteButton(answer_id, "up"))
     view.add_item(VoteButton(answer_id, "down"))
+    if escalation:
+        view.add_item(EscalateButton(answer_id))
     if publishable:
         view.add_item(PublishButton(answer_id))
     return view
@@ -137,7 +164,7 @@ class HelpdeskClient(discord.Client):
         drop_malformed_events(self)
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(VoteButton, PublishButton)
+        self.add_dynamic_items(VoteButton, PublishButton, EscalateButton)
         await self.helpdesk.register_commands()
 
     async def on_connect(self) -> None:
@@ -166,6 +193,7 @@ class DiscordConnector:
         self.tree.error(self._on_command_error)
         guilds = {"guilds": [discord.Object(g) for g in self.guild_ids]} if self.guild_ids else {}
         self.tree.add_command(self._ask_command(), **guilds)
+        self.handoff = DiscordHandoff(bot, settings)
         self.connected = asyncio.Event()
         self._gateway: asyncio.Task | None = None
         self._recent: OrderedDict[str, Answer] = OrderedDict()
@@ -260,6 +288,7 @@ class DiscordConnector:
             asker=str(interaction.user.id),
             channel=str(interaction.channel_id),
             conversation_id=str(interaction.id),
+            platform="discord",
         )
         try:
             answer = await self.bot.answer(asked)
@@ -344,7 +373,7 @@ class DiscordConnector:
         messages = render(answer)
         for index, content in enumerate(messages):
             extra = (
-                {"view": answer_view(answer.id, publishable=publishable)}
+                {"view": answer_view(answer.id, publishable=publishable, escalation=self.handoff.configured)}
                 if index == len(messages) - 1
                 else {}
             )
@@ -414,6 +443,7 @@ class DiscordConnector:
             history=history or (),
             channel=str(thread_id),
             conversation_id=str(thread_id),
+            platform="discord",
         )
         try:
             async with message.channel.typing():

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from bot.service import HelpdeskBot
 from bot.settings import Settings
+from connectors.admin import mount_admin
 from connectors.discord_bot import DiscordConnector
 from connectors.slack import create_slack_connector
 from knowledge.base import KnowledgeBase, KnowledgeBaseEmpty
@@ -98,6 +99,7 @@ class HelpdeskServer:
             platform.name.lower(): platform.create(settings, bot, self.http)
             for platform in configured_platforms(settings)
         }
+        self.admin = mount_admin(self.http, settings.admin_token, bot, knowledge_base, self._sync)
         self.schedule = (
             SyncSchedule(self._sync, settings.sync_cron) if settings.sync_cron and knowledge_base else None
         )

@@ -33,8 +33,10 @@ from connectors.slack_events import (
     thread_root,
     to_question,
 )
+from connectors.slack_handoff import SlackHandoff
 from connectors.slack_http import SlackRequestGate
 from connectors.slack_render import (
+    ESCALATION_ACTION,
     FEEDBACK_ACTION_PREFIX,
     USAGE_HINT,
     acknowledge_feedback,
@@ -108,6 +110,14 @@ class SlackConnector:
         self.app.event("app_mention")(self._on_mention)
         self.app.event("message")(self._on_message)
         self.app.action(_FEEDBACK_ACTION)(self._on_feedback)
+        self.handoff = (
+            SlackHandoff(
+                self.client, bot, settings.slack_escalation_channel, settings.slack_escalation_mention
+            )
+            if settings.slack_escalation_channel
+            else None
+        )
+        self.app.action(ESCALATION_ACTION)(self._on_escalation)
         self.app.error(self._on_error)
         self._socket: AsyncSocketModeHandler | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -217,7 +227,9 @@ class SlackConnector:
                 history = await self._thread_history(channel, root, event["ts"], bot_user_id)
                 question = dataclasses.replace(question, history=history)
             answer = await self.bot.answer(question, on_delta=reply.progress)
-            await reply.finish(render(answer), answer_metadata(answer.id))
+            await reply.finish(
+                render(answer, escalation=self.handoff is not None), answer_metadata(answer.id)
+            )
         except Exception as error:
             log.exception("Slack: could not answer message %s in %s (%s)", event.get("ts"), channel, error)
             await reply.apologise()
@@ -250,6 +262,13 @@ class SlackConnector:
             blocks=acknowledge_feedback(message.get("blocks", []), vote),
             metadata=answer_metadata(answer_id),
         )
+
+    async def _on_escalation(self, ack, body: dict, action: dict) -> None:
+        await ack()
+        if self.handoff is None:  # a button from before the escalation channel was unset
+            log.info("Slack: Ask a human clicked, but HELPDESK_SLACK_ESCALATION_CHANNEL is not set")
+            return
+        await self.handoff.on_click(body, action["value"], _channel_of(body), body.get("message") or {})
 
     async def _on_error(self, error: Exception, body: dict) -> None:
         log.error("Slack: error handling a %s request: %s: %s", body.get("type"), type(error).__name__, error)

@@ -65,6 +65,7 @@ def to_question(event: dict, bot_user_id: str | None, history: tuple[Turn, ...] 
         history=history,
         channel=channel,
         conversation_id=f"{channel}:{thread_root(event)}",
+        platform="slack",
     )
 
 

@@ -16,6 +16,8 @@ FALLBACK_LIMIT = 3000
 TITLE_LIMIT = 200
 FEEDBACK_BLOCK = "feedback"
 FEEDBACK_ACTION_PREFIX = "feedback_"
+ESCALATION_BLOCK = "escalation"
+ESCALATION_ACTION = "ask_a_human"
 ANSWER_EVENT_TYPE = "helpdesk_answer"
 ELLIPSIS = "…"
 
@@ -108,8 +110,25 @@ def feedback_buttons(answer_id: str) -> dict:
     }
 
 
-def render(answer: Answer, now: datetime | None = None) -> SlackMessage:
-    """The answer's text, its sources (closest sources for a refusal) and feedback buttons."""
+def escalation_button(answer_id: str) -> dict:
+    """The "Ask a human" button, in a block of its own so a vote does not remove it."""
+    return {
+        "type": "actions",
+        "block_id": ESCALATION_BLOCK,
+        "elements": [
+            {
+                "type": "button",
+                "action_id": ESCALATION_ACTION,
+                "text": {"type": "plain_text", "text": "🙋 Ask a human", "emoji": True},
+                "value": answer_id,
+                "accessibility_label": "Ask a person of the support team to take over",
+            }
+        ],
+    }
+
+
+def render(answer: Answer, now: datetime | None = None, *, escalation: bool = False) -> SlackMessage:
+    """The answer's text, its sources (closest sources for a refusal), feedback and "Ask a human" buttons."""
     body = split_text(escape(answer.text))
     if len(body) > MAX_ANSWER_SECTIONS:
         last = MAX_ANSWER_SECTIONS - 1
@@ -120,6 +139,8 @@ def render(answer: Answer, now: datetime | None = None) -> SlackMessage:
         lines = "\n".join([heading, *(citation_line(c, now) for c in answer.citations)])
         blocks += [_section(piece) for piece in split_text(lines)]
     blocks.append(feedback_buttons(answer.id))
+    if escalation:
+        blocks.append(escalation_button(answer.id))
     return SlackMessage(_truncate(escape(answer.text), FALLBACK_LIMIT), blocks)
 
 

@@ -173,6 +173,9 @@ class FakeSlack:
         self.ephemeral.append(args)
         return {"message_ts": self.next_ts()}
 
+    def _chat_getPermalink(self, args: dict) -> dict:
+        return {"permalink": f"https://acme.slack.example/archives/{args['channel']}/p{args['message_ts']}"}
+
     def _conversations_replies(self, args: dict) -> dict:
         root = args["ts"]
         with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
@@ -257,8 +260,8 @@ def channel_message(fake: FakeSlack, text: str, *, channel: str = CHANNEL, threa
 
 def block_action(message: dict, action_id: str, *, channel: str = CHANNEL, user: str = ASKER) -> dict:
     """The interactivity payload of a button click on a bot message."""
-    button = next(
-        element
+    block_id, button = next(
+        (block.get("block_id"), element)
         for block in message["blocks"]
         if block["type"] == "actions"
         for element in block["elements"]
@@ -274,7 +277,7 @@ def block_action(message: dict, action_id: str, *, channel: str = CHANNEL, user:
         "message": message,
         "response_url": "https://hooks.slack.example/actions/1",
         "trigger_id": "1.2.3",
-        "actions": [{**button, "block_id": "feedback", "type": "button", "action_ts": str(time.time())}],
+        "actions": [{**button, "block_id": block_id, "type": "button", "action_ts": str(time.time())}],
     }
 
 

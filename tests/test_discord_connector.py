@@ -199,6 +199,47 @@ async def test_feedback_buttons_are_recorded_and_acknowledged(fake_discord, conn
     assert helpdesk_bot.journal.feedback_for(answer_id) == [(-1, None, voter["id"])]
 
 
+ESCALATION_CHANNEL = 300_000_000_000_000_099
+RESPONDERS_ROLE = 600_000_000_000_000_001
+
+
+async def test_ask_a_human_posts_in_the_escalation_channel_pinging_only_the_role(
+    fake_discord, connect, helpdesk_bot
+):
+    await connect(
+        helpdesk_bot,
+        discord_escalation_channel=ESCALATION_CHANNEL,
+        discord_escalation_role=RESPONDERS_ROLE,
+    )
+    _, [message] = await ask(fake_discord, "How many days do refunds take? @everyone")
+    answer_id = helpdesk_bot.journal.answers()[-1]["id"]
+    assert buttons(message)[f"helpdesk:escalate:{answer_id}"] == "Ask a human"
+
+    click = await fake_discord.click(message["id"], f"helpdesk:escalate:{answer_id}")
+    [reply] = await fake_discord.wait_for_calls("POST", f"/interactions/{click['id']}/")
+    assert (
+        reply.body["data"]["flags"] == EPHEMERAL
+        and "A person from the support team was asked" in (reply.body["data"]["content"])
+    )
+    [post] = fake_discord.calls_to("POST", f"/channels/{ESCALATION_CHANNEL}/messages")
+    content = post.body["content"]
+    assert content.startswith(f"<@&{RESPONDERS_ROLE}> <@{fake_discord.user['id']}> asked for a person")
+    assert "How many days do refunds take?" in content and "Refunds are issued within 14 days" in content
+    assert f"/channels/{fake_discord.guild_id}/{fake_discord.channel_id}/{message['id']}" in content
+    assert post.body["allowed_mentions"] == {"parse": [], "roles": [RESPONDERS_ROLE]}
+    assert "@everyone" not in content  # broken by a zero-width space, and not allowed to ping anyway
+    [escalation] = helpdesk_bot.journal.activity_since(0)["escalations"]
+    assert escalation["answer_id"] == answer_id and escalation["platform"] == "discord"
+
+
+async def test_without_an_escalation_channel_discord_answers_have_no_ask_a_human(
+    fake_discord, connect, helpdesk_bot
+):
+    await connect(helpdesk_bot)
+    _, [message] = await ask(fake_discord, "How many days do refunds take?")
+    assert not any(custom_id.startswith("helpdesk:escalate:") for custom_id in buttons(message))
+
+
 async def test_document_text_never_pings_anyone(fake_discord, connect, helpdesk_bot):
     # The outage article contains "@everyone" and "<@U123>": every message goes out with nothing allowed.
     await connect(helpdesk_bot)

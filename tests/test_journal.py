@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 from conftest import answer_settings
 
-from bot.journal import Journal, JournalError
+from bot.journal import _MIGRATIONS, Journal, JournalError
 from bot.models import Answer, Question
 from bot.runtime import build_bot
 
@@ -101,7 +101,7 @@ async def test_a_journal_of_the_first_release_keeps_each_persons_latest_vote(tmp
     assert len(journal.feedback_for("a1")) == 4
     assert Journal(path).answers()[0]["id"] == "a1"  # upgraded once; opening it again changes nothing
     with sqlite3.connect(path) as upgraded:
-        assert upgraded.execute("PRAGMA user_version").fetchone() == (1,)
+        assert upgraded.execute("PRAGMA user_version").fetchone() == (len(_MIGRATIONS),)
     upgraded.close()
 
 
