@@ -41,7 +41,15 @@ async def test_follow_up_uses_the_conversation(helpdesk_bot):
     [
         ("And for annual plans?", ["How long do refunds take? And for annual plans?"]),
         ("what about the Growth plan?", ["How long do refunds take? what about the Growth plan?"]),
-        ("how do I add a logo?", ["how do I add a logo?", "How long do refunds take? how do I add a logo?"]),
+        (
+            "is it the same for annual plans?",
+            [
+                "is it the same for annual plans?",
+                "How long do refunds take? is it the same for annual plans?",
+            ],
+        ),
+        ("how do I add a logo?", ["how do I add a logo?"]),
+        ("can I pay with paypal?", ["can I pay with paypal?"]),
     ],
 )
 def test_a_continuation_is_searched_with_the_question_it_continues(follow_up, queries):
@@ -64,3 +72,4 @@ async def test_feedback_is_stored_and_validated(helpdesk_bot):
 async def test_empty_question_is_rejected(helpdesk_bot):
     with pytest.raises(ValueError, match="empty"):
         await helpdesk_bot.answer(Question("   "))
+

@@ -9,7 +9,7 @@ import pytest_asyncio
 from conftest import REPO, SAMPLE_KB, TEST_MODEL_CACHE
 
 from bot.answer.scoring import verdict
-from bot.models import Question
+from bot.models import Question, Turn
 from bot.runtime import build_bot, make_chunker, open_sources
 from bot.settings import Settings
 from knowledge.base import KnowledgeBase
@@ -67,3 +67,12 @@ async def test_an_answer_quotes_its_source_and_leads_with_the_steps(default_bot)
     assert not answer.refused and answer.citations[0].doc_id == "account/reset-password"
     assert set(answer.timings_ms) >= {"retrieve", "decide", "generate", "total"}
     assert len(answer.text.split()) <= 220
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_new_topic_in_a_conversation_is_not_answered_from_the_previous_article(default_bot):
+    earlier = await default_bot.answer(Question(QUESTIONS["i05"]["question"]))
+    history = (Turn("user", QUESTIONS["i05"]["question"]), Turn("assistant", earlier.text))
+    answer = await default_bot.answer(Question(QUESTIONS["i02"]["question"], history=history))
+    assert answer.standalone_query == QUESTIONS["i02"]["question"]
+    assert answer.refused, answer.text

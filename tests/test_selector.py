@@ -11,6 +11,7 @@ from bot.answer.selector import (
     chosen_numbers,
     numbered_excerpts,
     selection_prompt,
+    with_steps,
     within_words,
 )
 
@@ -92,6 +93,19 @@ async def test_the_answer_quotes_the_named_excerpts_with_citations():
     )
     assert [d.metadata["doc_id"] for d in draft.sources] == ["freeze"]
     assert model.prompts[0] == model.prompts[1]  # the judge and the writer read the same prompt
+
+
+async def test_an_introduction_alone_brings_its_articles_steps():
+    draft = await ExcerptSelector(ScriptedModel("1", p_some=0.8)).acompose(
+        "q", "keep headings?", [FREEZE, ROWS], None
+    )
+    assert draft.text == (
+        "If you have long rows of data, you can freeze some rows or columns. [1]"
+        "\n\n1. Select the row below the rows to freeze.\n2. Choose View - Freeze Rows and Columns. [1]"
+    )
+    # Steps already chosen, or an article without any, add nothing.
+    assert with_steps([2], numbered_excerpts([FREEZE, ROWS])) == [2]
+    assert with_steps([3], numbered_excerpts([FREEZE, ROWS])) == [3]
 
 
 async def test_a_reply_of_zero_is_not_in_context():

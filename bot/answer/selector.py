@@ -16,6 +16,7 @@ from langchain_core.documents import Document
 
 from bot.answer.extractive import Draft, candidate_units, cite
 from bot.answer.local_model import CHATML, LocalAnswerModel, log_sum_exp
+from bot.answer.text import LIST_ITEM
 
 SYSTEM = (
     "You help a support team answer questions from their help center. You are shown numbered excerpts of "
@@ -62,6 +63,25 @@ def chosen_numbers(reply: str, count: int) -> list[int]:
     """The excerpt numbers a reply names, in its order, without repeats, 0 and numbers out of range."""
     numbers = [int(n) for n in _NUMBER.findall(reply)]
     return list(dict.fromkeys(n for n in numbers if 1 <= n <= count))[:MAX_SELECTED]
+
+
+def is_steps(excerpt: str) -> bool:
+    """True for an excerpt that lists steps or items."""
+    return any(LIST_ITEM.match(line) for line in excerpt.split("\n"))
+
+
+def with_steps(numbers: list[int], excerpts: list[tuple[int, str]]) -> list[int]:
+    """The chosen excerpt numbers, and the steps of the first one's article when none of them lists any.
+
+    A model choosing between an article's introduction ("you can freeze rows so they stay in view") and its
+    steps often names the introduction alone; the user then learns that it can be done, not how.
+    """
+    if not numbers or any(is_steps(excerpts[n - 1][1]) for n in numbers):
+        return numbers
+    article = excerpts[numbers[0] - 1][0]
+    steps = (n for n, (rank, unit) in enumerate(excerpts, start=1) if rank == article and is_steps(unit))
+    first = next(steps, None)
+    return numbers if first is None else [*numbers, first]
 
 
 def within_words(units: list[tuple[int, str]], limit: int = MAX_ANSWER_WORDS) -> list[tuple[int, str]]:
@@ -120,7 +140,8 @@ class ExcerptSelector:
         if not excerpts:
             return Draft("", list(documents), 0.0, self.name, not_in_context=True)
         reply = await self.model.complete(selection_prompt(query, documents, excerpts))
-        chosen = within_words([excerpts[n - 1] for n in chosen_numbers(reply, len(excerpts))])
+        numbers = with_steps(chosen_numbers(reply, len(excerpts)), excerpts)
+        chosen = within_words([excerpts[n - 1] for n in numbers])
         if not chosen:
             return Draft("", list(documents), 0.0, self.name, not_in_context=True)
         return cite(chosen, documents, 1.0, self.name)
