@@ -10,7 +10,7 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 
 from knowledge.chunking import Chunker
-from knowledge.index import KEYWORD_WEIGHT, Hit, IndexVersion, Retrieval
+from knowledge.index import KEYWORD_WEIGHT, Hit, IndexVersion, Retrieval, with_identifier_words
 from knowledge.sources import Source
 from knowledge.store import IndexStore, SyncInProgress
 from knowledge.sync import KnowledgeSync, ProgressCallback, SyncReport
@@ -83,6 +83,7 @@ class KnowledgeBase:
     ) -> list[Hit]:
         """The k best passages for a query, one per document, best first."""
         version = await self.current()
+        query = with_identifier_words(query)
         vector = await self.embed_query(query)
         return version.search(vector, query, k=k, mode=mode, keyword_weight=keyword_weight)
 
@@ -91,6 +92,7 @@ class KnowledgeBase:
     ) -> Retrieval:
         """The k best passages with a confidence that the knowledge base answers the query."""
         version = await self.current()
+        query = with_identifier_words(query)
         vector = await self.embed_query(query)
         return version.retrieve(vector, query, k=k, mode=mode, keyword_weight=keyword_weight)
 

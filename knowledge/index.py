@@ -50,6 +50,9 @@ LEAD_IN = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"\w+")
+# An identifier that joins words with underscores (an error code such as card_declined): users quote the code,
+# articles often describe it in words ("Card declined").
+_JOINED_WORDS = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+\b")
 _CODE = re.compile(r"```.*?(```|$)|`[^`]*`", re.DOTALL)
 _STEMMER = Stemmer.Stemmer("english")
 
@@ -57,6 +60,12 @@ _STEMMER = Stemmer.Stemmer("english")
 def tokenize(texts: list[str]) -> list[list[str]]:
     """Lower-cased, stemmed words without English stop words, as BM25 sees them."""
     return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False)
+
+
+def with_identifier_words(query: str) -> str:
+    """The query, followed by the words its underscore-joined identifiers stand for, so both are searched."""
+    words = [match.group(0).replace("_", " ") for match in _JOINED_WORDS.finditer(query)]
+    return f"{query} ({'; '.join(words)})" if words else query
 
 
 def title_words(text: str) -> tuple[str, ...]:

@@ -72,4 +72,3 @@ async def test_feedback_is_stored_and_validated(helpdesk_bot):
 async def test_empty_question_is_rejected(helpdesk_bot):
     with pytest.raises(ValueError, match="empty"):
         await helpdesk_bot.answer(Question("   "))
-

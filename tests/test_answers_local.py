@@ -41,14 +41,7 @@ async def default_bot(tmp_path_factory, real_embeddings):
         "i01",
         "i02",
         "i03",
-        pytest.param(
-            "i04",
-            marks=pytest.mark.xfail(
-                reason="known: retrieval hands on the rows AP-104, AP-201 and AP-202 but not AP-101 (Card "
-                "declined) for 'card_declined', and the model picks AP-104",
-                strict=False,
-            ),
-        ),
+        "i04",
         "i05",
     ],
 )

@@ -152,3 +152,16 @@ async def test_a_sync_into_a_read_only_data_directory_fails_with_one_clear_line(
     assert "HELPDESK_DATA_DIR" in message
     assert (await make_kb().search("apples", mode="bm25"))[0].chunk.doc_id == "a"  # still served
     assert (await kb.sync([_source(tmp_path / "kb")])).added  # writable again: the sync goes through
+
+
+async def test_an_error_code_is_also_searched_as_the_words_it_joins(tmp_path, make_kb):
+    write(
+        tmp_path / "kb" / "declined.md", "# Declined cards\n\nThe bank declined the card without a reason.\n"
+    )
+    write(
+        tmp_path / "kb" / "cvc.md", "# Security code errors\n\nThe code on the back of the card was wrong.\n"
+    )
+    kb = make_kb()
+    await kb.sync([FileSource(tmp_path / "kb", SourceOptions())])
+    hits = await kb.search("payment failed with code card_declined", mode="bm25")
+    assert hits[0].chunk.doc_id == "declined"
