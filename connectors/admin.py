@@ -211,7 +211,7 @@ class AdminPage:
                 per_source[origins.get(document.get("origin"), {}).get("source", "?")] += 1
         syncs = (await asyncio.to_thread(kb.sync_log.entries))[-SYNCS_SHOWN:][::-1]
         for entry in syncs:
-            entry["started"] = datetime.fromtimestamp(entry["started_at"], UTC).strftime("%Y-%m-%d %H:%M:%S")
+            entry["started"] = str(entry.get("started_at", "?"))[:19].replace("T", " ")
         return self._page(
             "sources.html",
             active="sources",

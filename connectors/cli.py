@@ -29,7 +29,6 @@ from bot.settings import Settings
 from connectors import voice_commands as tone_commands
 from connectors.report_command import report
 from knowledge.base import KnowledgeBaseEmpty
-from knowledge.history import SyncHistory
 from knowledge.integrity import IndexDamaged
 from knowledge.store import IndexStore, SyncInProgress
 from knowledge.sync import SyncReport
@@ -199,7 +198,8 @@ def _sync_line(entry: dict) -> str:
     when = str(entry.get("started_at", "?"))[:19].replace("T", " ")
     if entry.get("outcome") != "ok":
         return f"{when}  [red]failed[/red]  {entry.get('error', '')}"
-    counts = ", ".join(f"{entry.get(key, 0)} {key}" for key in ("added", "updated", "deleted", "skipped"))
+    counts = ", ".join(f"{entry.get(key, 0)} {key}" for key in ("added", "updated", "deleted"))
+    counts += f", {len(entry.get('skipped', []))} skipped"
     repaired = f", replaced damaged {', '.join(entry['damaged'])}" if entry.get("damaged") else ""
     return f"{when}  [green]ok[/green]  {counts} → {entry.get('version')}{repaired} ({entry.get('seconds', 0):.1f} s)"
 
@@ -216,7 +216,7 @@ def status(
 
     settings = _settings()
     store = IndexStore.in_data_dir(settings.data_dir)
-    report = index_health(store, SyncHistory.beside(store.root))
+    report = index_health(store)
     healthy = report["state"] in ("ok", "unverified")
     if as_json:
         sys.stdout.write(json.dumps(report) + "\n")
