@@ -68,16 +68,16 @@ class AnswerLearning:
         )
         await asyncio.to_thread(self.answers.save, entry)
         log.info("Learnt answer %s saved by %s (%s)", entry.id, answered_by_id, platform)
-        await self._index()
+        await self.reindex()
         return entry
 
     async def forget(self, entry_id: str) -> None:
         """Remove an entry and drop it from the index (UnknownEntry when there is none)."""
         await asyncio.to_thread(self.answers.remove, entry_id)
         log.info("Learnt answer %s removed", entry_id)
-        await self._index()
+        await self.reindex()
 
-    async def _index(self) -> None:
+    async def reindex(self) -> None:
         """Sync the learnt answers alone, waiting for a sync in progress to finish."""
         for _ in range(INDEX_ATTEMPTS):
             try:
@@ -85,5 +85,5 @@ class AnswerLearning:
                 return
             except SyncInProgress:
                 await asyncio.sleep(INDEX_RETRY_S)
-        msg = "Saved, but another sync kept the index busy: the next sync makes the change searchable"
+        msg = "Done, but another sync kept the index busy: answers follow the change after the next sync"
         raise NotIndexedYet(msg)

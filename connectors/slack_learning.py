@@ -122,7 +122,7 @@ class SlackLearning:
             row = await self.bot.answer_on_record(offer["answer"])
             entry = await self.learning.save(
                 row,
-                clean_text(reply.get("text", ""), bot_user_id),
+                "\n".join(clean_text(line, bot_user_id) for line in reply.get("text", "").splitlines()),
                 await self._name(user),
                 user,
                 "slack",

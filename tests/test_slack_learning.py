@@ -26,7 +26,7 @@ SUPPORT = "U0DANA"
 SUPPORT_GROUP = "S0SUPPORT"
 STRANGER = "U0STRANGER"
 QUESTION = "Can I pay in bitcoin?"
-REPLY = "Yes: bitcoin payments go through Coinbase Commerce <!channel> at checkout."
+REPLY = "Yes: bitcoin payments go through Coinbase Commerce <!channel> at checkout.\n\nPick *Crypto*."
 
 
 @pytest.fixture
@@ -90,7 +90,9 @@ async def test_a_trusted_reply_is_saved_privately_and_then_answers_the_question_
         )
         [entry] = learnt.entries()
         assert entry.question == QUESTION and entry.answered_by == "Dana <@U0X>"
-        assert entry.answer == "Yes: bitcoin payments go through Coinbase Commerce @channel at checkout."
+        assert entry.answer == (
+            "Yes: bitcoin payments go through Coinbase Commerce @channel at checkout.\n\nPick *Crypto*."
+        )
         assert f"`{entry.id}`" in saved[0]["text"] and "<@U0X>" not in saved[0]["text"]
 
         # Asked again, the question is answered from the saved reply, which is cited with who answered.

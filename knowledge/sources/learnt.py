@@ -18,7 +18,7 @@ LEARNT_SOURCE = "learnt"
 _ENTRY_ID = re.compile(r"^[0-9a-f]{12}$")
 
 
-class UnknownEntry(KeyError):
+class UnknownEntry(LookupError):
     """No learnt answer has this id."""
 
 
@@ -81,6 +81,14 @@ class LearntAnswers:
             raise UnknownEntry(msg)
         return self.folder / f"{entry_id}.json"
 
+    def path_of(self, entry_id: str) -> Path:
+        """The file of an entry; UnknownEntry when there is none."""
+        path = self._path(entry_id)
+        if not path.is_file():
+            msg = f"No learnt answer {entry_id!r}: `helpdesk status` lists them"
+            raise UnknownEntry(msg)
+        return path
+
     def save(self, entry: LearntEntry) -> None:
         """Write an entry (atomically: a half-written file is never indexed)."""
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -91,19 +99,7 @@ class LearntAnswers:
 
     def remove(self, entry_id: str) -> None:
         """Delete an entry (a damaged file too); UnknownEntry when there is none with this id."""
-        try:
-            self._path(entry_id).unlink()
-        except FileNotFoundError:
-            msg = f"No learnt answer {entry_id!r}: `helpdesk status` lists them"
-            raise UnknownEntry(msg) from None
-
-    def get(self, entry_id: str) -> LearntEntry:
-        """One entry by id; UnknownEntry when there is none."""
-        try:
-            return _read(self._path(entry_id))
-        except (OSError, ValueError, TypeError):
-            msg = f"No learnt answer {entry_id!r}: `helpdesk status` lists them"
-            raise UnknownEntry(msg) from None
+        self.path_of(entry_id).unlink(missing_ok=True)
 
     def entries(self) -> list[LearntEntry]:
         """Every readable entry, oldest first."""
