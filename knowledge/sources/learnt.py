@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -112,14 +113,21 @@ class LearntAnswers:
         return sorted(found, key=lambda entry: entry.saved_at)
 
     async def scan(self) -> AsyncIterator[SourceItem | Skipped]:
-        """One item per entry file (no folder yet: no entries)."""
+        """One item per entry file (no folder yet: no entries); the files are read off the event loop."""
+        for path, raw in await asyncio.to_thread(self._raw_files):
+            if isinstance(raw, OSError):
+                yield Skipped(path.name, f"cannot be read: {raw.strerror or raw}")
+            else:
+                yield SourceItem(path.name, content_hash(raw), _loader(path, raw))
+
+    def _raw_files(self) -> list[tuple[Path, bytes | OSError]]:
+        files: list[tuple[Path, bytes | OSError]] = []
         for path in sorted(self.folder.glob("*.json")):
             try:
-                raw = path.read_bytes()
+                files.append((path, path.read_bytes()))
             except OSError as error:
-                yield Skipped(path.name, f"cannot be read: {error.strerror or error}")
-                continue
-            yield SourceItem(path.name, content_hash(raw), _loader(path, raw))
+                files.append((path, error))
+        return files
 
 
 def _read(path: Path) -> LearntEntry:
