@@ -240,6 +240,29 @@ class Journal:
 
         return await asyncio.to_thread(self._run, read)
 
+    async def continue_in(self, answer_id: str, conversation_id: str) -> None:
+        """The conversation of an answer moved on (a Discord /ask answer's thread): record where it went."""
+        update = "UPDATE answers SET conversation_id = ? WHERE id = ?"
+        await asyncio.to_thread(
+            self._run,
+            lambda connection: connection.execute(update, (conversation_id, answer_id)),
+            writes=True,
+        )
+
+    async def awaiting_a_person(self, platform: str, conversation_id: str) -> dict | None:
+        """The latest answer of a conversation that was refused or handed off to a person, if any."""
+        query = (
+            "SELECT a.* FROM answers a WHERE a.platform = ? AND a.conversation_id = ? AND (a.refused = 1 "
+            "OR EXISTS (SELECT 1 FROM escalations e WHERE e.answer_id = a.id)) ORDER BY a.asked_at DESC LIMIT 1"
+        )
+
+        def read(connection: sqlite3.Connection) -> dict | None:
+            connection.row_factory = sqlite3.Row
+            row = connection.execute(query, (platform, conversation_id)).fetchone()
+            return None if row is None else _decoded(row)
+
+        return await asyncio.to_thread(self._run, read)
+
     def activity_since(self, since: float) -> dict[str, list[dict]]:
         """What happened since a Unix time: answers (with their votes' sum and count), votes, escalations."""
 

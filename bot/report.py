@@ -109,7 +109,7 @@ async def build_report(
         for e in activity["escalations"]
     ]
     if knowledge_base is not None:
-        entries = await asyncio.to_thread(knowledge_base.sync_log.entries, since.timestamp())
+        entries = await asyncio.to_thread(knowledge_base.sync_log.entries, since)
         report.syncs = [_sync_record(entry) for entry in entries]
     return report
 
@@ -249,7 +249,7 @@ def _parse_time(text: str | None) -> datetime | None:
 
 def _sync_record(entry: dict) -> dict:
     return {
-        "started_at": _iso(entry.get("started_at")),
+        "started_at": entry.get("started_at"),
         "seconds": entry.get("seconds"),
         "version": entry.get("version"),
         "added": entry.get("added_documents", []),

@@ -14,6 +14,7 @@ from knowledge.base import KnowledgeBase
 from knowledge.chunking import Chunker
 from knowledge.embeddings import embedding_model_name, load_embeddings, load_tokenizer, max_input_tokens
 from knowledge.sources import Source, SourceOptions, open_source
+from knowledge.sources.learnt import LearntAnswers
 
 
 def open_knowledge_base(settings: Settings) -> KnowledgeBase:
@@ -37,14 +38,17 @@ def make_chunker(settings: Settings) -> Chunker:
 
 
 def open_sources(settings: Settings, specs: list[str] | None = None) -> list[Source]:
-    """Sources for the given specs, or for the configured ones."""
+    """Sources for the given specs, or the configured ones and the answers learnt from people."""
     options = SourceOptions(
         max_bytes=int(settings.max_file_mb * 1024 * 1024),
         web_concurrency=settings.web_concurrency,
         web_timeout_s=settings.web_timeout_s,
         accounts=settings.platform_accounts(),
     )
-    return [open_source(spec, options) for spec in (specs or settings.source_specs())]
+    if specs:
+        return [open_source(spec, options) for spec in specs]
+    configured = [open_source(spec, options) for spec in settings.source_specs()]
+    return [*configured, LearntAnswers.in_data_dir(settings.data_dir)]
 
 
 def build_bot(settings: Settings, knowledge_base: KnowledgeBase | None = None) -> HelpdeskBot:

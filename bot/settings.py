@@ -146,13 +146,22 @@ class Settings(BaseSettings):
         None, description='Channel id where "Ask a human" posts; empty = no such button on Discord.'
     )
     discord_escalation_role: int | None = Field(None, description="Role id an escalation pings.")
+    slack_trusted_users: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Slack user ids (U…) and user group ids (S…) who may save their replies as answers.",
+    )
+    discord_trusted_role: int | None = Field(
+        None, description="Role id whose members may save their replies as answers; empty = nobody."
+    )
     admin_token: SecretStr | None = Field(
         None, description="Serve the admin page at /admin to whoever presents this token; empty = off."
     )
     sync_cron: str | None = Field(None, description="Cron expression for scheduled syncs, e.g. */30 * * * *.")
     log_level: str = "INFO"
 
-    @field_validator("sources", "slack_allowed_channels", "discord_guild_ids", mode="before")
+    @field_validator(
+        "sources", "slack_allowed_channels", "discord_guild_ids", "slack_trusted_users", mode="before"
+    )
     @classmethod
     def _split_sources(cls, value):
         if isinstance(value, str):
@@ -181,6 +190,7 @@ class Settings(BaseSettings):
         "slack_escalation_mention",
         "discord_escalation_channel",
         "discord_escalation_role",
+        "discord_trusted_role",
         "admin_token",
         mode="before",
     )

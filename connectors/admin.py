@@ -16,9 +16,11 @@ from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import SecretStr
 
+from bot.learning import AnswerLearning
 from bot.report import build_report, gaps_csv, parse_period
 from bot.service import HelpdeskBot
 from knowledge.base import KnowledgeBase, KnowledgeBaseEmpty
+from knowledge.sources.learnt import LearntAnswers, UnknownEntry
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,9 @@ class AdminPage:
         self.bot = bot
         self.knowledge_base = knowledge_base
         self.start_sync = start_sync
+        self.learning = AnswerLearning(
+            bot.journal, knowledge_base, LearntAnswers.in_data_dir(knowledge_base.data_dir)
+        )
         self._sessions: set[str] = set()
         self._syncs: set[asyncio.Task] = set()
         self.templates = Environment(
@@ -74,6 +79,7 @@ class AdminPage:
         http.router.add_get("/admin/conversations", self._conversations)
         http.router.add_get("/admin/sources", self._sources)
         http.router.add_post("/admin/sync", self._sync)
+        http.router.add_post("/admin/learnt/{entry_id}/forget", self._forget)
         http.router.add_get("/admin/login", self._login_form)
         http.router.add_post("/admin/login", self._login)
         http.router.add_post("/admin/logout", self._logout)
@@ -211,7 +217,7 @@ class AdminPage:
                 per_source[origins.get(document.get("origin"), {}).get("source", "?")] += 1
         syncs = (await asyncio.to_thread(kb.sync_log.entries))[-SYNCS_SHOWN:][::-1]
         for entry in syncs:
-            entry["started"] = datetime.fromtimestamp(entry["started_at"], UTC).strftime("%Y-%m-%d %H:%M:%S")
+            entry["started"] = str(entry.get("started_at", "?"))[:19].replace("T", " ")
         return self._page(
             "sources.html",
             active="sources",
@@ -219,6 +225,8 @@ class AdminPage:
             health=health,
             per_source=sorted(per_source.items()),
             syncs=syncs,
+            learnt=await asyncio.to_thread(self.learning.answers.entries),
+            forgot=request.query.get("forgot"),
             sync_started=request.query.get("sync") == "started",
             syncing=any(not task.done() for task in self._syncs),
         )
@@ -226,16 +234,31 @@ class AdminPage:
     @admin_only
     async def _sync(self, request: web.Request) -> web.Response:
         if not any(not task.done() for task in self._syncs):
-            task = asyncio.create_task(self._sync_logged())
-            self._syncs.add(task)
-            task.add_done_callback(self._syncs.discard)
+            self._in_background(self.start_sync(), "A sync started from the admin page failed")
         return _see_other("/admin/sources?sync=started")
 
-    async def _sync_logged(self) -> None:
+    @admin_only
+    async def _forget(self, request: web.Request) -> web.Response:
+        """Remove a learnt answer at once; it leaves the index with a sync of the learnt answers."""
+        entry_id = request.match_info["entry_id"]
         try:
-            await self.start_sync()
-        except Exception:
-            log.exception("A sync started from the admin page failed")
+            await asyncio.to_thread(self.learning.answers.remove, entry_id)
+        except UnknownEntry:
+            raise web.HTTPNotFound(text=f"No learnt answer {entry_id}\n") from None
+        log.info("Admin page: learnt answer %s removed", entry_id)
+        self._in_background(self.learning.reindex(), "A sync after removing a learnt answer failed")
+        return _see_other(f"/admin/sources?forgot={entry_id}")
+
+    def _in_background(self, work: Awaitable[None], failure: str) -> None:
+        async def logged() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception(failure)
+
+        task = asyncio.create_task(logged())
+        self._syncs.add(task)
+        task.add_done_callback(self._syncs.discard)
 
 
 def _see_other(location: str) -> web.Response:

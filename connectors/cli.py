@@ -29,8 +29,8 @@ from bot.settings import Settings
 from connectors import voice_commands as tone_commands
 from connectors.report_command import report
 from knowledge.base import KnowledgeBaseEmpty
-from knowledge.history import SyncHistory
 from knowledge.integrity import IndexDamaged
+from knowledge.sources.learnt import LearntAnswers, UnknownEntry
 from knowledge.store import IndexStore, SyncInProgress
 from knowledge.sync import SyncReport
 
@@ -199,7 +199,8 @@ def _sync_line(entry: dict) -> str:
     when = str(entry.get("started_at", "?"))[:19].replace("T", " ")
     if entry.get("outcome") != "ok":
         return f"{when}  [red]failed[/red]  {entry.get('error', '')}"
-    counts = ", ".join(f"{entry.get(key, 0)} {key}" for key in ("added", "updated", "deleted", "skipped"))
+    counts = ", ".join(f"{entry.get(key, 0)} {key}" for key in ("added", "updated", "deleted"))
+    counts += f", {len(entry.get('skipped', []))} skipped"
     repaired = f", replaced damaged {', '.join(entry['damaged'])}" if entry.get("damaged") else ""
     return f"{when}  [green]ok[/green]  {counts} → {entry.get('version')}{repaired} ({entry.get('seconds', 0):.1f} s)"
 
@@ -216,7 +217,15 @@ def status(
 
     settings = _settings()
     store = IndexStore.in_data_dir(settings.data_dir)
-    report = index_health(store, SyncHistory.beside(store.root))
+    report = index_health(store)
+    learnt = LearntAnswers.in_data_dir(settings.data_dir)
+    report["learnt_answers"] = {
+        "folder": str(learnt.folder),
+        "entries": [
+            {key: getattr(entry, key) for key in ("id", "question", "answered_by", "platform", "saved_at")}
+            for entry in learnt.entries()
+        ],
+    }
     healthy = report["state"] in ("ok", "unverified")
     if as_json:
         sys.stdout.write(json.dumps(report) + "\n")
@@ -235,7 +244,35 @@ def status(
     out.print("Last syncs:" if report["last_syncs"] else "No sync recorded yet.")
     for entry in report["last_syncs"]:
         out.print(f"  {_sync_line(entry)}", highlight=False, soft_wrap=True)
+    entries = report["learnt_answers"]["entries"]
+    out.print(
+        f"Answers learnt from people ({len(entries)}, in {learnt.folder}):", highlight=False, soft_wrap=True
+    )
+    for entry in entries:
+        line = f"  {entry['id']}  {entry['saved_at'][:10]}  {entry['answered_by']}: {entry['question']}"
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(0 if healthy else 1)
+
+
+@app.command()
+def forget(
+    entry_id: Annotated[
+        str, typer.Argument(help="The id of a learnt answer, as `helpdesk status` lists it.")
+    ],
+) -> None:
+    """Remove an answer learnt from a person, and drop it from the index."""
+    from bot.learning import AnswerLearning, NotIndexedYet
+    from bot.runtime import open_journal, open_knowledge_base
+
+    settings = _settings()
+    learnt = LearntAnswers.in_data_dir(settings.data_dir)
+    try:
+        learnt.path_of(entry_id)  # an unknown id fails here, before the embedding model loads
+        learning = AnswerLearning(open_journal(settings), open_knowledge_base(settings), learnt)
+        asyncio.run(learning.forget(entry_id))
+    except (UnknownEntry, NotIndexedYet, SyncInProgress) as error:
+        raise _fail(str(error)) from None
+    console.print(f"Removed the learnt answer {entry_id}; answers no longer cite it.")
 
 
 def _hit_record(rank: int, hit) -> dict:

@@ -18,6 +18,7 @@ from bot.settings import Settings
 from connectors.discord_endpoints import point_discord_at
 from connectors.discord_gateway import drop_malformed_events
 from connectors.discord_handoff import DiscordHandoff
+from connectors.discord_learning import DiscordLearning, SaveButton
 from connectors.discord_render import render
 
 log = logging.getLogger(__name__)
@@ -164,7 +165,7 @@ class HelpdeskClient(discord.Client):
         drop_malformed_events(self)
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(VoteButton, PublishButton, EscalateButton)
+        self.add_dynamic_items(VoteButton, PublishButton, EscalateButton, SaveButton)
         await self.helpdesk.register_commands()
 
     async def on_connect(self) -> None:
@@ -188,6 +189,13 @@ class DiscordConnector:
         intents = discord.Intents.none()
         intents.guilds = True
         intents.guild_messages = settings.discord_answer_threads  # replies in answer threads
+        self.learning = (
+            DiscordLearning(bot, settings.discord_trusted_role)
+            if settings.discord_trusted_role and settings.discord_answer_threads
+            else None
+        )
+        # Replies that do not mention the bot carry their text only with this (privileged) intent.
+        intents.message_content = self.learning is not None
         self.client = HelpdeskClient(self, intents)
         self.tree = HelpdeskTree(self.client)
         self.tree.error(self._on_command_error)
@@ -415,20 +423,30 @@ class DiscordConnector:
             )
             return
         self._remember_turns(thread.id, answer.question, answer)
+        try:
+            await self.bot.journal.continue_in(answer.id, str(thread.id))
+        except JournalError as error:
+            log.error("The thread of Discord answer %s is not recorded: %s", answer.id, error)
 
     async def on_thread_message(self, message: discord.Message) -> None:
-        """A message mentioning the bot in one of its answer threads: answer it with the thread's history."""
+        """A message in one of the bot's answer threads: one mentioning the bot is answered with the thread's
+        history; another, by a trusted person where the bot could not answer, is offered to be saved."""
         me = self.client.user
         if me is None or message.author.bot or message.webhook_id is not None:
             return  # other bots and webhooks are never answered: two bots could answer each other forever
-        if not any(user.id == me.id for user in message.mentions):
-            return
         thread_id = message.channel.id
         history = self._threads.get(thread_id)
         owned = isinstance(message.channel, discord.Thread) and message.channel.owner_id == me.id
         if history is None and not owned:
             return  # not an answer thread
         if not self.allowed(message.guild.id if message.guild else None):
+            return
+        if not any(user.id == me.id for user in message.mentions):
+            if self.learning is not None:
+                try:
+                    await self.learning.on_reply(message)
+                except Exception:
+                    log.exception("Could not offer to save the Discord reply %s", message.id)
             return
         text = re.sub(rf"<@!?{me.id}>", "", message.content).strip()
         if not text:

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import logging
 import re
+from collections.abc import Awaitable
 
 import aiohttp
 from aiohttp import web
@@ -35,6 +36,7 @@ from connectors.slack_events import (
 )
 from connectors.slack_handoff import SlackHandoff
 from connectors.slack_http import SlackRequestGate
+from connectors.slack_learning import SAVE_ACTION, SlackLearning
 from connectors.slack_render import (
     ESCALATION_ACTION,
     FEEDBACK_ACTION_PREFIX,
@@ -118,6 +120,12 @@ class SlackConnector:
             else None
         )
         self.app.action(ESCALATION_ACTION)(self._on_escalation)
+        self.learning = (
+            SlackLearning(self.client, bot, settings.slack_trusted_users)
+            if settings.slack_trusted_users
+            else None
+        )
+        self.app.action(SAVE_ACTION)(self._on_save)
         self.app.error(self._on_error)
         self._socket: AsyncSocketModeHandler | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -197,7 +205,32 @@ class SlackConnector:
                 return
             if not await self.ledger.contains(_thread_key(event["channel"], thread_root(event))):
                 return
+            if self.learning is not None and await self._answered_by_a_person(event):
+                return
         await self._take(event, body, bot_user_id)
+
+    async def _answered_by_a_person(self, event: dict) -> bool:
+        """A reply by someone other than the asker where the bot refused or was asked to hand off: a person
+        answering, which the bot does not answer; its author may be offered to save it."""
+        row = await self.learning.question_replied_to(event)
+        if row is None:
+            return False
+        if self._allowed(event) and await self.ledger.claim(f"message:{event['channel']}:{event['ts']}"):
+            self._spawn(self.learning.offer(event, row), f"offer to save the reply {event['ts']}")
+        return True
+
+    def _spawn(self, work: Awaitable[None], what: str) -> None:
+        """Run work in the background (stop() waits for it); a failure is logged with what was being done."""
+
+        async def logged() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("Slack: could not %s", what)
+
+        task = asyncio.create_task(logged())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _take(self, event: dict, body: dict, bot_user_id: str | None) -> None:
         """Answer a message once: retries and redeliveries of an event already taken are dropped."""
@@ -209,9 +242,7 @@ class SlackConnector:
         if not await self.ledger.claim(*keys):
             log.info("Slack: event %s already answered; redelivery ignored", body.get("event_id"))
             return
-        task = asyncio.create_task(self._answer(event, bot_user_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._answer(event, bot_user_id), f"answer message {event['ts']}")
 
     async def _answer(self, event: dict, bot_user_id: str | None) -> None:
         channel, root = event["channel"], thread_root(event)
@@ -269,6 +300,18 @@ class SlackConnector:
             log.info("Slack: Ask a human clicked, but HELPDESK_SLACK_ESCALATION_CHANNEL is not set")
             return
         await self.handoff.on_click(body, action["value"], _channel_of(body), body.get("message") or {})
+
+    async def _on_save(self, ack, body: dict, action: dict, context) -> None:
+        await ack()
+        if self.learning is None:  # an offer from before HELPDESK_SLACK_TRUSTED_USERS was emptied
+            await self.client.chat_postEphemeral(
+                channel=_channel_of(body), user=body["user"]["id"], text="Saving answers is turned off here."
+            )
+            return
+        self._spawn(
+            self.learning.on_save(body, action["value"], _channel_of(body), context.bot_user_id),
+            "save a reply as an answer",
+        )
 
     async def _on_error(self, error: Exception, body: dict) -> None:
         log.error("Slack: error handling a %s request: %s: %s", body.get("type"), type(error).__name__, error)

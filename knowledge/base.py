@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
@@ -12,9 +11,8 @@ from langchain_core.embeddings import Embeddings
 from knowledge.chunking import Chunker
 from knowledge.index import KEYWORD_WEIGHT, Hit, IndexVersion, Retrieval, with_identifier_words
 from knowledge.sources import Source
-from knowledge.store import IndexStore, SyncInProgress
+from knowledge.store import IndexStore
 from knowledge.sync import KnowledgeSync, ProgressCallback, SyncReport
-from knowledge.sync_log import SyncLog
 from knowledge.versions import all_damaged, load_newest_sound
 
 log = logging.getLogger(__name__)
@@ -32,7 +30,7 @@ class KnowledgeBase:
         self.store = IndexStore.in_data_dir(data_dir)
         self.embeddings = embeddings
         self.syncer = KnowledgeSync(self.store, embeddings, chunker, model_name)
-        self.sync_log = SyncLog(data_dir / "syncs.jsonl")
+        self.sync_log = self.syncer.sync_log
         self._version: IndexVersion | None = None
         self._published: str | None = None
         self._damaged: dict[tuple[str, int], str] = {}
@@ -101,15 +99,6 @@ class KnowledgeBase:
     ) -> SyncReport:
         """Sync sources into the data directory; searches switch to the new version when it is complete.
 
-        Every sync that ran (not one turned away because another holds the lock) is added to the sync log.
+        Every sync that ran (not one turned away because another holds the lock) is added to `sync_log`.
         """
-        started_at = time.time()
-        try:
-            report = await self.syncer.run(sources, prune_unlisted=prune_unlisted, progress=progress)
-        except SyncInProgress:
-            raise
-        except Exception as error:
-            await asyncio.to_thread(self.sync_log.record, started_at, None, error)
-            raise
-        await asyncio.to_thread(self.sync_log.record, started_at, report)
-        return report
+        return await self.syncer.run(sources, prune_unlisted=prune_unlisted, progress=progress)

@@ -13,10 +13,10 @@ from langchain_core.embeddings import Embeddings
 
 from knowledge.chunking import Chunker
 from knowledge.documents import Chunk, Skipped, SourceDocument
-from knowledge.history import SyncHistory
 from knowledge.index import IndexVersion, with_document_vectors
 from knowledge.sources import LoadError, Source, SourceUnavailable
 from knowledge.store import IndexStore
+from knowledge.sync_log import SyncLog, sync_entry
 from knowledge.versions import load_newest_sound
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ class KnowledgeSync:
         self.chunker = chunker
         self.model_name = model_name
         self.batch_size = batch_size
-        self.history = SyncHistory.beside(store.root)
+        self.sync_log = SyncLog.of(store)
 
     def _compatible(self, manifest: dict) -> bool:
         return (
@@ -106,14 +106,14 @@ class KnowledgeSync:
         and publishes a new version even if no document changed, so the damaged one is served no more.
         """
         started_at, started = datetime.now(UTC), time.perf_counter()
-        with self.store.lock():  # the record of syncs is written under the lock too
+        with self.store.lock():  # every sync that ran is recorded, under the lock
             try:
                 report = await self._run_locked(sources, prune_unlisted, progress)
             except Exception as error:
-                self.history.record(_history_entry(started_at, error=error))
+                await asyncio.to_thread(self.sync_log.record, sync_entry(started_at, error=error))
                 raise
             report.seconds = time.perf_counter() - started
-            self.history.record(_history_entry(started_at, report=report))
+            await asyncio.to_thread(self.sync_log.record, sync_entry(started_at, report=report))
         return report
 
     async def _run_locked(
@@ -269,16 +269,6 @@ class KnowledgeSync:
         self.store.prune(damaged=report.damaged)
         report.chunks_total = len(base)
         return published
-
-
-def _history_entry(started_at: datetime, report: SyncReport | None = None, error: Exception | None = None):
-    entry = {"started_at": started_at.isoformat(), "outcome": "ok" if error is None else "failed"}
-    if report is not None:
-        counts = {key: value for key, value in report.to_dict().items() if key != "skipped"}
-        entry.update(counts, skipped=len(report.skipped))
-    if error is not None:
-        entry["error"] = str(error) or type(error).__name__
-    return entry
 
 
 def _document_entry(document: SourceDocument, origin: str) -> dict:

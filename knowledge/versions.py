@@ -10,10 +10,10 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 
 from knowledge.documents import DOCUMENT_KIND
-from knowledge.history import SyncHistory
 from knowledge.index import IndexVersion
 from knowledge.integrity import IndexDamaged, verify
 from knowledge.store import IndexStore
+from knowledge.sync_log import SyncLog
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def _counts(path: Path, manifest: dict) -> dict[str, int]:
     return {"documents": len(manifest.get("documents", {})), "passages": passages}
 
 
-def index_health(store: IndexStore, history: SyncHistory, syncs: int = 5) -> dict:
+def index_health(store: IndexStore, syncs: int = 5) -> dict:
     """What `helpdesk status` reports, from checksums and manifests alone (no model is loaded).
 
     `state` is "ok" (the version last published is served and passes its checks), "unverified" (served,
@@ -108,5 +108,5 @@ def index_health(store: IndexStore, history: SyncHistory, syncs: int = 5) -> dic
         manifest = json.loads((path / "manifest.json").read_text())
         report.update(_counts(path, manifest), created_at=manifest.get("created_at"))
     report["damaged"] = {name: problem for name, (health, problem) in versions.items() if problem}
-    report["last_syncs"] = history.recent(syncs)
+    report["last_syncs"] = SyncLog.of(store).recent(syncs)
     return report

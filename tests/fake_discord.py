@@ -92,6 +92,8 @@ class FakeDiscord:
         self.commands: dict[int | None, list[dict]] = {}  # guild id (None = global) → registered commands
         self.messages: dict[str, dict] = {}
         self.threads: dict[str, dict] = {}
+        self.member_roles: dict[str, list[str]] = {}  # user id → the ids of the guild roles they have
+        self.guild_roles: list[str] = []  # roles of the guild besides @everyone (set before connecting)
         self.identified = asyncio.Event()
         self._interactions: dict[str, _Interaction] = {}
         self._failures: list[_Failure] = []
@@ -250,7 +252,7 @@ class FakeDiscord:
     def _member(self, user: dict | None = None) -> dict:
         return {
             "user": user or self.user,
-            "roles": [],
+            "roles": self.member_roles.get((user or self.user)["id"], []),
             "joined_at": _now(),
             "deaf": False,
             "mute": False,
@@ -548,7 +550,10 @@ class FakeDiscord:
             "name": "Acme community",
             "icon": None,
             "owner_id": self.user["id"],
-            "roles": [everyone],
+            "roles": [
+                everyone,
+                *({**everyone, "id": role, "name": f"role {role}"} for role in self.guild_roles),
+            ],
             "emojis": [],
             "stickers": [],
             "features": [],

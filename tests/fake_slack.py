@@ -52,6 +52,8 @@ class FakeSlack:
         self.messages: dict[str, list[dict]] = {}
         self.acks: list[dict] = []
         self.ephemeral: list[dict] = []  # chat.postEphemeral calls: messages only their user sees
+        self.profiles: dict[str, dict] = {}  # user id → profile, for users.info
+        self.usergroups: dict[str, list[str]] = {}  # user group id → member ids, for usergroups.users.list
         self._failures: dict[str, list[Callable[[], web.Response]]] = {}
         self._sockets: list[web.WebSocketResponse] = []
         self._clock = 1_700_000_000
@@ -175,6 +177,16 @@ class FakeSlack:
 
     def _chat_getPermalink(self, args: dict) -> dict:
         return {"permalink": f"https://acme.slack.example/archives/{args['channel']}/p{args['message_ts']}"}
+
+    def _users_info(self, args: dict) -> dict | web.Response:
+        if args["user"] not in self.profiles:
+            return web.json_response({"ok": False, "error": "user_not_found"})
+        return {"user": {"id": args["user"], "profile": self.profiles[args["user"]]}}
+
+    def _usergroups_users_list(self, args: dict) -> dict | web.Response:
+        if args["usergroup"] not in self.usergroups:
+            return web.json_response({"ok": False, "error": "no_such_subteam"})
+        return {"users": self.usergroups[args["usergroup"]]}
 
     def _conversations_replies(self, args: dict) -> dict:
         root = args["ts"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import discord
 import pytest
@@ -463,3 +464,72 @@ async def test_a_vote_that_cannot_be_stored_is_reported_to_the_voter(fake_discor
     click = await fake_discord.click(message["id"], f"helpdesk:vote:up:{answer_id}")
     [ack] = await fake_discord.wait_for_calls("POST", f"/interactions/{click['id']}/")
     assert ack.body["data"]["content"] == VOTE_NOT_RECORDED and ack.body["data"]["flags"] == EPHEMERAL
+
+
+SUPPORT_ROLE = "600000000000000002"
+SUPPORT = {
+    "id": "400000000000000007",
+    "username": "dana",
+    "global_name": "Dana @everyone",
+    "discriminator": "0",
+    "avatar": None,
+}
+STRANGER = {"id": "400000000000000008", "username": "stranger", "discriminator": "0", "avatar": None}
+
+
+async def test_a_trusted_reply_is_saved_then_answers_the_question_citing_its_author(
+    fake_discord, connect, helpdesk_bot
+):
+    fake_discord.guild_roles.append(SUPPORT_ROLE)
+    fake_discord.member_roles[SUPPORT["id"]] = [SUPPORT_ROLE]
+    await connect(
+        helpdesk_bot,
+        discord_answer_threads=True,
+        discord_escalation_channel=ESCALATION_CHANNEL,
+        discord_trusted_role=int(SUPPORT_ROLE),
+    )
+    _, [message] = await ask(fake_discord, "Can I pay in bitcoin?")
+    thread_id = message["id"]
+    await fake_discord.wait_for_calls("POST", r"/channels/\d+/messages/\d+/threads")
+    answer_id = helpdesk_bot.journal.answers()[-1]["id"]
+    click = await fake_discord.click(message["id"], f"helpdesk:escalate:{answer_id}")
+    await fake_discord.wait_for_calls("POST", f"/interactions/{click['id']}/")
+
+    # The asker's own message and a stranger's reply are no answers to save; the support person's is.
+    await fake_discord.user_message(thread_id, "anyone?", mentions_bot=False)
+    await fake_discord.user_message(thread_id, "no idea", mentions_bot=False, author=STRANGER)
+    reply = await fake_discord.user_message(
+        thread_id,
+        "Yes, bitcoin works through Coinbase Commerce at checkout.",
+        mentions_bot=False,
+        author=SUPPORT,
+    )
+    [offer_call] = await fake_discord.wait_for_calls("POST", f"/channels/{thread_id}/messages")
+    offer = offer_call.body
+    assert (
+        offer["content"].startswith(f"<@{SUPPORT['id']}>, you replied")
+        and "Can I pay in bitcoin?" in offer["content"]
+    )
+    assert offer["allowed_mentions"] == {"parse": [], "replied_user": False}  # pings no one
+    save = f"helpdesk:learn:{reply['id']}"
+    [offer_message] = [m for m in fake_discord.messages.values() if save in str(m["components"])]
+
+    # Someone else (untrusted) clicking saves nothing.
+    click = await fake_discord.click(offer_message["id"], save, user=STRANGER)
+    [refused] = await fake_discord.wait_for_calls("POST", f"/interactions/{click['id']}/")
+    assert "Only members with the role" in refused.body["data"]["content"]
+    assert refused.body["data"]["flags"] == EPHEMERAL
+
+    click = await fake_discord.click(offer_message["id"], save, user=SUPPORT)
+    [deferred] = await fake_discord.wait_for_calls("POST", f"/interactions/{click['id']}/")
+    assert deferred.body["type"] == 5 and deferred.body["data"]["flags"] == EPHEMERAL
+    [confirmation] = await fake_discord.wait_for_calls("POST", WEBHOOK + f"interaction-token-{click['id']}")
+    assert confirmation.body["content"].startswith("Saved as answer `")
+    assert "@everyone" not in confirmation.body["content"]
+
+    _, [again] = await ask(fake_discord, "Can I pay in bitcoin?")
+    assert "Coinbase Commerce" in again["content"]
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    assert f"[Answered by Dana @\u200beveryone, {day}](<" in again["content"]
+    assert f"/{thread_id}/{reply['id']}>)" in again["content"]
+    assert len(fake_discord.calls_to("POST", f"/channels/{thread_id}/messages")) == 1  # one offer, to Dana
