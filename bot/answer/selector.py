@@ -28,10 +28,12 @@ INSTRUCTION = (
     "numbers only, the most useful first, separated by commas, at most three. Reply 0 if none of them "
     "answers the question."
 )
-# Documents whose excerpts the model reads: the best two (and any see-also document they point to). The
-# right article is first for 70–86% of reworded dev questions and in the first two for 80–93%; each more
-# document costs about 3 s of prompt reading on 2 cores.
-SELECT_DOCUMENTS = 2
+# Documents whose excerpts the model reads: the best one (and any see-also document it points to). On the
+# three dev sets' reworded questions, the excerpts the model chose held every key fact about as often when it
+# read the best two (sample knowledge base 28 of 43, Python FAQ 52 of 83, LibreOffice Help 16 of the first
+# 33) as when it read the best one (27, 54 and 21), and reading two took twice as long: the model seldom
+# chose the second article's excerpts, and rarely rightly.
+SELECT_DOCUMENTS = 1
 MAX_SELECTED = 3
 # A chat answer stays short: excerpts past this many words are left out (a first excerpt is cut at a line).
 MAX_ANSWER_WORDS = 220
