@@ -7,6 +7,7 @@ from langchain_core.documents import Document
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 from typing_extensions import TypedDict
 
+from bot.answer.asked import states_what_is_asked
 from bot.answer.decide import AnswerPolicy, Decision, decide
 from bot.answer.extractive import Draft
 from bot.answer.generators import DeltaCallback
@@ -150,12 +151,17 @@ class RagChain:
         return draft
 
     async def _ground(self, state: AnswerState) -> Grounded | None:
-        """Keep only the sentences their cited passages back; None when nothing worth posting is left."""
+        """Keep only the sentences their cited passages back; None when nothing worth posting is left.
+
+        An answer without the kind of fact asked for (no amount for "how long…?") is not worth posting.
+        """
         draft = state["draft"]
         if draft is None or draft.not_in_context or draft.support < self.policy.min_support:
             return None
         checked = ground(draft.text, draft.sources)
-        return checked if checked.acceptable else None
+        if not checked.acceptable or not states_what_is_asked(state["question"].text, checked.text):
+            return None
+        return checked
 
     async def _voice(self, state: AnswerState) -> Answer:
         """The answer (or refusal) in the brand voice, as it will be posted."""
