@@ -14,6 +14,9 @@ CONTINUATION = re.compile(r"^\s*(?:and|but|or|also|so|then|what about|how about|
 REFERS_BACK = re.compile(
     r"\b(?:it|its|it's|that|this|these|those|they|them|their|there|one|ones|same)\b", re.IGNORECASE
 )
+# A short question about "the" something ("how long is the link valid?") may mean the one just discussed.
+THE = re.compile(r"\bthe\b", re.IGNORECASE)
+SHORT_QUESTION_WORDS = 6
 
 
 def candidate_queries(question: Question) -> list[str]:
@@ -21,8 +24,8 @@ def candidate_queries(question: Question) -> list[str]:
 
     A question that opens as a continuation ("and for annual plans?" after "how long do refunds take?") is
     only searched joined to the previous one: alone it would find annual prices. One that may point back
-    ("how long is it valid?") is searched both ways, and retrieval keeps the reading the knowledge base
-    answers more confidently. Any other question names its own subject and is searched alone: joined to an
+    ("how long is it valid?", or a short one about "the link") is searched both ways, and retrieval keeps
+    the reading the knowledge base answers more confidently. Any other question names its own subject and is searched alone: joined to an
     earlier question it would find that question's article ("can I pay with PayPal?" after a question about
     API limits is not about API limits).
     """
@@ -33,4 +36,5 @@ def candidate_queries(question: Question) -> list[str]:
     joined = f"{earlier[-1]} {text}"
     if CONTINUATION.match(text):
         return [joined]
-    return [text, joined] if REFERS_BACK.search(text) else [text]
+    short_about_the = len(text.split()) <= SHORT_QUESTION_WORDS and THE.search(text)
+    return [text, joined] if REFERS_BACK.search(text) or short_about_the else [text]
