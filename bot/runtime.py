@@ -10,6 +10,7 @@ from bot.journal import Journal
 from bot.retriever import KnowledgeRetriever
 from bot.service import HelpdeskBot
 from bot.settings import Settings
+from knowledge.backend import FilesBackend, IndexBackend
 from knowledge.base import KnowledgeBase
 from knowledge.chunking import Chunker
 from knowledge.embeddings import embedding_model_name, load_embeddings, load_tokenizer, max_input_tokens
@@ -17,12 +18,31 @@ from knowledge.sources import Source, SourceOptions, open_source
 
 
 def open_knowledge_base(settings: Settings) -> KnowledgeBase:
-    """The knowledge base in the configured data directory, with the configured embedding model."""
+    """The knowledge base in the configured data directory or database, with the configured embedding model."""
     embeddings = load_embeddings(settings.embedding_model, settings.embedding_dtype)
     chunker = make_chunker(settings)
     return KnowledgeBase(
-        settings.data_dir, embeddings, chunker, embedding_model_name(settings.embedding_model)
+        settings.data_dir,
+        embeddings,
+        chunker,
+        embedding_model_name(settings.embedding_model),
+        index_backend(settings),
     )
+
+
+def index_backend(settings: Settings) -> IndexBackend:
+    """Where index versions live: PostgreSQL when HELPDESK_DATABASE_URL is set, else the data directory."""
+    if settings.database_url is None:
+        return FilesBackend.in_data_dir(settings.data_dir)
+    try:
+        from knowledge.postgres import PostgresBackend
+    except ImportError as error:
+        msg = (
+            f"HELPDESK_DATABASE_URL is set but {error.name} is not installed: "
+            "run `pip install 'helpdesk-bot[postgres]'`, or unset HELPDESK_DATABASE_URL"
+        )
+        raise RuntimeError(msg) from None
+    return PostgresBackend(settings.database_url.get_secret_value())
 
 
 def make_chunker(settings: Settings) -> Chunker:

@@ -146,7 +146,7 @@ def sync(
         if cron:  # a data directory not writable yet fails the run, and the next run tries again
             asyncio.run(_sync_forever(settings, specs, cron))
             return
-        IndexStore.in_data_dir(settings.data_dir).check_writable()  # before loading any model
+        asyncio.run(_check_writable(settings))  # before loading any model
         report = asyncio.run(_sync_once(settings, specs, as_json))
     except (SyncInProgress, ValueError, RuntimeError) as error:
         raise _fail(str(error)) from None
@@ -154,6 +154,12 @@ def sync(
         out.print_json(json.dumps(report.to_dict()))
     else:
         _print_report(report)
+
+
+async def _check_writable(settings: Settings) -> None:
+    from bot.runtime import index_backend
+
+    await index_backend(settings).check_writable()
 
 
 async def _sync_forever(settings: Settings, specs: list[str], cron: str, kb=None) -> None:

@@ -35,6 +35,10 @@ MAX_EF_SEARCH = 1000
 KEEP_VERSIONS = 2
 
 
+class DatabaseUnavailable(RuntimeError):
+    """The database of HELPDESK_DATABASE_URL cannot be reached; the message says what to check."""
+
+
 def version_name(version_id: int) -> str:
     """A version's name, numbered like the data directory's folders."""
     return f"v{version_id:06d}"
@@ -72,7 +76,12 @@ class PostgresBackend:
     @contextlib.asynccontextmanager
     async def connect(self) -> AsyncIterator[psycopg.AsyncConnection]:
         """A connection with the schema migrated (the first time) and pgvector's types registered."""
-        async with await psycopg.AsyncConnection.connect(self._url, autocommit=True) as connection:
+        try:
+            opened = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+        except psycopg.OperationalError as error:
+            msg = f"Cannot connect to the PostgreSQL database of HELPDESK_DATABASE_URL ({error}); check the URL and that the server is up"
+            raise DatabaseUnavailable(msg) from None
+        async with opened as connection:
             if not self._migrated:
                 await migrate(connection)
                 self._migrated = True

@@ -1,0 +1,235 @@
+"""The PostgreSQL index backend against a real PostgreSQL 16 with pgvector, started here (pgserver)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import shutil
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import REPO, SAMPLE_KB, CountingEmbeddings, write
+
+from knowledge.backend import NewVersion
+from knowledge.base import KnowledgeBase
+from knowledge.chunking import Chunker
+from knowledge.sources import FileSource, SourceOptions
+from knowledge.store import SyncInProgress
+
+pgserver = pytest.importorskip("pgserver")
+psycopg = pytest.importorskip("psycopg")
+from knowledge.pg_schema import PgvectorMissing, migrate  # noqa: E402
+from knowledge.postgres import PostgresBackend  # noqa: E402
+
+_databases = itertools.count()
+QUESTIONS = [
+    "How do I reset my password?",
+    "refund policy",
+    "SSO login",
+    "invoice billing plan",
+    "can I export my data to CSV",
+    "password password reset",
+    "zzz nothing matches this",
+]
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def database_url(postgres_server) -> str:
+    """A fresh, empty database on the shared server."""
+    name = f"helpdesk_{next(_databases)}"
+    postgres_server.psql(f"CREATE DATABASE {name};")
+    return postgres_server.get_uri(name)
+
+
+def _kb(data_dir: Path, database_url: str | None, embeddings=None) -> KnowledgeBase:
+    backend = PostgresBackend(database_url) if database_url else None
+    return KnowledgeBase(
+        data_dir, embeddings or CountingEmbeddings(size=32), Chunker(400, 50), "fake", backend
+    )
+
+
+def _sample() -> list[FileSource]:
+    return [FileSource(SAMPLE_KB, SourceOptions())]
+
+
+async def _tables(database_url: str) -> list[str]:
+    async with await psycopg.AsyncConnection.connect(database_url) as connection:
+        cursor = await connection.execute(
+            "SELECT tablename FROM pg_tables WHERE tablename LIKE 'index_passages_%' ORDER BY tablename"
+        )
+        return [name for (name,) in await cursor.fetchall()]
+
+
+def _ranking(hits, cutoff: float) -> list[tuple[float, str, list[str]]]:
+    """Hits scored above the cutoff with their handed-on passages; equal scores in either order."""
+    ranked = [(round(h.score, 4), h.chunk.chunk_id, [m.chunk_id for m in h.more]) for h in hits]
+    return sorted(entry for entry in ranked if entry[0] > round(cutoff, 4))
+
+
+async def test_postgres_ranks_like_the_files_backend(tmp_path, database_url):
+    files, database = _kb(tmp_path / "files", None), _kb(tmp_path / "pg", database_url)
+    assert (await files.sync(_sample())).chunks_total == (await database.sync(_sample())).chunks_total
+    for question, mode in itertools.product(QUESTIONS, ("hybrid", "dense", "bm25")):
+        expected = await files.retrieve(question, k=5, mode=mode)
+        found = await database.retrieve(question, k=5, mode=mode)
+        assert [h.score for h in found.hits] == pytest.approx([h.score for h in expected.hits], abs=1e-4)
+        cutoff = expected.hits[-1].score
+        assert _ranking(found.hits, cutoff) == _ranking(expected.hits, cutoff), (question, mode)
+        assert found.confidence == pytest.approx(expected.confidence, abs=1e-3), (question, mode)
+        assert found.coverage == pytest.approx(expected.coverage, abs=1e-3), (question, mode)
+
+
+async def test_schema_is_migrated_once_and_a_second_sync_changes_only_what_changed(tmp_path, database_url):
+    kb_dir = tmp_path / "kb"
+    write(kb_dir / "a.md", "# Apples\n\nApples are red and grow on trees.")
+    write(kb_dir / "b.md", "# Bananas\n\nBananas are yellow.")
+    embeddings = CountingEmbeddings(size=32)
+    kb = _kb(tmp_path / "data", database_url, embeddings)
+    first = await kb.sync([FileSource(kb_dir, SourceOptions())])
+    write(kb_dir / "b.md", "# Bananas\n\nBananas are yellow and curved.")
+    embedded = embeddings.embedded
+    second = await _kb(tmp_path / "data", database_url, embeddings).sync(
+        [FileSource(kb_dir, SourceOptions())]
+    )
+    assert (first.version, second.version) == ("v000001", "v000002")
+    assert (len(second.updated), second.unchanged) == (1, 1)
+    assert embeddings.embedded - embedded < first.chunks_embedded  # the unchanged document was carried over
+    assert (await kb.search("curved bananas"))[0].chunk.doc_id == "b"
+    async with await psycopg.AsyncConnection.connect(database_url) as connection:
+        assert await migrate(connection) == 1
+        cursor = await connection.execute("SELECT version FROM schema_migrations")
+        assert await cursor.fetchall() == [(1,)]
+
+
+async def test_readers_keep_their_version_until_the_new_one_is_published(tmp_path, database_url):
+    writer, replica = _kb(tmp_path / "w", database_url), _kb(tmp_path / "r", database_url)
+    await writer.sync(_sample())
+    before = await replica.search("refund policy", k=3)
+    backend = writer.backend
+    served = (await backend.load_newest_sound(writer.embeddings)).version
+    gone = before[0].chunk.doc_key
+    manifest = {**served.manifest, "counts": {"documents": 0}}
+    written = await backend.write(NewVersion(served, {gone}, [], [], manifest, 32, writer.embeddings))
+    assert written.name == "v000002" and await backend.published() == "v000001"
+    assert await replica.search("refund policy", k=3) == before  # written, not yet published
+    old = await replica.current()
+    assert await backend.publish(written, {}) == "v000002"
+    after = await replica.search("refund policy", k=3)
+    assert replica.served == "v000002" and gone not in {hit.chunk.doc_key for hit in after}
+    assert await old.asearch(await replica.embed_query("refund policy"), "refund policy", k=3) == before
+
+
+async def test_a_sync_that_fails_leaves_nothing_visible(tmp_path, database_url):
+    class FailingEmbeddings(CountingEmbeddings):
+        def embed_documents(self, texts):
+            if self.embedded > 40:
+                raise RuntimeError("embedding model crashed")
+            return super().embed_documents(texts)
+
+    kb_dir = tmp_path / "kb"
+    write(kb_dir / "a.md", "# Apples\n\nApples are red.")
+    kb = _kb(tmp_path / "data", database_url)
+    await kb.sync([FileSource(kb_dir, SourceOptions())])
+    broken = _kb(tmp_path / "data", database_url, FailingEmbeddings(size=32))
+    with pytest.raises(RuntimeError, match="crashed"):
+        await broken.sync(_sample())
+    assert await kb.backend.published() == "v000001"
+    assert await _tables(database_url) == ["index_passages_1"]
+    assert {hit.chunk.doc_id for hit in await kb.search("refund policy")} == {"a"}
+
+
+KILLED_SYNC = textwrap.dedent(
+    """
+    import asyncio, sys
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[3])
+    from conftest import CountingEmbeddings
+    from knowledge.base import KnowledgeBase
+    from knowledge.chunking import Chunker
+    from knowledge.postgres import PostgresBackend
+    from knowledge.sources import FileSource, SourceOptions
+
+    def progress(stage, done, total):
+        print(stage, flush=True)
+
+    backend = PostgresBackend(sys.argv[1])
+    kb = KnowledgeBase(Path("data"), CountingEmbeddings(size=32), Chunker(400, 50), "fake", backend)
+    asyncio.run(kb.sync([FileSource(Path(sys.argv[2]), SourceOptions())], progress=progress))
+    print("done", flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.2])
+async def test_a_sync_killed_while_writing_leaves_nothing_half_visible(tmp_path, database_url, delay):
+    kb = _kb(tmp_path / "data", database_url)
+    write(tmp_path / "old" / "a.md", "# Apples\n\nApples are red.")
+    await kb.sync([FileSource(tmp_path / "old", SourceOptions())])
+    big = tmp_path / "big"
+    for n in range(300):
+        write(big / f"doc{n}.md", f"# Document {n}\n\n" + f"Paragraph {n} about refunds and billing. " * 40)
+    script = tmp_path / "sync.py"
+    script.write_text(KILLED_SYNC)
+    command = [sys.executable, str(script), database_url, str(big), str(REPO / "tests")]
+    process = await asyncio.create_subprocess_exec(
+        *command, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)}
+    )
+    while (line := await process.stdout.readline()) and line.strip() != b"write":
+        pass
+    await asyncio.sleep(delay)
+    process.kill()
+    await process.wait()
+    published = await kb.backend.published()
+    hits = await kb.search("refunds and billing", k=50)
+    documents = {hit.chunk.doc_id for hit in hits}
+    if published == "v000001":  # killed before the switch: the old version, whole
+        assert documents == {"a"}
+    else:  # killed after it: the new version, whole
+        assert published == "v000002" and len(documents) == 50
+    await kb.sync([FileSource(tmp_path / "old", SourceOptions())])  # the next sync clears what was left
+    assert len(await _tables(database_url)) <= 2
+
+
+async def test_one_sync_at_a_time_across_replicas(tmp_path, database_url):
+    first, second = _kb(tmp_path / "one", database_url), _kb(tmp_path / "two", database_url)
+    async with second.backend.locked():
+        with pytest.raises(SyncInProgress, match="Another sync is running on the PostgreSQL database"):
+            await first.sync(_sample())
+    results = await asyncio.gather(first.sync(_sample()), second.sync(_sample()), return_exceptions=True)
+    assert sorted(type(result).__name__ for result in results) == ["SyncInProgress", "SyncReport"]
+    assert await first.backend.published() == "v000001"
+
+
+def test_a_server_without_pgvector_is_named_with_what_to_do(tmp_path_factory, monkeypatch):
+    import pgserver._commands
+    import pgserver.postgres_server
+
+    install = Path(pgserver._commands.POSTGRES_BIN_PATH).parent  # …/pgserver/pginstall
+    site = tmp_path_factory.mktemp("site")
+    bare = site / "pgserver" / "pginstall"
+    shutil.copytree(install, bare, ignore=shutil.ignore_patterns("vector*"))
+    shutil.copytree(install.parent.parent / "pgserver.libs", site / "pgserver.libs")  # its shared libraries
+    monkeypatch.setattr(pgserver._commands, "POSTGRES_BIN_PATH", bare / "bin")
+    monkeypatch.setattr(pgserver.postgres_server, "POSTGRES_BIN_PATH", bare / "bin")
+    server = pgserver.get_server(tmp_path_factory.mktemp("nopgvector"), cleanup_mode="stop")
+    try:
+        assert "vector" not in server.psql("SELECT name FROM pg_available_extensions;")
+
+        async def start() -> None:
+            await _kb(Path("data"), server.get_uri()).backend.check_writable()
+
+        with pytest.raises(PgvectorMissing, match=r"no pgvector extension\. Install it") as raised:
+            asyncio.run(start())
+        assert "HELPDESK_DATABASE_URL" in str(raised.value)
+    finally:
+        server.cleanup()
