@@ -162,6 +162,15 @@ async def _check_writable(settings: Settings) -> None:
     await index_backend(settings).check_writable()
 
 
+async def _database_health(settings: Settings) -> dict:
+    from bot.runtime import index_backend
+
+    try:
+        return await index_backend(settings).health()
+    except RuntimeError as error:
+        raise _fail(str(error)) from None
+
+
 async def _sync_forever(settings: Settings, specs: list[str], cron: str, kb=None) -> None:
     """Sync now and then on the schedule until SIGINT/SIGTERM; a failed run is logged, the next one still runs."""
     from bot.runtime import open_knowledge_base
@@ -220,8 +229,11 @@ def status(
     from knowledge.versions import index_health
 
     settings = _settings()
-    store = IndexStore.in_data_dir(settings.data_dir)
-    report = index_health(store, SyncHistory.beside(store.root))
+    if settings.database_url is not None:
+        report = asyncio.run(_database_health(settings))
+    else:
+        store = IndexStore.in_data_dir(settings.data_dir)
+        report = index_health(store, SyncHistory.beside(store.root))
     healthy = report["state"] in ("ok", "unverified")
     if as_json:
         sys.stdout.write(json.dumps(report) + "\n")

@@ -74,8 +74,8 @@ class PostgresBackend:
         self._migrated = False
 
     @contextlib.asynccontextmanager
-    async def connect(self) -> AsyncIterator[psycopg.AsyncConnection]:
-        """A connection with the schema migrated (the first time) and pgvector's types registered."""
+    async def connect(self, vectors: bool = True) -> AsyncIterator[psycopg.AsyncConnection]:
+        """A connection with the schema migrated (the first time), and pgvector's types registered."""
         try:
             opened = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
         except psycopg.OperationalError as error:
@@ -85,7 +85,8 @@ class PostgresBackend:
             if not self._migrated:
                 await migrate(connection)
                 self._migrated = True
-            await register_vector_async(connection)
+            if vectors:
+                await register_vector_async(connection)
             yield connection
 
     @contextlib.asynccontextmanager
@@ -106,7 +107,7 @@ class PostgresBackend:
             pass
 
     async def published(self) -> str | None:
-        async with self.connect() as connection:
+        async with self.connect(vectors=False) as connection:
             cursor = await connection.execute("SELECT version_id FROM served_version")
             row = await cursor.fetchone()
         return version_name(row[0]) if row else None
@@ -242,6 +243,25 @@ class PostgresBackend:
             async with connection.transaction():
                 await connection.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_table(version_id)))
                 await connection.execute("DELETE FROM index_versions WHERE id = %s", (version_id,))
+
+    async def health(self, syncs: int = 5) -> dict:
+        """What `helpdesk status` reports, in the shape of the data directory's report (see index_health)."""
+        async with self.connect() as connection:
+            cursor = await connection.execute(
+                "SELECT v.id, v.manifest FROM served_version s JOIN index_versions v ON v.id = s.version_id"
+            )
+            served = await cursor.fetchone()
+            cursor = await connection.execute(
+                "SELECT entry FROM sync_history ORDER BY id DESC LIMIT %s", (syncs,)
+            )
+            history = [entry for (entry,) in await cursor.fetchall()]
+        name = version_name(served[0]) if served else None
+        report: dict = {"index": "PostgreSQL", "state": "ok" if served else "empty"}
+        report.update(published=name, served=name)
+        if served:
+            report.update(served[1].get("counts", {}), created_at=served[1].get("created_at"))
+        report.update(damaged={}, last_syncs=history)
+        return report
 
     async def record_sync(self, entry: dict) -> None:
         async with self.connect() as connection:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import json
 import os
 import shutil
 import sys
+import tempfile
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,11 +40,23 @@ QUESTIONS = [
 ]
 
 
+@contextlib.contextmanager
+def _outside_pytest_tmp(prefix: str) -> Iterator[Path]:
+    """A folder the server's own user can reach when the tests run as root (pgserver then runs PostgreSQL
+    as a `pgserver` user): pytest makes its temporary root private again whenever another session starts."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory):
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
-    yield server
-    server.cleanup()
+def postgres_server():
+    with _outside_pytest_tmp("helpdesk-pg-") as folder:
+        server = pgserver.get_server(folder, cleanup_mode="stop")
+        yield server
+        server.cleanup()
 
 
 @pytest.fixture
@@ -210,26 +226,43 @@ async def test_one_sync_at_a_time_across_replicas(tmp_path, database_url):
     assert await first.backend.published() == "v000001"
 
 
-def test_a_server_without_pgvector_is_named_with_what_to_do(tmp_path_factory, monkeypatch):
+def test_a_server_without_pgvector_is_named_with_what_to_do(monkeypatch):
     import pgserver._commands
     import pgserver.postgres_server
 
     install = Path(pgserver._commands.POSTGRES_BIN_PATH).parent  # …/pgserver/pginstall
-    site = tmp_path_factory.mktemp("site")
-    bare = site / "pgserver" / "pginstall"
-    shutil.copytree(install, bare, ignore=shutil.ignore_patterns("vector*"))
-    shutil.copytree(install.parent.parent / "pgserver.libs", site / "pgserver.libs")  # its shared libraries
-    monkeypatch.setattr(pgserver._commands, "POSTGRES_BIN_PATH", bare / "bin")
-    monkeypatch.setattr(pgserver.postgres_server, "POSTGRES_BIN_PATH", bare / "bin")
-    server = pgserver.get_server(tmp_path_factory.mktemp("nopgvector"), cleanup_mode="stop")
-    try:
-        assert "vector" not in server.psql("SELECT name FROM pg_available_extensions;")
+    with _outside_pytest_tmp("helpdesk-bare-pg-") as site:
+        bare = site / "pgserver" / "pginstall"  # the same PostgreSQL, without pgvector's files
+        shutil.copytree(install, bare, ignore=shutil.ignore_patterns("vector*"))
+        shutil.copytree(install.parent.parent / "pgserver.libs", site / "pgserver.libs")
+        monkeypatch.setattr(pgserver._commands, "POSTGRES_BIN_PATH", bare / "bin")
+        monkeypatch.setattr(pgserver.postgres_server, "POSTGRES_BIN_PATH", bare / "bin")
+        server = pgserver.get_server(site / "data", cleanup_mode="stop")
+        try:
+            assert "vector" not in server.psql("SELECT name FROM pg_available_extensions;")
+            backend = PostgresBackend(server.get_uri())
+            with pytest.raises(PgvectorMissing, match=r"no pgvector extension\. Install it") as raised:
+                asyncio.run(backend.check_writable())
+            assert "HELPDESK_DATABASE_URL" in str(raised.value)
+        finally:
+            server.cleanup()
 
-        async def start() -> None:
-            await _kb(Path("data"), server.get_uri()).backend.check_writable()
 
-        with pytest.raises(PgvectorMissing, match=r"no pgvector extension\. Install it") as raised:
-            asyncio.run(start())
-        assert "HELPDESK_DATABASE_URL" in str(raised.value)
-    finally:
-        server.cleanup()
+def test_status_reports_the_version_the_database_serves(tmp_path, database_url):
+    from typer.testing import CliRunner
+
+    from connectors.cli import app
+
+    def status() -> tuple[int, dict]:
+        env = {"HELPDESK_DATABASE_URL": database_url, "HELPDESK_DATA_DIR": str(tmp_path / "unused")}
+        result = CliRunner().invoke(app, ["status", "--json"], env=env)
+        return result.exit_code, json.loads(result.stdout)
+
+    code, empty = status()
+    assert (code, empty["state"], empty["served"]) == (1, "empty", None)
+    report = asyncio.run(_kb(tmp_path / "data", database_url).sync(_sample()))
+    code, served = status()
+    assert (code, served["state"], served["served"]) == (0, "ok", "v000001")
+    assert served["documents"] == report.documents_total and served["passages"] > 0
+    assert served["last_syncs"][0]["outcome"] == "ok" and served["last_syncs"][0]["version"] == "v000001"
+    assert not (tmp_path / "unused").exists()
