@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bot.answer.decide import AnswerPolicy
 from bot.answer.extractive import ExtractiveGenerator
 from bot.answer.generators import ChatModelGenerator, openai_chat_model
@@ -15,6 +17,9 @@ from knowledge.base import KnowledgeBase
 from knowledge.chunking import Chunker
 from knowledge.embeddings import embedding_model_name, load_embeddings, load_tokenizer, max_input_tokens
 from knowledge.sources import Source, SourceOptions, open_source
+
+if TYPE_CHECKING:
+    from bot.pg_journal import PostgresJournal
 
 
 def open_knowledge_base(settings: Settings) -> KnowledgeBase:
@@ -85,7 +90,17 @@ def build_bot(settings: Settings, knowledge_base: KnowledgeBase | None = None) -
     from bot.voice.rewriter import ToneRewriter
 
     chain = RagChain(retriever, writer, policy, judge=judge, tone=ToneRewriter.from_settings(settings))
-    return HelpdeskBot(chain, Journal(settings.data_dir / "journal.sqlite3"))
+    return HelpdeskBot(chain, open_journal(settings))
+
+
+def open_journal(settings: Settings) -> Journal | PostgresJournal:
+    """The journal: in PostgreSQL with HELPDESK_DATABASE_URL (shared by replicas), else in the data directory."""
+    if settings.database_url is None:
+        return Journal(settings.data_dir / "journal.sqlite3")
+    from bot.pg_journal import PostgresJournal
+    from knowledge.database import Database
+
+    return PostgresJournal(Database(settings.database_url.get_secret_value()))
 
 
 def _writer_and_judge(settings: Settings, kb: KnowledgeBase):

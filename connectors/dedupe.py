@@ -6,6 +6,11 @@ import asyncio
 import sqlite3
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from connectors.pg_dedupe import PostgresLedger
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen (
@@ -19,6 +24,16 @@ DAY_S = 24 * 3600
 # Slack redelivers for about an hour at most; a week is plenty and keeps the file small.
 EVENT_TTL_S = 7 * DAY_S
 PRUNE_EVERY_S = 3600
+
+
+def open_ledger(settings: Settings, name: str) -> Ledger | PostgresLedger:
+    """The ledger `name`: in PostgreSQL with HELPDESK_DATABASE_URL (shared by replicas), else in the data dir."""
+    if settings.database_url is None:
+        return Ledger(settings.data_dir / f"{name}.sqlite3")
+    from connectors.pg_dedupe import PostgresLedger
+    from knowledge.database import Database
+
+    return PostgresLedger(Database(settings.database_url.get_secret_value()))
 
 
 class Ledger:

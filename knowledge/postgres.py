@@ -11,14 +11,13 @@ import bm25s
 import numpy as np
 import psycopg
 from langchain_core.embeddings import Embeddings
-from pgvector.psycopg import register_vector_async
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from knowledge.backend import NewVersion, WrittenVersion
+from knowledge.database import Database
 from knowledge.documents import DOCUMENT_KIND, Chunk
 from knowledge.index import QueryScores, RankedIndex, tokenize
-from knowledge.pg_schema import migrate
 from knowledge.store import SyncInProgress
 from knowledge.versions import SoundVersion
 
@@ -33,10 +32,6 @@ MIN_EF_SEARCH = 200
 MAX_EF_SEARCH = 1000
 # Versions kept: the one served and the one before it, which replicas that have not reloaded still search.
 KEEP_VERSIONS = 2
-
-
-class DatabaseUnavailable(RuntimeError):
-    """The database of HELPDESK_DATABASE_URL cannot be reached; the message says what to check."""
 
 
 def version_name(version_id: int) -> str:
@@ -69,25 +64,14 @@ class PostgresBackend:
 
     where = "the PostgreSQL database of HELPDESK_DATABASE_URL"
 
-    def __init__(self, url: str):
-        self._url = url
-        self._migrated = False
+    def __init__(self, database: Database | str):
+        self.database = database if isinstance(database, Database) else Database(database)
 
-    @contextlib.asynccontextmanager
-    async def connect(self, vectors: bool = True) -> AsyncIterator[psycopg.AsyncConnection]:
-        """A connection with the schema migrated (the first time), and pgvector's types registered."""
-        try:
-            opened = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
-        except psycopg.OperationalError as error:
-            msg = f"Cannot connect to the PostgreSQL database of HELPDESK_DATABASE_URL ({error}); check the URL and that the server is up"
-            raise DatabaseUnavailable(msg) from None
-        async with opened as connection:
-            if not self._migrated:
-                await migrate(connection)
-                self._migrated = True
-            if vectors:
-                await register_vector_async(connection)
-            yield connection
+    def connect(
+        self, vectors: bool = True
+    ) -> contextlib.AbstractAsyncContextManager[psycopg.AsyncConnection]:
+        """A connection to the migrated database, with pgvector's types registered unless told not to."""
+        return self.database.connect(vectors=vectors)
 
     @contextlib.asynccontextmanager
     async def locked(self) -> AsyncIterator[None]:

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import os
 import shutil
 import sys
-import tempfile
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SAMPLE_KB, CountingEmbeddings, write
+from conftest import REPO, SAMPLE_KB, CountingEmbeddings, outside_pytest_tmp, write
 
 from knowledge.backend import NewVersion
 from knowledge.base import KnowledgeBase
@@ -25,10 +22,9 @@ from knowledge.store import SyncInProgress
 
 pgserver = pytest.importorskip("pgserver")
 psycopg = pytest.importorskip("psycopg")
-from knowledge.pg_schema import PgvectorMissing, migrate  # noqa: E402
+from knowledge.database import PgvectorMissing, migrate  # noqa: E402
 from knowledge.postgres import PostgresBackend  # noqa: E402
 
-_databases = itertools.count()
 QUESTIONS = [
     "How do I reset my password?",
     "refund policy",
@@ -38,33 +34,6 @@ QUESTIONS = [
     "password password reset",
     "zzz nothing matches this",
 ]
-
-
-@contextlib.contextmanager
-def _outside_pytest_tmp(prefix: str) -> Iterator[Path]:
-    """A folder the server's own user can reach when the tests run as root (pgserver then runs PostgreSQL
-    as a `pgserver` user): pytest makes its temporary root private again whenever another session starts."""
-    folder = Path(tempfile.mkdtemp(prefix=prefix))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def postgres_server():
-    with _outside_pytest_tmp("helpdesk-pg-") as folder:
-        server = pgserver.get_server(folder, cleanup_mode="stop")
-        yield server
-        server.cleanup()
-
-
-@pytest.fixture
-def database_url(postgres_server) -> str:
-    """A fresh, empty database on the shared server."""
-    name = f"helpdesk_{next(_databases)}"
-    postgres_server.psql(f"CREATE DATABASE {name};")
-    return postgres_server.get_uri(name)
 
 
 def _kb(data_dir: Path, database_url: str | None, embeddings=None) -> KnowledgeBase:
@@ -122,9 +91,9 @@ async def test_schema_is_migrated_once_and_a_second_sync_changes_only_what_chang
     assert embeddings.embedded - embedded < first.chunks_embedded  # the unchanged document was carried over
     assert (await kb.search("curved bananas"))[0].chunk.doc_id == "b"
     async with await psycopg.AsyncConnection.connect(database_url) as connection:
-        assert await migrate(connection) == 1
+        assert await migrate(connection) == 2
         cursor = await connection.execute("SELECT version FROM schema_migrations")
-        assert await cursor.fetchall() == [(1,)]
+        assert await cursor.fetchall() == [(1,), (2,)]
 
 
 async def test_readers_keep_their_version_until_the_new_one_is_published(tmp_path, database_url):
@@ -231,7 +200,7 @@ def test_a_server_without_pgvector_is_named_with_what_to_do(monkeypatch):
     import pgserver.postgres_server
 
     install = Path(pgserver._commands.POSTGRES_BIN_PATH).parent  # …/pgserver/pginstall
-    with _outside_pytest_tmp("helpdesk-bare-pg-") as site:
+    with outside_pytest_tmp("helpdesk-bare-pg-") as site:
         bare = site / "pgserver" / "pginstall"  # the same PostgreSQL, without pgvector's files
         shutil.copytree(install, bare, ignore=shutil.ignore_patterns("vector*"))
         shutil.copytree(install.parent.parent / "pgserver.libs", site / "pgserver.libs")

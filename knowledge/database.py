@@ -1,8 +1,12 @@
-"""The bot's PostgreSQL schema: numbered migrations applied on start, and the pgvector check before them."""
+"""The bot's PostgreSQL database: connections, numbered migrations applied on start, the pgvector check."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 import psycopg
+from pgvector.psycopg import register_vector_async
 
 # Each migration runs once, in order, in its own transaction; a released bot never edits one, it adds the
 # next. The tables of one index version's passages are created by the sync (their vector size is the
@@ -33,6 +37,36 @@ MIGRATIONS: tuple[str, ...] = (
         entry jsonb NOT NULL
     );
     """,
+    """
+    CREATE TABLE journal_answers (
+        id text PRIMARY KEY,
+        asked_at timestamptz NOT NULL DEFAULT now(),
+        asker text,
+        channel text,
+        question text NOT NULL,
+        standalone_query text,
+        answer text NOT NULL,
+        refused boolean NOT NULL,
+        confidence double precision NOT NULL,
+        generator text,
+        citations jsonb NOT NULL,
+        total_ms double precision
+    );
+    CREATE TABLE journal_feedback (
+        id bigserial PRIMARY KEY,
+        answer_id text NOT NULL REFERENCES journal_answers (id),
+        vote smallint NOT NULL,
+        comment text,
+        voter text,
+        voted_at timestamptz NOT NULL DEFAULT now(),
+        UNIQUE (answer_id, voter)
+    );
+    CREATE TABLE ledger (
+        key text PRIMARY KEY,
+        expires_at timestamptz NOT NULL
+    );
+    CREATE INDEX ledger_expiry ON ledger (expires_at);
+    """,
 )
 # Held (per transaction) by whoever migrates, so replicas starting together migrate once.
 MIGRATION_LOCK = 7_301_115_001
@@ -40,6 +74,37 @@ MIGRATION_LOCK = 7_301_115_001
 
 class PgvectorMissing(RuntimeError):
     """The PostgreSQL server has no pgvector extension, or it may not be enabled by this user."""
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database of HELPDESK_DATABASE_URL cannot be reached; the message says what to check."""
+
+
+class Database:
+    """The PostgreSQL database of HELPDESK_DATABASE_URL; its schema is brought up to date on first use."""
+
+    def __init__(self, url: str):
+        self._url = url
+        self._migrated = False
+
+    @contextlib.asynccontextmanager
+    async def connect(self, vectors: bool = False) -> AsyncIterator[psycopg.AsyncConnection]:
+        """An autocommit connection to the migrated schema; with `vectors`, pgvector's types registered."""
+        try:
+            opened = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+        except psycopg.OperationalError as error:
+            msg = (
+                f"Cannot connect to the PostgreSQL database of HELPDESK_DATABASE_URL ({error}); "
+                "check the URL and that the server is up"
+            )
+            raise DatabaseUnavailable(msg) from None
+        async with opened as connection:
+            if not self._migrated:
+                await migrate(connection)
+                self._migrated = True
+            if vectors:
+                await register_vector_async(connection)
+            yield connection
 
 
 async def migrate(connection: psycopg.AsyncConnection) -> int:
