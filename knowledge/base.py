@@ -93,7 +93,8 @@ class KnowledgeBase:
         """The k best passages for a query, one per document, best first."""
         version = await self.current()
         vector = await self.embed_query(query)
-        return await version.asearch(vector, query, k=k, mode=mode, keyword_weight=keyword_weight)
+        scores = await version.aquery(vector, query, k=k, mode=mode)
+        return version.rank(scores, k=k, mode=mode, keyword_weight=keyword_weight)
 
     async def retrieve(
         self, query: str, *, k: int = 5, mode: str = "hybrid", keyword_weight: float = KEYWORD_WEIGHT
@@ -101,7 +102,8 @@ class KnowledgeBase:
         """The k best passages with a confidence that the knowledge base answers the query."""
         version = await self.current()
         vector = await self.embed_query(query)
-        return await version.aretrieve(vector, query, k=k, mode=mode, keyword_weight=keyword_weight)
+        scores = await version.aquery(vector, query, k=k, mode=mode, rated=True)
+        return version.rate(scores, k=k, mode=mode, keyword_weight=keyword_weight)
 
     async def sync(
         self, sources: list[Source], *, prune_unlisted: bool = False, progress: ProgressCallback | None = None

@@ -242,10 +242,15 @@ class RankedIndex:
         keyword_weight: float = KEYWORD_WEIGHT,
     ) -> Retrieval:
         """Search, then rate the result: top cosine, keyword coverage of the top documents and the lead."""
-        scores = self._scores_for(query_vector, query_text, _rated_k(k), mode)
+        fetch = self._fetch(_rated_k(k), mode)
+        scores = (
+            self.query_scores(np.asarray(query_vector, np.float32), query_text, fetch, mode)
+            if fetch
+            else None
+        )
         return self.rate(scores, k=k, mode=mode, keyword_weight=keyword_weight)
 
-    async def aretrieve(
+    def search(
         self,
         query_vector: list[float],
         query_text: str,
@@ -253,10 +258,25 @@ class RankedIndex:
         k: int = 5,
         mode: str = "hybrid",
         keyword_weight: float = KEYWORD_WEIGHT,
-    ) -> Retrieval:
-        """`retrieve`, with the storage reached asynchronously."""
-        scores = await self._ascores_for(query_vector, query_text, _rated_k(k), mode)
-        return self.rate(scores, k=k, mode=mode, keyword_weight=keyword_weight)
+        fetch_k: int = FETCH_K,
+    ) -> list[Hit]:
+        """The k best documents, each as its best passage; scores fuse cosine and normalised BM25."""
+        fetch = self._fetch(k, mode, fetch_k)
+        scores = (
+            self.query_scores(np.asarray(query_vector, np.float32), query_text, fetch, mode)
+            if fetch
+            else None
+        )
+        return self.rank(scores, k=k, mode=mode, keyword_weight=keyword_weight)
+
+    async def aquery(
+        self, query_vector: list[float], query_text: str, *, k: int, mode: str, rated: bool = False
+    ) -> QueryScores | None:
+        """The storage's scores for a query, reached asynchronously, for `rank` (k hits) or `rate` (`rated`)."""
+        fetch = self._fetch(_rated_k(k) if rated else k, mode)
+        if not fetch:
+            return None
+        return await self.aquery_scores(np.asarray(query_vector, np.float32), query_text, fetch, mode)
 
     def rate(
         self, scores: QueryScores | None, *, k: int, mode: str, keyword_weight: float = KEYWORD_WEIGHT
@@ -273,50 +293,12 @@ class RankedIndex:
             confidence = (1 - COVERAGE_SHARE) * best + COVERAGE_SHARE * coverage + LEAD_SHARE * lead(hits)
         return Retrieval(hits[:k], round(min(1.0, max(0.0, confidence)), 4), round(coverage, 4))
 
-    def search(
-        self,
-        query_vector: list[float],
-        query_text: str,
-        *,
-        k: int = 5,
-        mode: str = "hybrid",
-        keyword_weight: float = KEYWORD_WEIGHT,
-        fetch_k: int = FETCH_K,
-    ) -> list[Hit]:
-        """The k best documents, each as its best passage; scores fuse cosine and normalised BM25."""
-        scores = self._scores_for(query_vector, query_text, k, mode, fetch_k)
-        return self.rank(scores, k=k, mode=mode, keyword_weight=keyword_weight)
-
-    async def asearch(
-        self,
-        query_vector: list[float],
-        query_text: str,
-        *,
-        k: int = 5,
-        mode: str = "hybrid",
-        keyword_weight: float = KEYWORD_WEIGHT,
-    ) -> list[Hit]:
-        """`search`, with the storage reached asynchronously."""
-        scores = await self._ascores_for(query_vector, query_text, k, mode)
-        return self.rank(scores, k=k, mode=mode, keyword_weight=keyword_weight)
-
-    def _scores_for(self, query_vector, query_text, k, mode, fetch_k=FETCH_K) -> QueryScores | None:
-        if not self._searchable(mode):
-            return None
-        fetch = min(len(self.chunks), max(fetch_k, k * 10))
-        return self.query_scores(np.asarray(query_vector, dtype=np.float32), query_text, fetch, mode)
-
-    async def _ascores_for(self, query_vector, query_text, k, mode) -> QueryScores | None:
-        if not self._searchable(mode):
-            return None
-        fetch = min(len(self.chunks), max(FETCH_K, k * 10))
-        return await self.aquery_scores(np.asarray(query_vector, dtype=np.float32), query_text, fetch, mode)
-
-    def _searchable(self, mode: str) -> bool:
+    def _fetch(self, k: int, mode: str, fetch_k: int = FETCH_K) -> int:
+        """Rows to ask storage for when ranking k documents; 0 when there is nothing to search."""
         if mode not in RETRIEVAL_MODES:
             msg = f"Unknown retrieval mode {mode!r}: use one of {', '.join(RETRIEVAL_MODES)}"
             raise ValueError(msg)
-        return bool(self.chunks)
+        return min(len(self.chunks), max(fetch_k, k * 10))
 
     def query_scores(self, vector: np.ndarray, query_text: str, fetch: int, mode: str) -> QueryScores:
         """The storage's answer for a query: the `fetch` nearest rows, the `fetch` best keyword rows…"""

@@ -270,7 +270,7 @@ class PostgresVersion(RankedIndex):
         self._arrange(chunks)
 
     def query_scores(self, vector: np.ndarray, query_text: str, fetch: int, mode: str) -> QueryScores:
-        msg = "A PostgreSQL index version is searched asynchronously: use aretrieve or asearch"
+        msg = "A PostgreSQL index version is searched asynchronously: use aquery, then rank or rate"
         raise NotImplementedError(msg)
 
     async def aquery_scores(self, vector: np.ndarray, query_text: str, fetch: int, mode: str) -> QueryScores:
