@@ -10,7 +10,8 @@ from psycopg.types.json import Jsonb
 
 from bot.journal import JournalError, UnknownAnswer
 from bot.models import Answer, Question
-from knowledge.database import Database, DatabaseUnavailable
+from knowledge.backend import DatabaseUnavailable
+from knowledge.database import Database
 
 _ANSWERS = (
     "SELECT id, extract(epoch FROM asked_at)::float8 AS asked_at, asker, channel, question,"

@@ -18,6 +18,14 @@ from knowledge.store import IndexStore
 from knowledge.versions import SoundVersion, load_newest_sound
 
 
+class DatabaseUnavailable(RuntimeError):
+    """The database of HELPDESK_DATABASE_URL cannot be reached; the message says what to check."""
+
+
+class PgvectorMissing(RuntimeError):
+    """The PostgreSQL server has no pgvector extension, or it may not be enabled by this user."""
+
+
 @dataclass
 class NewVersion:
     """What a sync writes: the version it builds on minus some documents, plus new chunks with vectors.

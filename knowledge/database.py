@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 import psycopg
 from pgvector.psycopg import register_vector_async
 
+from knowledge.backend import DatabaseUnavailable, PgvectorMissing
+
 # Each migration runs once, in order, in its own transaction; a released bot never edits one, it adds the
 # next. The tables of one index version's passages are created by the sync (their vector size is the
 # embedding model's), named index_passages_<version id>.
@@ -70,14 +72,6 @@ MIGRATIONS: tuple[str, ...] = (
 )
 # Held (per transaction) by whoever migrates, so replicas starting together migrate once.
 MIGRATION_LOCK = 7_301_115_001
-
-
-class PgvectorMissing(RuntimeError):
-    """The PostgreSQL server has no pgvector extension, or it may not be enabled by this user."""
-
-
-class DatabaseUnavailable(RuntimeError):
-    """The database of HELPDESK_DATABASE_URL cannot be reached; the message says what to check."""
 
 
 class Database:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, SAMPLE_KB, CountingEmbeddings, outside_pytest_tmp, write
 
-from knowledge.backend import NewVersion
+from knowledge.backend import DatabaseUnavailable, NewVersion, PgvectorMissing
 from knowledge.base import KnowledgeBase
 from knowledge.chunking import Chunker
 from knowledge.sources import FileSource, SourceOptions
@@ -22,7 +22,7 @@ from knowledge.store import SyncInProgress
 
 pgserver = pytest.importorskip("pgserver")
 psycopg = pytest.importorskip("psycopg")
-from knowledge.database import PgvectorMissing, migrate  # noqa: E402
+from knowledge.database import migrate  # noqa: E402
 from knowledge.postgres import PostgresBackend  # noqa: E402
 
 QUESTIONS = [
@@ -238,3 +238,19 @@ def test_status_reports_the_version_the_database_serves(tmp_path, database_url):
     assert served["documents"] == report.documents_total and served["passages"] > 0
     assert served["last_syncs"][0]["outcome"] == "ok" and served["last_syncs"][0]["version"] == "v000001"
     assert not (tmp_path / "unused").exists()
+
+
+def test_the_database_url_setting_selects_the_postgresql_backend(tmp_path, database_url):
+    from bot.runtime import index_backend
+    from bot.settings import Settings
+    from knowledge.backend import FilesBackend
+
+    assert isinstance(index_backend(Settings(data_dir=tmp_path)), FilesBackend)
+    backend = index_backend(Settings(data_dir=tmp_path, database_url=database_url))
+    assert isinstance(backend, PostgresBackend)
+    asyncio.run(backend.check_writable())  # connects and migrates
+    unreachable = index_backend(Settings(database_url="postgresql://nobody@/none?host=/nonexistent"))
+    with pytest.raises(
+        DatabaseUnavailable, match="Cannot connect to the PostgreSQL database of HELPDESK_DATABASE_URL"
+    ):
+        asyncio.run(unreachable.check_writable())
