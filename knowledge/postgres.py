@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 from collections import Counter
@@ -17,6 +18,7 @@ from psycopg.types.json import Jsonb
 from knowledge.backend import NewVersion, WrittenVersion
 from knowledge.database import Database
 from knowledge.documents import DOCUMENT_KIND, Chunk
+from knowledge.history import KEEP as KEEP_SYNCS
 from knowledge.index import QueryScores, RankedIndex, tokenize
 from knowledge.store import SyncInProgress
 from knowledge.versions import SoundVersion
@@ -49,10 +51,14 @@ def _half_precision(vectors: Iterable[list[float]]) -> Iterable[np.ndarray]:
         yield np.asarray(vector, dtype=np.float16).astype(np.float32)
 
 
+def _lexeme(term: str) -> str:
+    """A word, already stemmed, quoted for a full-text vector or query so that PostgreSQL takes it literally."""
+    return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
 def _tsquery(terms: Iterable[str]) -> str:
-    """A full-text query matching any of the (already stemmed) terms, each taken literally."""
-    quoted = ("'" + term.replace("\\", "\\\\").replace("'", "''") + "'" for term in terms)
-    return " | ".join(quoted)
+    """A full-text query matching any of the terms."""
+    return " | ".join(map(_lexeme, terms))
 
 
 class PostgresBackend:
@@ -116,7 +122,7 @@ class PostgresBackend:
                 sql.SQL("SELECT text, metadata FROM {} ORDER BY row").format(_table(version_id))
             )
             chunks = [Chunk.from_metadata(text, metadata) async for text, metadata in cursor]
-        version = PostgresVersion(self, version_id, manifest, chunks, mean_length)
+        version = await asyncio.to_thread(PostgresVersion, self, version_id, manifest, chunks, mean_length)
         return SoundVersion(None, version, {}, name=version_name(version_id))
 
     async def write(self, new: NewVersion) -> WrittenVersion:
@@ -159,12 +165,13 @@ class PostgresBackend:
     async def _copy_chunks(connection, table, first_row: int, chunks: list[Chunk], vectors) -> None:
         columns = "row, doc_key, kind, text, metadata, embedding, terms, counts, length, keywords"
         statement = sql.SQL("COPY {} ({}) FROM STDIN").format(table, sql.SQL(columns))
-        words = tokenize([chunk.keyword_text() for chunk in chunks]) if chunks else []
+        texts = [chunk.keyword_text() for chunk in chunks]
+        words = await asyncio.to_thread(tokenize, texts) if chunks else []
         async with connection.cursor() as cursor, cursor.copy(statement) as copy:
             rows = enumerate(zip(chunks, _half_precision(vectors), words, strict=True), start=first_row)
             for row, (chunk, vector, tokens) in rows:
                 counts = Counter(tokens)
-                keywords = " ".join(_tsquery([term]) for term in counts)
+                keywords = " ".join(map(_lexeme, counts))  # a full-text vector of the words
                 metadata = Jsonb(chunk.to_metadata())
                 terms = list(counts)
                 values = [counts[t] for t in terms]
@@ -248,8 +255,11 @@ class PostgresBackend:
         return report
 
     async def record_sync(self, entry: dict) -> None:
-        async with self.connect() as connection:
+        async with self.connect(vectors=False) as connection, connection.transaction():
             await connection.execute("INSERT INTO sync_history (entry) VALUES (%s)", (Jsonb(entry),))
+            await connection.execute(
+                "DELETE FROM sync_history WHERE id <= (SELECT max(id) FROM sync_history) - %s", (KEEP_SYNCS,)
+            )
 
 
 class PostgresVersion(RankedIndex):
