@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from bot.pg_journal import PostgresJournal
 
 
-def open_knowledge_base(settings: Settings) -> KnowledgeBase:
+def open_knowledge_base(settings: Settings, backend: IndexBackend | None = None) -> KnowledgeBase:
     """The knowledge base in the configured data directory or database, with the configured embedding model."""
     embeddings = load_embeddings(settings.embedding_model, settings.embedding_dtype)
     chunker = make_chunker(settings)
@@ -31,7 +31,7 @@ def open_knowledge_base(settings: Settings) -> KnowledgeBase:
         embeddings,
         chunker,
         embedding_model_name(settings.embedding_model),
-        index_backend(settings),
+        backend or index_backend(settings),
     )
 
 
