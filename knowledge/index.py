@@ -330,7 +330,7 @@ class RankedIndex:
 
     def _rank_documents(self, candidates, whole, keyword, mode, weight) -> list[Hit]:
         by_doc: dict[str, list[int]] = {}
-        for row in candidates:
+        for row in sorted(candidates):  # equal scores rank in index order, whatever the storage's order
             if self.chunks[row].kind != DOCUMENT_KIND:
                 by_doc.setdefault(self.chunks[row].doc_key, []).append(row)
         hits = [
