@@ -158,7 +158,6 @@ class QueryScores:
     words found in a few documents (0..1).
     """
 
-    vector: np.ndarray
     candidates: dict[int, float]
     keyword: np.ndarray | None
     cosines: Callable[[list[int]], list[float]]
@@ -301,7 +300,7 @@ class RankedIndex:
         return min(len(self.chunks), max(fetch_k, k * 10))
 
     def query_scores(self, vector: np.ndarray, query_text: str, fetch: int, mode: str) -> QueryScores:
-        """The storage's answer for a query: the `fetch` nearest rows, the `fetch` best keyword rows…"""
+        """The storage's scores for a query: the `fetch` nearest rows, the `fetch` best by keywords, and more."""
         raise NotImplementedError
 
     async def aquery_scores(self, vector: np.ndarray, query_text: str, fetch: int, mode: str) -> QueryScores:
@@ -534,7 +533,6 @@ class IndexVersion(RankedIndex):
             candidates.update(zip(missing, self._cosines(missing, vector), strict=True))
             keyword = keyword / keyword.max()
         return QueryScores(
-            vector,
             candidates,
             keyword,
             cosines=lambda rows: self._cosines(rows, vector),

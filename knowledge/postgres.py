@@ -307,7 +307,6 @@ class PostgresVersion(RankedIndex):
                 candidates.update((row, cosines[row]) for row, _ in keyword_top if row not in candidates)
                 keyword = keyword / keyword.max()
         return QueryScores(
-            vector,
             candidates,
             keyword,
             cosines=lambda rows: [cosines[row] for row in rows],
