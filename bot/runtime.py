@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bot.answer.decide import AnswerPolicy
 from bot.answer.extractive import ExtractiveGenerator
 from bot.answer.generators import ChatModelGenerator, openai_chat_model
@@ -10,20 +12,43 @@ from bot.journal import Journal
 from bot.retriever import KnowledgeRetriever
 from bot.service import HelpdeskBot
 from bot.settings import Settings
+from knowledge.backend import FilesBackend, IndexBackend
 from knowledge.base import KnowledgeBase
 from knowledge.chunking import Chunker
 from knowledge.embeddings import embedding_model_name, load_embeddings, load_tokenizer, max_input_tokens
 from knowledge.sources import Source, SourceOptions, open_source
 from knowledge.sources.learnt import LearntAnswers
 
+if TYPE_CHECKING:
+    from bot.pg_journal import PostgresJournal
 
-def open_knowledge_base(settings: Settings) -> KnowledgeBase:
-    """The knowledge base in the configured data directory, with the configured embedding model."""
+
+def open_knowledge_base(settings: Settings, backend: IndexBackend | None = None) -> KnowledgeBase:
+    """The knowledge base in the configured data directory or database, with the configured embedding model."""
     embeddings = load_embeddings(settings.embedding_model, settings.embedding_dtype)
     chunker = make_chunker(settings)
     return KnowledgeBase(
-        settings.data_dir, embeddings, chunker, embedding_model_name(settings.embedding_model)
+        settings.data_dir,
+        embeddings,
+        chunker,
+        embedding_model_name(settings.embedding_model),
+        backend or index_backend(settings),
     )
+
+
+def index_backend(settings: Settings) -> IndexBackend:
+    """Where index versions live: PostgreSQL when HELPDESK_DATABASE_URL is set, else the data directory."""
+    if settings.database_url is None:
+        return FilesBackend.in_data_dir(settings.data_dir)
+    try:
+        from knowledge.postgres import PostgresBackend
+    except ImportError as error:
+        msg = (
+            f"HELPDESK_DATABASE_URL is set but {error.name} is not installed: "
+            "run `pip install 'helpdesk-bot[postgres]'`, or unset HELPDESK_DATABASE_URL"
+        )
+        raise RuntimeError(msg) from None
+    return PostgresBackend(settings.database_url.get_secret_value())
 
 
 def make_chunker(settings: Settings) -> Chunker:
@@ -72,9 +97,15 @@ def build_bot(settings: Settings, knowledge_base: KnowledgeBase | None = None) -
     return HelpdeskBot(chain, open_journal(settings))
 
 
-def open_journal(settings: Settings) -> Journal:
-    """The journal of questions, answers, votes and hand-offs in the data directory."""
-    return Journal(settings.data_dir / "journal.sqlite3")
+def open_journal(settings: Settings) -> Journal | PostgresJournal:
+    """The journal of questions, answers, votes and hand-offs: in PostgreSQL with HELPDESK_DATABASE_URL
+    (shared by replicas), else in the data directory."""
+    if settings.database_url is None:
+        return Journal(settings.data_dir / "journal.sqlite3")
+    from bot.pg_journal import PostgresJournal
+    from knowledge.database import Database
+
+    return PostgresJournal(Database(settings.database_url.get_secret_value()))
 
 
 def _writer_and_judge(settings: Settings, kb: KnowledgeBase):

@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(Path(".helpdesk"), description="Where the index, logs and feedback live.")
+    database_url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL with pgvector, e.g. postgresql://user:password@host/db; set = index versions "
+        "live there (shared by every replica), empty = in the data directory.",
+    )
     sources: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated folders, files, page URLs, sitemap.xml URLs, zendesk://SUBDOMAIN, "
@@ -170,6 +175,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "sync_cron",
+        "database_url",
         "model_cache_dir",
         "embedding_model",
         "openai_base_url",

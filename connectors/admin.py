@@ -202,7 +202,7 @@ class AdminPage:
     @admin_only
     async def _sources(self, request: web.Request) -> web.Response:
         kb = self.knowledge_base
-        current = kb.store.current()
+        published = await kb.backend.published()
         per_source: Counter[str] = Counter()
         try:
             version = await kb.current()
@@ -221,7 +221,7 @@ class AdminPage:
         return self._page(
             "sources.html",
             active="sources",
-            version=current.name if current else None,
+            version=published,
             health=health,
             per_source=sorted(per_source.items()),
             syncs=syncs,

@@ -92,9 +92,12 @@ def _print_report(report: SyncReport) -> None:
 
 
 async def _sync_once(settings: Settings, sources: list[str], as_json: bool, kb=None) -> SyncReport:
-    from bot.runtime import open_knowledge_base, open_sources
+    from bot.runtime import index_backend, open_knowledge_base, open_sources
 
-    kb = kb or open_knowledge_base(settings)
+    if kb is None:
+        backend = index_backend(settings)
+        await backend.check_writable()  # before loading any model
+        kb = open_knowledge_base(settings, backend)
     columns = [
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -147,7 +150,8 @@ def sync(
         if cron:  # a data directory not writable yet fails the run, and the next run tries again
             asyncio.run(_sync_forever(settings, specs, cron))
             return
-        IndexStore.in_data_dir(settings.data_dir).check_writable()  # before loading any model
+        if settings.database_url is None:  # a database is checked as the sync starts
+            IndexStore.in_data_dir(settings.data_dir).check_writable()  # before loading any model
         report = asyncio.run(_sync_once(settings, specs, as_json))
     except (SyncInProgress, ValueError, RuntimeError) as error:
         raise _fail(str(error)) from None
@@ -155,6 +159,15 @@ def sync(
         out.print_json(json.dumps(report.to_dict()))
     else:
         _print_report(report)
+
+
+async def _database_health(settings: Settings) -> dict:
+    from bot.runtime import index_backend
+
+    try:
+        return await index_backend(settings).health()
+    except RuntimeError as error:
+        raise _fail(str(error)) from None
 
 
 async def _sync_forever(settings: Settings, specs: list[str], cron: str, kb=None) -> None:
@@ -216,8 +229,10 @@ def status(
     from knowledge.versions import index_health
 
     settings = _settings()
-    store = IndexStore.in_data_dir(settings.data_dir)
-    report = index_health(store)
+    if settings.database_url is not None:
+        report = asyncio.run(_database_health(settings))
+    else:
+        report = index_health(IndexStore.in_data_dir(settings.data_dir))
     learnt = LearntAnswers.in_data_dir(settings.data_dir)
     report["learnt_answers"] = {
         "folder": str(learnt.folder),

@@ -7,6 +7,11 @@ import logging
 import sqlite3
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from connectors.pg_dedupe import PostgresLedger
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen (
@@ -22,6 +27,16 @@ EVENT_TTL_S = 7 * DAY_S
 PRUNE_EVERY_S = 3600
 
 log = logging.getLogger(__name__)
+
+
+def open_ledger(settings: Settings, name: str) -> Ledger | PostgresLedger:
+    """The ledger `name`: in PostgreSQL with HELPDESK_DATABASE_URL (shared by replicas), else in the data dir."""
+    if settings.database_url is None:
+        return Ledger(settings.data_dir / f"{name}.sqlite3")
+    from connectors.pg_dedupe import PostgresLedger
+    from knowledge.database import Database
+
+    return PostgresLedger(Database(settings.database_url.get_secret_value()))
 
 
 class Ledger:

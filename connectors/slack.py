@@ -24,7 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.journal import JournalError, UnknownAnswer
 from bot.service import HelpdeskBot
 from bot.settings import Settings
-from connectors.dedupe import DAY_S, Ledger
+from connectors.dedupe import DAY_S, open_ledger
 from connectors.slack_events import (
     history_from_replies,
     in_thread,
@@ -90,7 +90,7 @@ class SlackConnector:
         self.bot = bot
         self.app_token = app_token
         self.allowed_channels = set(settings.slack_allowed_channels)
-        self.ledger = Ledger(settings.data_dir / "slack-events.sqlite3")
+        self.ledger = open_ledger(settings, "slack-events")
         self.client = AsyncWebClient(
             token=settings.slack_bot_token.get_secret_value(),
             base_url=_api_base(settings.slack_api_url),

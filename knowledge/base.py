@@ -8,12 +8,12 @@ from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
 
+from knowledge.backend import FilesBackend, IndexBackend
 from knowledge.chunking import Chunker
-from knowledge.index import KEYWORD_WEIGHT, Hit, IndexVersion, Retrieval, with_identifier_words
+from knowledge.index import KEYWORD_WEIGHT, Hit, RankedIndex, Retrieval, with_identifier_words
 from knowledge.sources import Source
-from knowledge.store import IndexStore
 from knowledge.sync import KnowledgeSync, ProgressCallback, SyncReport
-from knowledge.versions import all_damaged, load_newest_sound
+from knowledge.versions import all_damaged
 
 log = logging.getLogger(__name__)
 
@@ -23,15 +23,27 @@ class KnowledgeBaseEmpty(RuntimeError):
 
 
 class KnowledgeBase:
-    """Searches the latest published index version of a data directory and syncs sources into it."""
+    """Searches the latest published index version and syncs sources into it.
 
-    def __init__(self, data_dir: Path, embeddings: Embeddings, chunker: Chunker, model_name: str):
+    Versions live in the data directory's index folder unless another `backend` (PostgreSQL) is given.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        embeddings: Embeddings,
+        chunker: Chunker,
+        model_name: str,
+        backend: IndexBackend | None = None,
+    ):
         self.data_dir = data_dir
-        self.store = IndexStore.in_data_dir(data_dir)
+        self.backend = backend or FilesBackend.in_data_dir(data_dir)
+        # The index folder, when versions are kept in the data directory.
+        self.store = self.backend.store if isinstance(self.backend, FilesBackend) else None
         self.embeddings = embeddings
-        self.syncer = KnowledgeSync(self.store, embeddings, chunker, model_name)
+        self.syncer = KnowledgeSync(self.backend, embeddings, chunker, model_name)
         self.sync_log = self.syncer.sync_log
-        self._version: IndexVersion | None = None
+        self._version: RankedIndex | None = None
         self._published: str | None = None
         self._damaged: dict[tuple[str, int], str] = {}
         # The version being served, and the newer ones that failed their checks (name: what is wrong).
@@ -40,15 +52,15 @@ class KnowledgeBase:
         self._reload_lock = asyncio.Lock()
         self._query_vectors: dict[str, list[float]] = {}
 
-    async def current(self) -> IndexVersion:
+    async def current(self) -> RankedIndex:
         """The version to serve: the one last published, reloaded when a sync publishes a newer one.
 
         A version that fails its checks is never served: the newest sound one is, with an error logged; if
         none is sound, IndexDamaged says to run `helpdesk sync`.
         """
-        published = self.store.pointer()
-        if published is None and not self.store.versions():
-            msg = f"The knowledge base in {self.data_dir} is empty: run `helpdesk sync` first"
+        published = await self.backend.published()
+        if published is None and not await self.backend.has_versions():
+            msg = f"The knowledge base in {self.backend.where} is empty: run `helpdesk sync` first"
             raise KnowledgeBaseEmpty(msg)
         if self._version is None or published != self._published:
             async with self._reload_lock:
@@ -58,13 +70,13 @@ class KnowledgeBase:
         return self._version
 
     async def _load(self, published: str | None) -> None:
-        sound = await asyncio.to_thread(load_newest_sound, self.store, self.embeddings, self._damaged)
+        sound = await self.backend.load_newest_sound(self.embeddings, self._damaged)
         self.damaged = sound.damaged
-        if sound.version is None or sound.path is None:
-            raise all_damaged(self.store, sound.damaged)
+        if sound.version is None or sound.name is None:
+            raise all_damaged(self.backend.where, sound.damaged)
         for problem in sound.damaged.values():
-            log.error("%s; serving %s instead. Run `helpdesk sync` to rebuild it", problem, sound.path.name)
-        self._version, self.served, self._published = sound.version, sound.path.name, published
+            log.error("%s; serving %s instead. Run `helpdesk sync` to rebuild it", problem, sound.name)
+        self._version, self.served, self._published = sound.version, sound.name, published
 
     async def embed_query(self, text: str) -> list[float]:
         """The query's vector, computed off the event loop (recent queries are remembered)."""
@@ -83,7 +95,8 @@ class KnowledgeBase:
         version = await self.current()
         query = with_identifier_words(query)
         vector = await self.embed_query(query)
-        return version.search(vector, query, k=k, mode=mode, keyword_weight=keyword_weight)
+        scores = await version.aquery(vector, query, k=k, mode=mode)
+        return version.rank(scores, k=k, mode=mode, keyword_weight=keyword_weight)
 
     async def retrieve(
         self, query: str, *, k: int = 5, mode: str = "hybrid", keyword_weight: float = KEYWORD_WEIGHT
@@ -92,7 +105,8 @@ class KnowledgeBase:
         version = await self.current()
         query = with_identifier_words(query)
         vector = await self.embed_query(query)
-        return version.retrieve(vector, query, k=k, mode=mode, keyword_weight=keyword_weight)
+        scores = await version.aquery(vector, query, k=k, mode=mode, rated=True)
+        return version.rate(scores, k=k, mode=mode, keyword_weight=keyword_weight)
 
     async def sync(
         self, sources: list[Source], *, prune_unlisted: bool = False, progress: ProgressCallback | None = None

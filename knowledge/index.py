@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -141,13 +142,285 @@ LEAD_SHARE = 0.75
 LEAD_DOCS = 10
 
 
+# Rows each search asks storage for, by vector and by keywords (at least ten per document returned).
+FETCH_K = 100
+
+
+def _rated_k(k: int) -> int:
+    """How many documents are ranked to rate a retrieval of k: enough for its coverage and lead."""
+    return max(k, COVERAGE_DOCS, LEAD_DOCS)
+
+
 def lead(hits: list[Hit]) -> float:
     """How far the best document's score stands above the mean of the runners-up in the top LEAD_DOCS."""
     runners_up = [hit.score for hit in hits[1:LEAD_DOCS]]
     return hits[0].score - sum(runners_up) / len(runners_up) if runners_up else 0.0
 
 
-class IndexVersion:
+@dataclass(frozen=True)
+class QueryScores:
+    """What a version's storage says about one query; ranking reads it and nothing else.
+
+    `candidates` maps the rows nearest the query vector, and the rows matching its keywords, to their
+    cosines; `keyword` is every row's BM25 score divided by the best one (None in dense mode); `cosines`
+    gives the cosine of any other row ranking asks about, `coverage` the IDF-weighted share of the query's
+    words found in a few documents (0..1).
+    """
+
+    candidates: dict[int, float]
+    keyword: np.ndarray | None
+    cosines: Callable[[list[int]], list[float]]
+    coverage: Callable[[list[str]], float]
+
+
+class RankedIndex:
+    """Ranking over one version's chunks: documents as their best passages, fused scores, pointers.
+
+    A subclass stores the chunks and their vectors and answers `query_scores` (or `aquery_scores`, when its
+    storage is reached asynchronously); the ranking is the same whatever the storage.
+    """
+
+    manifest: dict
+
+    def _arrange(self, chunks: list[Chunk]) -> None:
+        """Positional views used by search: chunk per row, rows per document, document-entry rows."""
+        self.chunks: list[Chunk] = chunks
+        self.rows_by_doc: dict[str, list[int]] = {}
+        self.document_rows: dict[str, int] = {}
+        for position, chunk in enumerate(chunks):
+            if chunk.kind == DOCUMENT_KIND:
+                self.document_rows[chunk.doc_key] = position
+            else:
+                self.rows_by_doc.setdefault(chunk.doc_key, []).append(position)
+        self._pointers: dict[str, list[str]] | None = None
+
+    @property
+    def pointers(self) -> dict[str, list[str]]:
+        """Short documents that send the reader to other documents by title, and the documents they name."""
+        if self._pointers is None:
+            self._pointers = self._find_pointers()
+        return self._pointers
+
+    def _find_pointers(self) -> dict[str, list[str]]:
+        """Every short document's mentions of other documents' titles (word n-grams looked up by title)."""
+        titles: dict[tuple[str, ...], str] = {}
+        for doc_key, rows in self.rows_by_doc.items():
+            words = title_words(self.chunks[rows[0]].title)
+            if len(words) >= POINTER_TITLE_WORDS:
+                titles.setdefault(words, doc_key)
+        longest = max(map(len, titles), default=0)
+        pointers: dict[str, list[str]] = {}
+        for doc_key, rows in self.rows_by_doc.items():
+            text = self._short_text(rows, 2 * POINTER_WORDS)
+            words = title_words(text) if text is not None else ()
+            if not words or len(words) > POINTER_WORDS:
+                continue
+            named = {
+                titles[words[start : start + size]]: start
+                for size in range(POINTER_TITLE_WORDS, min(longest, len(words)) + 1)
+                for start in range(len(words) - size + 1)
+                if words[start : start + size] in titles
+            }
+            named.pop(doc_key, None)
+            if named:
+                pointers[doc_key] = sorted(named, key=named.__getitem__)
+        return pointers
+
+    def _short_text(self, rows: list[int], max_words: int) -> str | None:
+        """The passages of a document as one text, or None once they pass `max_words` (split by spaces)."""
+        passages, count = [], 0
+        for row in rows:
+            if self.chunks[row].kind == "passage":
+                passages.append(self.chunks[row].text)
+                count += len(passages[-1].split())
+                if count > max_words:
+                    return None
+        return " ".join(passages)
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def retrieve(
+        self,
+        query_vector: list[float],
+        query_text: str,
+        *,
+        k: int = 5,
+        mode: str = "hybrid",
+        keyword_weight: float = KEYWORD_WEIGHT,
+    ) -> Retrieval:
+        """Search, then rate the result: top cosine, keyword coverage of the top documents and the lead."""
+        fetch = self._fetch(_rated_k(k), mode)
+        scores = (
+            self.query_scores(np.asarray(query_vector, np.float32), query_text, fetch, mode)
+            if fetch
+            else None
+        )
+        return self.rate(scores, k=k, mode=mode, keyword_weight=keyword_weight)
+
+    def search(
+        self,
+        query_vector: list[float],
+        query_text: str,
+        *,
+        k: int = 5,
+        mode: str = "hybrid",
+        keyword_weight: float = KEYWORD_WEIGHT,
+        fetch_k: int = FETCH_K,
+    ) -> list[Hit]:
+        """The k best documents, each as its best passage; scores fuse cosine and normalised BM25."""
+        fetch = self._fetch(k, mode, fetch_k)
+        scores = (
+            self.query_scores(np.asarray(query_vector, np.float32), query_text, fetch, mode)
+            if fetch
+            else None
+        )
+        return self.rank(scores, k=k, mode=mode, keyword_weight=keyword_weight)
+
+    async def aquery(
+        self, query_vector: list[float], query_text: str, *, k: int, mode: str, rated: bool = False
+    ) -> QueryScores | None:
+        """The storage's scores for a query, reached asynchronously, for `rank` (k hits) or `rate` (`rated`)."""
+        fetch = self._fetch(_rated_k(k) if rated else k, mode)
+        if not fetch:
+            return None
+        return await self.aquery_scores(np.asarray(query_vector, np.float32), query_text, fetch, mode)
+
+    def rate(
+        self, scores: QueryScores | None, *, k: int, mode: str, keyword_weight: float = KEYWORD_WEIGHT
+    ) -> Retrieval:
+        """The k best hits for the scores of a query, with how sure retrieval is that they answer it."""
+        hits = self.rank(scores, k=_rated_k(k), mode=mode, keyword_weight=keyword_weight)
+        if not hits or scores is None:
+            return Retrieval([], 0.0, 0.0)
+        coverage = scores.coverage([h.chunk.doc_key for h in hits[:COVERAGE_DOCS]])
+        if mode == "bm25":
+            confidence = coverage
+        else:
+            best = max(0.0, max(hit.dense for hit in hits))
+            confidence = (1 - COVERAGE_SHARE) * best + COVERAGE_SHARE * coverage + LEAD_SHARE * lead(hits)
+        return Retrieval(hits[:k], round(min(1.0, max(0.0, confidence)), 4), round(coverage, 4))
+
+    def _fetch(self, k: int, mode: str, fetch_k: int = FETCH_K) -> int:
+        """Rows to ask storage for when ranking k documents; 0 when there is nothing to search."""
+        if mode not in RETRIEVAL_MODES:
+            msg = f"Unknown retrieval mode {mode!r}: use one of {', '.join(RETRIEVAL_MODES)}"
+            raise ValueError(msg)
+        return min(len(self.chunks), max(fetch_k, k * 10))
+
+    def query_scores(self, vector: np.ndarray, query_text: str, fetch: int, mode: str) -> QueryScores:
+        """The storage's scores for a query: the `fetch` nearest rows, the `fetch` best by keywords, and more."""
+        raise NotImplementedError
+
+    async def aquery_scores(self, vector: np.ndarray, query_text: str, fetch: int, mode: str) -> QueryScores:
+        """`query_scores` for storage reached asynchronously; by default the synchronous one."""
+        return self.query_scores(vector, query_text, fetch, mode)
+
+    def rank(
+        self, scores: QueryScores | None, *, k: int, mode: str, keyword_weight: float = KEYWORD_WEIGHT
+    ) -> list[Hit]:
+        """The k best documents for the scores of a query, each as its best passage."""
+        if scores is None:
+            return []
+        candidates, keyword = scores.candidates, scores.keyword
+        whole = self._document_similarities(candidates, scores.cosines) if mode != "bm25" else {}
+        ranked = self._rank_documents(candidates, whole, keyword, mode, keyword_weight)
+        return self._follow_pointers(ranked, scores.cosines, keyword, mode, keyword_weight)[:k]
+
+    def _document_similarities(self, candidates: dict[int, float], cosines) -> dict[str, float]:
+        """Cosine of the query with the whole-document entry of every candidate's document."""
+        rows = {self.chunks[r].doc_key: self.document_rows.get(self.chunks[r].doc_key) for r in candidates}
+        known = {key: candidates[row] for key, row in rows.items() if row is not None and row in candidates}
+        missing = [(key, row) for key, row in rows.items() if row is not None and key not in known]
+        similarities = cosines([row for _, row in missing])
+        known.update(zip([key for key, _ in missing], similarities, strict=True))
+        return known
+
+    def _rank_documents(self, candidates, whole, keyword, mode, weight) -> list[Hit]:
+        by_doc: dict[str, list[int]] = {}
+        for row in sorted(candidates):  # equal scores rank in index order, whatever the storage's order
+            if self.chunks[row].kind != DOCUMENT_KIND:
+                by_doc.setdefault(self.chunks[row].doc_key, []).append(row)
+        hits = [
+            self._document_hit(doc_key, rows, candidates, whole.get(doc_key), keyword, mode, weight)
+            for doc_key, rows in by_doc.items()
+        ]
+        hits.sort(key=lambda hit: hit.score, reverse=True)
+        return hits
+
+    def _document_hit(self, doc_key, rows, candidates, document, keyword, mode, weight) -> Hit:
+        """A document as its best passage, scored by its cosines (best entry, whole document) and BM25."""
+        dense = max(candidates[r] for r in rows)
+        similarity = dense if document is None else (1 - DOCUMENT_SHARE) * dense + DOCUMENT_SHARE * document
+        kw = float(max(keyword[r] for r in rows)) if keyword is not None else 0.0
+        score = kw if mode == "bm25" else similarity + (weight * kw if mode == "hybrid" else 0.0)
+        best, more = self._passages_for(doc_key, rows, candidates, keyword)
+        more_chunks = tuple(self.chunks[r] for r in more)
+        return Hit(self.chunks[best], score, dense, kw, document, more_chunks, self._announced(doc_key, best))
+
+    def _follow_pointers(self, hits: list[Hit], cosines, keyword, mode, weight) -> list[Hit]:
+        """The ranking with the documents a pointer document names moved up to follow it, at its score."""
+        if not any(hit.chunk.doc_key in self.pointers for hit in hits):
+            return hits
+        by_key = {hit.chunk.doc_key: hit for hit in hits}
+        ranked: list[Hit] = []
+        placed: set[str] = set()
+        for hit in hits:
+            if hit.chunk.doc_key in placed:
+                continue
+            ranked.append(hit)
+            placed.add(hit.chunk.doc_key)
+            for target in self.pointers.get(hit.chunk.doc_key, ()):
+                if target in placed:
+                    continue
+                named = by_key.get(target) or self._unretrieved_hit(target, cosines, keyword, mode, weight)
+                ranked.append(replace(named, score=hit.score, named_by=hit.chunk.doc_key))
+                placed.add(target)
+        return ranked
+
+    def _unretrieved_hit(self, doc_key, cosines, keyword, mode, weight) -> Hit:
+        """A document the search did not reach, scored as if it had."""
+        rows = self.rows_by_doc[doc_key]
+        document_row = self.document_rows.get(doc_key)
+        found = cosines([*rows, *([document_row] if document_row is not None else [])])
+        candidates = dict(zip(rows, found[: len(rows)], strict=True))
+        document = found[-1] if document_row is not None and mode != "bm25" else None
+        return self._document_hit(doc_key, rows, candidates, document, keyword, mode, weight)
+
+    def _passages_for(self, doc_key, rows, candidates, keyword) -> tuple[int, list[int]]:
+        """The passage that stands for a document, and the runners-up that match the query nearly as well.
+
+        When the query restates the document's title, its opening answers and stands alone.
+        """
+        passages = [r for r in rows if self.chunks[r].kind == "passage"]
+        titles = [r for r in rows if self.chunks[r].kind == "title"]
+        doc_rows = self.rows_by_doc[doc_key]
+        opening = next((r for r in doc_rows if self.chunks[r].kind == "passage"), None)
+        if titles and opening is not None and candidates[titles[0]] >= TITLE_QUESTION_SIMILARITY:
+            return opening, []
+        if not passages:
+            return (opening if opening is not None else doc_rows[0]), []
+
+        def fit(row: int) -> float:
+            thin = prose_words(self.chunks[row].text) < MIN_PROSE_WORDS
+            bonus = keyword[row] if keyword is not None else 0.0
+            return candidates[row] + bonus - (THIN_PASSAGE_PENALTY if thin else 0.0)
+
+        fits = {row: fit(row) for row in passages}
+        best, *rest = sorted(passages, key=fits.__getitem__, reverse=True)
+        floor = fits[best] - MORE_PASSAGE_MARGIN
+        return best, [row for row in rest if fits[row] >= floor][:MORE_PASSAGES]
+
+    def _announced(self, doc_key: str, row: int) -> Chunk | None:
+        """The passage after `row` in its document when `row` ends by announcing it ("Here's how …:")."""
+        if not announces_what_follows(self.chunks[row].text):
+            return None
+        passages = [r for r in self.rows_by_doc[doc_key] if self.chunks[r].kind == "passage"]
+        position = passages.index(row) if row in passages else len(passages)
+        return self.chunks[passages[position + 1]] if position + 1 < len(passages) else None
+
+
+class IndexVersion(RankedIndex):
     """Chunks, their vectors (FAISS, inner product on unit vectors) and a BM25 index, saved as one folder."""
 
     def __init__(self, store: FAISS, manifest: dict, keyword_index: bm25s.BM25 | None = None):
@@ -205,65 +478,16 @@ class IndexVersion:
         return cls(store, manifest, keyword)
 
     def _layout(self) -> None:
-        """Positional views used by search: chunk per FAISS row, rows per document, document-entry rows."""
-        self.chunks: list[Chunk] = []
-        self.rows_by_doc: dict[str, list[int]] = {}
-        self.document_rows: dict[str, int] = {}
-        for position in range(len(self.store.index_to_docstore_id)):
-            document = self.store.docstore.search(self.store.index_to_docstore_id[position])
-            chunk = Chunk.from_metadata(document.page_content, document.metadata)
-            self.chunks.append(chunk)
-            if chunk.kind == DOCUMENT_KIND:
-                self.document_rows[chunk.doc_key] = position
-            else:
-                self.rows_by_doc.setdefault(chunk.doc_key, []).append(position)
-        self._pointers: dict[str, list[str]] | None = None
+        """Chunks in FAISS row order, with the positional views ranking uses."""
+        docstore, ids = self.store.docstore, self.store.index_to_docstore_id
+        documents = [docstore.search(ids[position]) for position in range(len(ids))]
+        self._arrange([Chunk.from_metadata(d.page_content, d.metadata) for d in documents])
 
-    @property
-    def pointers(self) -> dict[str, list[str]]:
-        """Short documents that send the reader to other documents by title, and the documents they name."""
-        if self._pointers is None:
-            self._pointers = self._find_pointers()
-        return self._pointers
-
-    def _find_pointers(self) -> dict[str, list[str]]:
-        """Every short document's mentions of other documents' titles (word n-grams looked up by title)."""
-        titles: dict[tuple[str, ...], str] = {}
-        for doc_key, rows in self.rows_by_doc.items():
-            words = title_words(self.chunks[rows[0]].title)
-            if len(words) >= POINTER_TITLE_WORDS:
-                titles.setdefault(words, doc_key)
-        longest = max(map(len, titles), default=0)
-        pointers: dict[str, list[str]] = {}
-        for doc_key, rows in self.rows_by_doc.items():
-            text = self._short_text(rows, 2 * POINTER_WORDS)
-            words = title_words(text) if text is not None else ()
-            if not words or len(words) > POINTER_WORDS:
-                continue
-            named = {
-                titles[words[start : start + size]]: start
-                for size in range(POINTER_TITLE_WORDS, min(longest, len(words)) + 1)
-                for start in range(len(words) - size + 1)
-                if words[start : start + size] in titles
-            }
-            named.pop(doc_key, None)
-            if named:
-                pointers[doc_key] = sorted(named, key=named.__getitem__)
-        return pointers
-
-    def _short_text(self, rows: list[int], max_words: int) -> str | None:
-        """The passages of a document as one text, or None once they pass `max_words` (split by spaces)."""
-        passages, count = [], 0
-        for row in rows:
-            if self.chunks[row].kind == "passage":
-                passages.append(self.chunks[row].text)
-                count += len(passages[-1].split())
-                if count > max_words:
-                    return None
-        return " ".join(passages)
-
-    def __len__(self) -> int:
-        return len(self.chunks)
+    def _cosines(self, rows: list[int], vector: np.ndarray) -> list[float]:
+        """Cosine of the query with the stored vectors of the given rows."""
+        if not rows:
+            return []
+        return (self.store.index.reconstruct_batch(np.array(rows, dtype=np.int64)) @ vector).tolist()
 
     def remove_documents(self, doc_keys: set[str]) -> None:
         """Drop every chunk of the given documents."""
@@ -305,6 +529,25 @@ class IndexVersion:
         (path / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
         write_checksums(path)
 
+    def query_scores(self, vector: np.ndarray, query_text: str, fetch: int, mode: str) -> QueryScores:
+        """Nearest rows from FAISS, keyword rows from BM25 (both exact), cosines rebuilt from FAISS."""
+        candidates: dict[int, float] = {}
+        if mode != "bm25":
+            scores, rows = self.store.index.search(vector[None, :], fetch)
+            candidates = {int(r): float(s) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0}
+        keyword = self._keyword_scores(query_text) if mode != "dense" else None
+        if keyword is not None and keyword.max() > 0:
+            top = np.argpartition(-keyword, min(fetch, len(keyword) - 1))[:fetch]
+            missing = [int(r) for r in top if keyword[r] > 0 and int(r) not in candidates]
+            candidates.update(zip(missing, self._cosines(missing, vector), strict=True))
+            keyword = keyword / keyword.max()
+        return QueryScores(
+            candidates,
+            keyword,
+            cosines=lambda rows: self._cosines(rows, vector),
+            coverage=lambda doc_keys: self.keyword_coverage(query_text, doc_keys),
+        )
+
     def _keyword_scores(self, query_text: str) -> np.ndarray:
         tokens = tokenize([query_text])[0]
         if self.keyword_index is None or not tokens:
@@ -332,160 +575,3 @@ class IndexVersion:
             if len(docs) and np.isin(docs, rows).any():
                 covered += idf
         return covered / total if total > 0 else 0.0
-
-    def retrieve(
-        self,
-        query_vector: list[float],
-        query_text: str,
-        *,
-        k: int = 5,
-        mode: str = "hybrid",
-        keyword_weight: float = KEYWORD_WEIGHT,
-    ) -> Retrieval:
-        """Search, then rate the result: top cosine, keyword coverage of the top documents and the lead."""
-        hits = self.search(
-            query_vector,
-            query_text,
-            k=max(k, COVERAGE_DOCS, LEAD_DOCS),
-            mode=mode,
-            keyword_weight=keyword_weight,
-        )
-        if not hits:
-            return Retrieval([], 0.0, 0.0)
-        coverage = self.keyword_coverage(query_text, [h.chunk.doc_key for h in hits[:COVERAGE_DOCS]])
-        if mode == "bm25":
-            confidence = coverage
-        else:
-            best = max(0.0, max(hit.dense for hit in hits))
-            confidence = (1 - COVERAGE_SHARE) * best + COVERAGE_SHARE * coverage + LEAD_SHARE * lead(hits)
-        return Retrieval(hits[:k], round(min(1.0, max(0.0, confidence)), 4), round(coverage, 4))
-
-    def search(
-        self,
-        query_vector: list[float],
-        query_text: str,
-        *,
-        k: int = 5,
-        mode: str = "hybrid",
-        keyword_weight: float = KEYWORD_WEIGHT,
-        fetch_k: int = 100,
-    ) -> list[Hit]:
-        """The k best documents, each as its best passage; scores fuse cosine and normalised BM25."""
-        if mode not in RETRIEVAL_MODES:
-            msg = f"Unknown retrieval mode {mode!r}: use one of {', '.join(RETRIEVAL_MODES)}"
-            raise ValueError(msg)
-        if not self.chunks:
-            return []
-        fetch = min(len(self.chunks), max(fetch_k, k * 10))
-        vector = np.asarray(query_vector, dtype=np.float32)
-        candidates: dict[int, float] = {}
-        if mode != "bm25":
-            scores, rows = self.store.index.search(vector[None, :], fetch)
-            candidates = {int(r): float(s) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0}
-        keyword = self._keyword_scores(query_text) if mode != "dense" else None
-        if keyword is not None and keyword.max() > 0:
-            top = np.argpartition(-keyword, min(fetch, len(keyword) - 1))[:fetch]
-            missing = [int(r) for r in top if keyword[r] > 0 and int(r) not in candidates]
-            candidates.update(zip(missing, self._cosines(missing, vector), strict=True))
-            keyword = keyword / keyword.max()
-        whole = self._document_similarities(candidates, vector) if mode != "bm25" else {}
-        ranked = self._rank_documents(candidates, whole, keyword, mode, keyword_weight)
-        return self._follow_pointers(ranked, vector, keyword, mode, keyword_weight)[:k]
-
-    def _document_similarities(self, candidates: dict[int, float], vector: np.ndarray) -> dict[str, float]:
-        """Cosine of the query with the whole-document entry of every candidate's document."""
-        rows = {self.chunks[r].doc_key: self.document_rows.get(self.chunks[r].doc_key) for r in candidates}
-        known = {key: candidates[row] for key, row in rows.items() if row is not None and row in candidates}
-        missing = [(key, row) for key, row in rows.items() if row is not None and key not in known]
-        cosines = self._cosines([row for _, row in missing], vector)
-        known.update(zip([key for key, _ in missing], cosines, strict=True))
-        return known
-
-    def _cosines(self, rows: list[int], vector: np.ndarray) -> list[float]:
-        """Cosine of the query with the stored vectors of the given rows."""
-        if not rows:
-            return []
-        return (self.store.index.reconstruct_batch(np.array(rows, dtype=np.int64)) @ vector).tolist()
-
-    def _rank_documents(self, candidates, whole, keyword, mode, weight) -> list[Hit]:
-        by_doc: dict[str, list[int]] = {}
-        for row in candidates:
-            if self.chunks[row].kind != DOCUMENT_KIND:
-                by_doc.setdefault(self.chunks[row].doc_key, []).append(row)
-        hits = [
-            self._document_hit(doc_key, rows, candidates, whole.get(doc_key), keyword, mode, weight)
-            for doc_key, rows in by_doc.items()
-        ]
-        hits.sort(key=lambda hit: hit.score, reverse=True)
-        return hits
-
-    def _document_hit(self, doc_key, rows, candidates, document, keyword, mode, weight) -> Hit:
-        """A document as its best passage, scored by its cosines (best entry, whole document) and BM25."""
-        dense = max(candidates[r] for r in rows)
-        similarity = dense if document is None else (1 - DOCUMENT_SHARE) * dense + DOCUMENT_SHARE * document
-        kw = float(max(keyword[r] for r in rows)) if keyword is not None else 0.0
-        score = kw if mode == "bm25" else similarity + (weight * kw if mode == "hybrid" else 0.0)
-        best, more = self._passages_for(doc_key, rows, candidates, keyword)
-        more_chunks = tuple(self.chunks[r] for r in more)
-        return Hit(self.chunks[best], score, dense, kw, document, more_chunks, self._announced(doc_key, best))
-
-    def _follow_pointers(self, hits: list[Hit], vector, keyword, mode, weight) -> list[Hit]:
-        """The ranking with the documents a pointer document names moved up to follow it, at its score."""
-        if not any(hit.chunk.doc_key in self.pointers for hit in hits):
-            return hits
-        by_key = {hit.chunk.doc_key: hit for hit in hits}
-        ranked: list[Hit] = []
-        placed: set[str] = set()
-        for hit in hits:
-            if hit.chunk.doc_key in placed:
-                continue
-            ranked.append(hit)
-            placed.add(hit.chunk.doc_key)
-            for target in self.pointers.get(hit.chunk.doc_key, ()):
-                if target in placed:
-                    continue
-                named = by_key.get(target) or self._unretrieved_hit(target, vector, keyword, mode, weight)
-                ranked.append(replace(named, score=hit.score, named_by=hit.chunk.doc_key))
-                placed.add(target)
-        return ranked
-
-    def _unretrieved_hit(self, doc_key, vector, keyword, mode, weight) -> Hit:
-        """A document the search did not reach, scored as if it had."""
-        rows = self.rows_by_doc[doc_key]
-        document_row = self.document_rows.get(doc_key)
-        cosines = self._cosines([*rows, *([document_row] if document_row is not None else [])], vector)
-        candidates = dict(zip(rows, cosines[: len(rows)], strict=True))
-        document = cosines[-1] if document_row is not None and mode != "bm25" else None
-        return self._document_hit(doc_key, rows, candidates, document, keyword, mode, weight)
-
-    def _passages_for(self, doc_key, rows, candidates, keyword) -> tuple[int, list[int]]:
-        """The passage that stands for a document, and the runners-up that match the query nearly as well.
-
-        When the query restates the document's title, its opening answers and stands alone.
-        """
-        passages = [r for r in rows if self.chunks[r].kind == "passage"]
-        titles = [r for r in rows if self.chunks[r].kind == "title"]
-        doc_rows = self.rows_by_doc[doc_key]
-        opening = next((r for r in doc_rows if self.chunks[r].kind == "passage"), None)
-        if titles and opening is not None and candidates[titles[0]] >= TITLE_QUESTION_SIMILARITY:
-            return opening, []
-        if not passages:
-            return (opening if opening is not None else doc_rows[0]), []
-
-        def fit(row: int) -> float:
-            thin = prose_words(self.chunks[row].text) < MIN_PROSE_WORDS
-            bonus = keyword[row] if keyword is not None else 0.0
-            return candidates[row] + bonus - (THIN_PASSAGE_PENALTY if thin else 0.0)
-
-        fits = {row: fit(row) for row in passages}
-        best, *rest = sorted(passages, key=fits.__getitem__, reverse=True)
-        floor = fits[best] - MORE_PASSAGE_MARGIN
-        return best, [row for row in rest if fits[row] >= floor][:MORE_PASSAGES]
-
-    def _announced(self, doc_key: str, row: int) -> Chunk | None:
-        """The passage after `row` in its document when `row` ends by announcing it ("Here's how …:")."""
-        if not announces_what_follows(self.chunks[row].text):
-            return None
-        passages = [r for r in self.rows_by_doc[doc_key] if self.chunks[r].kind == "passage"]
-        position = passages.index(row) if row in passages else len(passages)
-        return self.chunks[passages[position + 1]] if position + 1 < len(passages) else None

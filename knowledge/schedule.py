@@ -8,12 +8,13 @@ from collections.abc import Awaitable, Callable
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from knowledge.backend import DatabaseUnavailable, PgvectorMissing
 from knowledge.integrity import IndexDamaged
 from knowledge.store import DataDirNotWritable, SyncInProgress
 
 log = logging.getLogger(__name__)
 # Failures whose message already says what is wrong and what to do: logged as one line, no traceback.
-EXPLAINED_FAILURES = (DataDirNotWritable, IndexDamaged, ValueError)
+EXPLAINED_FAILURES = (DataDirNotWritable, DatabaseUnavailable, IndexDamaged, PgvectorMissing, ValueError)
 
 
 def parse_cron(expression: str) -> CronTrigger:

@@ -11,13 +11,12 @@ from datetime import UTC, datetime
 
 from langchain_core.embeddings import Embeddings
 
+from knowledge.backend import IndexBackend, NewVersion
 from knowledge.chunking import Chunker
 from knowledge.documents import Chunk, Skipped, SourceDocument
-from knowledge.index import IndexVersion, with_document_vectors
+from knowledge.index import RankedIndex, with_document_vectors
 from knowledge.sources import LoadError, Source, SourceUnavailable
-from knowledge.store import IndexStore
-from knowledge.sync_log import SyncLog, sync_entry
-from knowledge.versions import load_newest_sound
+from knowledge.sync_log import sync_entry
 
 log = logging.getLogger(__name__)
 ProgressCallback = Callable[[str, int, int | None], None]
@@ -77,18 +76,18 @@ class KnowledgeSync:
 
     def __init__(
         self,
-        store: IndexStore,
+        backend: IndexBackend,
         embeddings: Embeddings,
         chunker: Chunker,
         model_name: str,
         batch_size: int = 64,
     ):
-        self.store = store
+        self.backend = backend
         self.embeddings = embeddings
         self.chunker = chunker
         self.model_name = model_name
         self.batch_size = batch_size
-        self.sync_log = SyncLog.of(store)
+        self.sync_log = backend.sync_log
 
     def _compatible(self, manifest: dict) -> bool:
         return (
@@ -106,7 +105,7 @@ class KnowledgeSync:
         and publishes a new version even if no document changed, so the damaged one is served no more.
         """
         started_at, started = datetime.now(UTC), time.perf_counter()
-        with self.store.lock():  # every sync that ran is recorded, under the lock
+        async with self.backend.locked():  # every sync that ran is recorded, under the lock
             try:
                 report = await self._run_locked(sources, prune_unlisted, progress)
             except Exception as error:
@@ -120,11 +119,11 @@ class KnowledgeSync:
         self, sources, prune_unlisted: bool, progress: ProgressCallback | None
     ) -> SyncReport:
         notify = progress or (lambda stage, done, total: None)
-        self.store.check_writable()
-        sound = await asyncio.to_thread(load_newest_sound, self.store, self.embeddings)
+        await self.backend.check_writable()
+        sound = await self.backend.load_newest_sound(self.embeddings)
         previous = sound.version
         if sound.damaged:
-            base = sound.path.name if sound.path else "nothing (every version is damaged)"
+            base = sound.name or "nothing (every version is damaged)"
             for problem in sound.damaged.values():
                 log.error("%s; this sync builds on %s instead", problem, base)
         manifest = previous.manifest if previous and self._compatible(previous.manifest) else {}
@@ -132,11 +131,10 @@ class KnowledgeSync:
         await self._scan(sources, manifest, plan, report, notify)
         self._carry_unlisted(sources, manifest, plan, prune_unlisted)
         self._classify(previous.manifest.get("documents", {}) if previous else {}, plan, report)
-        if report.changed or previous is None or sound.path != self.store.current():
-            version = await self._build(previous if manifest else None, plan, report, notify)
-            report.version = version.name
+        if report.changed or previous is None or sound.name != await self.backend.published():
+            report.version = await self._build(previous if manifest else None, plan, report, notify)
         else:
-            report.version = sound.path.name
+            report.version = sound.name
             report.chunks_total = len(previous)
         report.documents_total = len(plan.documents)
         return report
@@ -239,35 +237,30 @@ class KnowledgeSync:
             notify("embed", len(vectors), len(chunks))
         return vectors
 
-    async def _build(self, base: IndexVersion | None, plan: _Plan, report: SyncReport, notify):
+    async def _build(self, base: RankedIndex | None, plan: _Plan, report: SyncReport, notify) -> str:
         chunks = [chunk for doc_key, doc in plan.to_embed for chunk in self.chunker.split(doc_key, doc)]
         notify("embed", 0, len(chunks))
         vectors = await self._embed(chunks, notify)
         report.chunks_embedded = len(chunks)
         chunks, vectors = with_document_vectors(chunks, vectors)
-        if base is None:
-            dimension = len(vectors[0]) if vectors else len(self.embeddings.embed_query("dimension"))
-            base = IndexVersion.empty(self.embeddings, dimension, {})
+        dimension = (
+            len(vectors[0]) if vectors else 0 if base else len(self.embeddings.embed_query("dimension"))
+        )
         notify("write", 0, None)
-        base.remove_documents(set(report.updated) | set(report.deleted))
-        base.add_chunks(chunks, vectors)
-        base.build_keyword_index()
-        passages = sum(chunk.kind == "passage" for chunk in base.chunks)
-        base.manifest = {
+        manifest = {
             "format": MANIFEST_FORMAT,
-            "counts": {"documents": len(plan.documents), "passages": passages},
+            "counts": {"documents": len(plan.documents)},
             "embedding_model": self.model_name,
             "chunking": self.chunker.config,
             "created_at": datetime.now(UTC).isoformat(),
             "origins": plan.origins,
             "documents": plan.documents,
         }
-        building = self.store.building_dir()
-        with self.store.writing():
-            await asyncio.to_thread(base.save, building)
-            published = self.store.publish(building)
-        self.store.prune(damaged=report.damaged)
-        report.chunks_total = len(base)
+        removed = set(report.updated) | set(report.deleted)
+        new = NewVersion(base, removed, chunks, vectors, manifest, dimension, self.embeddings)
+        written = await self.backend.write(new)
+        published = await self.backend.publish(written, report.damaged)
+        report.chunks_total = written.entries
         return published
 
 

@@ -46,7 +46,8 @@ def sync_entry(
     return entry
 
 
-def _started(entry: dict) -> datetime:
+def entry_started(entry: dict) -> datetime:
+    """When an entry's sync started (the earliest time for an entry that does not say)."""
     try:
         moment = datetime.fromisoformat(str(entry.get("started_at")))
     except ValueError:
@@ -74,17 +75,19 @@ class SyncLog:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as lines:
                 lines.write(json.dumps(entry) + "\n")
-            self._prune(_started(entry))
+            self._prune(entry_started(entry))
         except OSError as failure:
             log.warning("Could not record the sync in %s: %s", self.path, failure)
 
     def _prune(self, now: datetime) -> None:
         entries = self.entries()
         cutoff = now - timedelta(days=KEEP_DAYS)
-        if not entries or _started(entries[0]) >= cutoff - PRUNE_SLACK:
+        if not entries or entry_started(entries[0]) >= cutoff - PRUNE_SLACK:
             return
         kept = [
-            e for i, e in enumerate(entries) if _started(e) >= cutoff or i >= len(entries) - KEEP_AT_LEAST
+            e
+            for i, e in enumerate(entries)
+            if entry_started(e) >= cutoff or i >= len(entries) - KEEP_AT_LEAST
         ]
         if len(kept) == len(entries):
             return
@@ -104,7 +107,7 @@ class SyncLog:
                 entry = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(entry, dict) and (since is None or _started(entry) >= since):
+            if isinstance(entry, dict) and (since is None or entry_started(entry) >= since):
                 entries.append(entry)
         return entries
 

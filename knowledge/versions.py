@@ -10,7 +10,7 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 
 from knowledge.documents import DOCUMENT_KIND
-from knowledge.index import IndexVersion
+from knowledge.index import IndexVersion, RankedIndex
 from knowledge.integrity import IndexDamaged, verify
 from knowledge.store import IndexStore
 from knowledge.sync_log import SyncLog
@@ -31,8 +31,14 @@ class SoundVersion:
     """The newest version that loaded and passed its checks, and the newer ones that failed, with why."""
 
     path: Path | None
-    version: IndexVersion | None
+    version: RankedIndex | None
     damaged: dict[str, str]
+    # Its name: the folder's, or the version's in the database.
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.name is None and self.path is not None:
+            self.name = self.path.name
 
 
 def load_newest_sound(
@@ -59,13 +65,10 @@ def load_newest_sound(
     return SoundVersion(None, None, damaged)
 
 
-def all_damaged(store: IndexStore, damaged: dict[str, str]) -> IndexDamaged:
+def all_damaged(where: str, damaged: dict[str, str]) -> IndexDamaged:
     """The error when no version can be served: what is wrong with the newest, and how to rebuild."""
     newest = next(iter(damaged.values()), "")
-    msg = (
-        f"No usable index in {store.root.parent}: {newest}. "
-        "Run `helpdesk sync` to rebuild it from the sources"
-    )
+    msg = f"No usable index in {where}: {newest}. Run `helpdesk sync` to rebuild it from the sources"
     return IndexDamaged(msg)
 
 

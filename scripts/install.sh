@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Install the helpdesk bot into ./.venv on a fresh machine: CPU PyTorch first, then the project.
 #   bash scripts/install.sh          the bot
-#   bash scripts/install.sh --test   the bot and its test tools
+#   bash scripts/install.sh --test   the bot, its PostgreSQL backend and its test tools
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras=""
-[[ "${1:-}" == "--test" ]] && extras="[test]"
+[[ "${1:-}" == "--test" ]] && extras="[test,postgres]"
 
 [[ -x .venv/bin/python ]] || python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -164,3 +166,35 @@ def read_only(path: Path):
         yield path
     finally:
         subprocess.run(undo, check=True)
+
+
+_DATABASES = itertools.count()
+
+
+@contextlib.contextmanager
+def outside_pytest_tmp(prefix: str) -> Iterator[Path]:
+    """A folder the server's own user can reach when the tests run as root (pgserver then runs PostgreSQL
+    as a `pgserver` user): pytest makes its temporary root private again whenever another session starts."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL 16 server with pgvector (pgserver's), on a unix socket, for the whole session."""
+    pgserver = pytest.importorskip("pgserver")
+    with outside_pytest_tmp("helpdesk-pg-") as folder:
+        server = pgserver.get_server(folder, cleanup_mode="stop")
+        yield server
+        server.cleanup()
+
+
+@pytest.fixture
+def database_url(postgres_server) -> str:
+    """A fresh, empty database on the shared server."""
+    name = f"helpdesk_{next(_DATABASES)}"
+    postgres_server.psql(f"CREATE DATABASE {name};")
+    return postgres_server.get_uri(name)
