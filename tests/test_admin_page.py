@@ -29,7 +29,7 @@ async def fake_slack():
 async def _seed_journal(journal) -> None:
     await seed(
         journal,
-        "How many days do refunds take?",
+        "How do I start a refund?",
         NOW - timedelta(days=3),
         cited=("billing/refunds",),
         votes=(1,),

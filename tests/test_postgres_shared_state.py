@@ -24,7 +24,7 @@ async def test_answers_and_votes_go_to_the_database(tmp_path, database_url, fake
     kb = KnowledgeBase(settings.data_dir, fake_embeddings, Chunker(400, 50), "fake")
     await kb.sync(open_sources(settings))
     bot, replica = build_bot(settings, kb), build_bot(settings, kb)
-    answer = await bot.answer(Question("How many days do refunds take?", asker="U0", channel="C1"))
+    answer = await bot.answer(Question("How do I start a refund?", asker="U0", channel="C1"))
     await bot.feedback(answer.id, "up", voter="U1")
     await replica.feedback(answer.id, "down", voter="U2")
     await replica.feedback(answer.id, "down", "changed my mind", voter="U1")

@@ -23,7 +23,7 @@ async def test_volume_votes_times_articles_syncs_and_escalations_of_the_period(h
     journal, kb = helpdesk_bot.journal, helpdesk_bot.chain.retriever.knowledge_base
     refunds = await seed(
         journal,
-        "How many days do refunds take?",
+        "How do I start a refund?",
         NOW - timedelta(days=2),
         cited=("billing/refunds",),
         votes=(1, 1),
@@ -137,7 +137,7 @@ async def test_gaps_group_paraphrases_and_keep_unrelated_questions_apart(tmp_pat
         await seed(
             journal, question, NOW - timedelta(hours=hours + 1), cited=("billing/refunds",), votes=(-1,)
         )
-    await seed(journal, "How many days do refunds take?", NOW, cited=("billing/refunds",), votes=(1,))
+    await seed(journal, "How do I start a refund?", NOW, cited=("billing/refunds",), votes=(1,))
 
     report = await build_report(journal, kb, kb.embeddings, WEEK)
 

@@ -47,7 +47,7 @@ async def socket_server(tmp_path, fake_slack, helpdesk_bot):
 async def test_envelope_is_acked_at_once_and_answered_once(socket_server, fake_slack, caplog):
     caplog.set_level(logging.DEBUG)
     assert fake_slack.calls_to("apps.connections.open")[0].token == APP_TOKEN
-    event = mention(fake_slack, "How many days do refunds take?")
+    event = mention(fake_slack, "How do I start a refund?")
     payload = event_callback(event)
 
     ack_s = await fake_slack.send_envelope(payload)
