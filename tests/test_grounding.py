@@ -127,3 +127,17 @@ def test_a_menu_path_or_label_must_occur_as_written():
         "the label or menu path 'View - Freeze Columns' does not occur in the cited source",
         "the label or menu path 'Apply' does not occur in the cited source",
     ]
+
+
+def test_two_lists_quoted_one_after_the_other_stay_apart():
+    team = Document(
+        "To hand over the account:\n1. Make the new Owner an Admin.\n2. Click **Transfer ownership**.\n\n"
+        "To invite someone:\n1. Click **Invite teammate**.\n2. Pick a role.",
+        metadata={"doc_id": "team", "title": "Team"},
+    )
+    answer = "1. Make the new Owner an Admin.\n2. Click **Transfer ownership**. [1]\n\n1. Click **Invite teammate**.\n2. Pick a role. [1]"
+    checked = ground(answer, [team])
+    assert checked.text == (
+        "1. Make the new Owner an Admin.\n2. Click **Transfer ownership**. [1]"
+        "\n\n1. Click **Invite teammate**.\n2. Pick a role. [1]"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from langchain_core.documents import Document
@@ -26,6 +27,8 @@ from knowledge.index import tokenize
 MIN_WORD_SUPPORT = 0.5
 # What a finished sentence or list item ends with (a closing quote, bracket or code span included).
 _ENDINGS = ".!?:;)]`\"'*_"
+# The first item of a numbered list.
+_FIRST_ITEM = re.compile(r"^\s*1[.)]\s")
 # Below this share of surviving sentences, the answer is not posted and the bot refuses.
 MIN_KEPT_SHARE = 0.5
 
@@ -150,21 +153,41 @@ def complete_part(text: str) -> str:
     return "\n".join(lines).rstrip()
 
 
+def _new_list(previous: tuple[str, list[int], bool] | None, body: str) -> bool:
+    """True when `body` numbers a list afresh right after an item of another list ("3. …" then "1. …")."""
+    return (
+        previous is not None
+        and previous[2]
+        and bool(LIST_ITEM.match(previous[0]))
+        and bool(_FIRST_ITEM.match(body))
+    )
+
+
 def _render(parts: list[tuple[str, list[int], bool]], order: dict[int, int]) -> str:
     """Sentences run on; list lines and code blocks stand on their own lines, a run of lines citing the
-    same sources carrying its markers once, at its end."""
+    same sources carrying its markers once, at its end. Two lists quoted one after the other stay apart."""
     rendered = ""
     for i, (body, valid, is_line) in enumerate(parts):
         markers = "".join(f" [{order[n]}]" for n in valid)
+        previous = parts[i - 1] if i else None
         following = parts[i + 1] if i + 1 < len(parts) else None
         if not is_line:
             piece = _before_final_stop(body, markers)
             rendered += ("\n\n" if rendered.endswith("\n") or (i and parts[i - 1][2]) else " ") + piece
             continue
-        same_run = following is not None and following[2] and following[1] == valid and "```" not in body
+        same_run = (
+            following is not None
+            and following[2]
+            and following[1] == valid
+            and "```" not in body
+            and not _new_list(parts[i], following[0])
+        )
         piece = body if same_run else f"{body}{markers}"
-        previous_is_line = i > 0 and parts[i - 1][2] and "```" not in body and "```" not in parts[i - 1][0]
-        rendered += ("\n" if previous_is_line else "\n\n") + piece
+        previous_is_line = (
+            previous is not None and previous[2] and "```" not in body and "```" not in previous[0]
+        )
+        run_on = previous_is_line and not _new_list(previous, body)
+        rendered += ("\n" if run_on else "\n\n") + piece
     return rendered.strip()
 
 
