@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
-from browser import headless_chromium
+from browser import after_navigation, headless_chromium
 from fake_slack import FakeSlack, slack_settings
 from journal_seed import seed
 
@@ -108,7 +108,7 @@ async def test_the_pages_in_a_real_browser(admin, helpdesk_bot):
         browser.get(admin + "/admin")
         seen["login_required"] = browser.find_elements(By.NAME, "token") != []
         browser.find_element(By.NAME, "token").send_keys(TOKEN)
-        browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+        after_navigation(browser, browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click)
         week = browser.find_element(By.ID, "period-7d")
         seen["week"] = [
             week.find_element(By.CLASS_NAME, k).text for k in ("questions", "answered", "refused")
@@ -131,7 +131,7 @@ async def test_the_pages_in_a_real_browser(admin, helpdesk_bot):
         seen["newest"] = browser.find_elements(By.CSS_SELECTOR, ".conversation .question")[0].text
         box = browser.find_element(By.NAME, "q")
         box.send_keys("password")
-        box.submit()
+        after_navigation(browser, box.submit)
         seen["found"] = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".conversation .question")]
         seen["found_meta"] = browser.find_element(By.CSS_SELECTOR, ".conversation .muted").text
 
@@ -139,7 +139,7 @@ async def test_the_pages_in_a_real_browser(admin, helpdesk_bot):
         seen["version"] = browser.find_element(By.ID, "index-version").text
         seen["health"] = browser.find_element(By.ID, "index-health").text
         seen["syncs_before"] = len(browser.find_elements(By.CSS_SELECTOR, "#syncs tr.sync"))
-        browser.find_element(By.ID, "sync-now").click()
+        after_navigation(browser, browser.find_element(By.ID, "sync-now").click)
         seen["sync_status"] = browser.find_element(By.ID, "sync-status").text
         return seen
 
