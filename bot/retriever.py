@@ -46,16 +46,45 @@ class KnowledgeRetriever(BaseRetriever):
                 "more_passages": [more.text for more in hit.more],
                 "announced_passage": hit.announced.text if hit.announced else None,
                 "named_by": hit.named_by,
+                "window": [passage.text for passage in hit.window],
             }
             documents.append(Document(page_content=chunk.text, metadata=metadata))
         return documents
 
 
 def passages_of(document: Document) -> list[str]:
-    """A retrieved document's best passage, the next best ones retrieval handed on, and the one it announces."""
+    """A retrieved document's best passage, the next best ones, the one it announces, and its window's others."""
     more = more_passages(document)
     announced = announced_passage(document)
-    return [document.page_content, *more, *([announced] if announced and announced not in more else [])]
+    handed_on = [document.page_content, *more, *([announced] if announced else []), *window_passages(document)]
+    return list(dict.fromkeys(handed_on))
+
+
+def window_passages(document: Document) -> list[str]:
+    """The best passage and its neighbours in reading order, as retrieval handed them on (empty if it did not)."""
+    return list(document.metadata.get("window", ()))
+
+
+def window_text(document: Document) -> str:
+    """The document's window as one text: its passages in reading order, each overlap with the previous once."""
+    text = ""
+    for passage in window_passages(document) or [document.page_content]:
+        text = passage if not text else text + _after_overlap(text, passage)
+    return text
+
+
+def _after_overlap(text: str, passage: str) -> str:
+    """What `passage` adds after `text`: the passage without the start it shares with `text`'s end."""
+    longest = min(len(text), len(passage), MAX_OVERLAP_CHARS)
+    shared = next((size for size in range(longest, 0, -1) if text.endswith(passage[:size])), 0)
+    if shared < MIN_OVERLAP_CHARS:
+        return "\n\n" + passage
+    return passage[shared:]
+
+
+# Neighbouring passages share up to the chunker's overlap; a shared run shorter than this is a coincidence.
+MAX_OVERLAP_CHARS = 2000
+MIN_OVERLAP_CHARS = 20
 
 
 def more_passages(document: Document) -> list[str]:
