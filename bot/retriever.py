@@ -56,7 +56,12 @@ def passages_of(document: Document) -> list[str]:
     """A retrieved document's best passage, the next best ones, the one it announces, and its window's others."""
     more = more_passages(document)
     announced = announced_passage(document)
-    handed_on = [document.page_content, *more, *([announced] if announced else []), *window_passages(document)]
+    handed_on = [
+        document.page_content,
+        *more,
+        *([announced] if announced else []),
+        *window_passages(document),
+    ]
     return list(dict.fromkeys(handed_on))
 
 

@@ -10,7 +10,7 @@ from langchain_core.embeddings import Embeddings
 
 from knowledge.backend import FilesBackend, IndexBackend
 from knowledge.chunking import Chunker
-from knowledge.index import KEYWORD_WEIGHT, Hit, RankedIndex, Retrieval, with_identifier_words
+from knowledge.index import KEYWORD_WEIGHT, Hit, QueryScores, RankedIndex, Retrieval, with_identifier_words
 from knowledge.sources import Source
 from knowledge.sync import KnowledgeSync, ProgressCallback, SyncReport
 from knowledge.versions import all_damaged
@@ -92,21 +92,24 @@ class KnowledgeBase:
         self, query: str, *, k: int = 5, mode: str = "hybrid", keyword_weight: float = KEYWORD_WEIGHT
     ) -> list[Hit]:
         """The k best passages for a query, one per document, best first."""
-        version = await self.current()
-        query = with_identifier_words(query)
-        vector = await self.embed_query(query)
-        scores = await version.aquery(vector, query, k=k, mode=mode)
+        version, scores = await self._scores(query, k=k, mode=mode, rated=False)
         return version.rank(scores, k=k, mode=mode, keyword_weight=keyword_weight)
 
     async def retrieve(
         self, query: str, *, k: int = 5, mode: str = "hybrid", keyword_weight: float = KEYWORD_WEIGHT
     ) -> Retrieval:
         """The k best passages with a confidence that the knowledge base answers the query."""
+        version, scores = await self._scores(query, k=k, mode=mode, rated=True)
+        return version.rate(scores, k=k, mode=mode, keyword_weight=keyword_weight)
+
+    async def _scores(
+        self, query: str, *, k: int, mode: str, rated: bool
+    ) -> tuple[RankedIndex, QueryScores | None]:
+        """The served version and its scores for a query (an error code's words searched as well)."""
         version = await self.current()
         query = with_identifier_words(query)
         vector = await self.embed_query(query)
-        scores = await version.aquery(vector, query, k=k, mode=mode, rated=True)
-        return version.rate(scores, k=k, mode=mode, keyword_weight=keyword_weight)
+        return version, await version.aquery(vector, query, k=k, mode=mode, rated=rated)
 
     async def sync(
         self, sources: list[Source], *, prune_unlisted: bool = False, progress: ProgressCallback | None = None

@@ -321,3 +321,23 @@ def test_the_document_about_a_question_outranks_a_neighbour_mentioning_it_once()
 
 def test_the_default_keyword_weight_is_the_one_retrieval_uses():
     assert Settings().keyword_weight == KEYWORD_WEIGHT
+
+
+def test_the_window_holds_the_passages_around_the_best_one_in_reading_order(monkeypatch):
+    import knowledge.index
+
+    sections = ["Intro words here.", "Steps come now.", "Rules apply after.", "Notes are last."]
+    doc = "\n\n".join(f"## Part {n}\n\n{text}" for n, text in enumerate(sections))
+    version, embeddings = _version({"guide": doc, "taxes": "# Taxes\n\nVAT is added to invoices."})
+    query = "steps"
+
+    def window():
+        hit = version.search(embeddings.embed_query(query), query, k=1, mode="bm25")[0]
+        assert hit.chunk.text == "Steps come now."
+        return [chunk.text for chunk in hit.window]
+
+    assert window() == sections  # the whole document fits
+    monkeypatch.setattr(knowledge.index, "WINDOW_WORDS", 6)
+    assert window() == sections[1:3]  # what follows the best passage comes first
+    monkeypatch.setattr(knowledge.index, "WINDOW_WORDS", 1)
+    assert window() == ["Steps come now."]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from langchain_core.documents import Document
 
+from bot.answer.grounding import ground
 from bot.answer.selector import (
     MAX_ANSWER_WORDS,
     ExcerptSelector,
@@ -27,31 +28,24 @@ ROWS = Document(
 
 
 class ScriptedModel:
-    """Stands in for llama.cpp: a fixed reply, and next-token logits over a vocabulary of the digits 0–9
-    (token ids 0–9), "yes" (10) and "no" (11)."""
+    """Stands in for llama.cpp: a fixed reply, and next-token logits over a vocabulary of the digits 0–9."""
 
-    def __init__(self, reply: str, p_some: float, p_yes: float = 0.9):
+    def __init__(self, reply: str, p_some: float):
         self.reply = reply
         self.p_some = p_some
-        self.p_yes = p_yes
         self.prompts: list[str] = []
 
     async def load(self):
         pass
 
     def token_ids(self, words):
-        return sorted(
-            {10 if w.strip().lower() == "yes" else 11 if w.strip().lower() == "no" else int(w) for w in words}
-        )
+        return sorted(int(w) for w in words)
 
     async def next_token_logits(self, prompt):
         self.prompts.append(prompt)
-        logits = np.full(12, -30.0)
-        if prompt.rstrip().endswith("Reply yes or no.<|im_end|>\n<|im_start|>assistant"):
-            logits[10], logits[11] = np.log(self.p_yes), np.log(1 - self.p_yes)
-        else:
-            logits[1:10] = np.log(self.p_some / 9)
-            logits[0] = np.log(1 - self.p_some)
+        logits = np.full(10, -30.0)
+        logits[1:10] = np.log(self.p_some / 9)
+        logits[0] = np.log(1 - self.p_some)
         return logits
 
     async def complete(self, prompt):
@@ -111,3 +105,20 @@ async def test_an_introduction_alone_brings_its_articles_steps():
 async def test_a_reply_of_zero_is_not_in_context():
     draft = await ExcerptSelector(ScriptedModel("0", p_some=0.1)).acompose("q", "paypal?", [FREEZE], None)
     assert draft.not_in_context and draft.text == ""
+
+
+async def test_the_model_reads_the_articles_window_in_reading_order():
+    intro, steps, tip = ROWS.page_content, "1. Choose Format - Print Ranges - Edit.", "Rows repeat in the preview too."
+    overlapping = f"{steps}\n\n{tip}"  # neighbouring passages share the text where one ends and the next begins
+    document = Document(
+        steps, metadata={"doc_id": "print", "title": "Printing", "window": [f"{intro}\n\n{steps}", overlapping]}
+    )
+    assert [unit for _, unit in numbered_excerpts([document])] == [
+        "Rows to repeat are printed on every page.",
+        "Choose Format - Print Ranges - Edit.",
+        steps,
+        tip,
+    ]
+    draft = await ExcerptSelector(ScriptedModel("4", p_some=0.8)).acompose("q", "preview?", [document], None)
+    assert draft.text.startswith(tip)  # a sentence beyond the best passage can be quoted, and is grounded
+    assert ground(draft.text, draft.sources).acceptable
