@@ -108,10 +108,17 @@ async def test_a_reply_of_zero_is_not_in_context():
 
 
 async def test_the_model_reads_the_articles_window_in_reading_order():
-    intro, steps, tip = ROWS.page_content, "1. Choose Format - Print Ranges - Edit.", "Rows repeat in the preview too."
-    overlapping = f"{steps}\n\n{tip}"  # neighbouring passages share the text where one ends and the next begins
+    intro, steps, tip = (
+        ROWS.page_content,
+        "1. Choose Format - Print Ranges - Edit.",
+        "Rows repeat in the preview too.",
+    )
+    overlapping = (
+        f"{steps}\n\n{tip}"  # neighbouring passages share the text where one ends and the next begins
+    )
     document = Document(
-        steps, metadata={"doc_id": "print", "title": "Printing", "window": [f"{intro}\n\n{steps}", overlapping]}
+        steps,
+        metadata={"doc_id": "print", "title": "Printing", "window": [f"{intro}\n\n{steps}", overlapping]},
     )
     assert [unit for _, unit in numbered_excerpts([document])] == [
         "Rows to repeat are printed on every page.",
