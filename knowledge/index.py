@@ -427,16 +427,18 @@ class RankedIndex:
         passages = [r for r in self.rows_by_doc[doc_key] if self.chunks[r].kind == "passage"]
         if row not in passages:
             return [row]
-        position = passages.index(row)
-        kept, words = {position}, len(self.chunks[row].text.split())
-        for distance in range(1, len(passages)):
-            for neighbour in (position + distance, position - distance):
-                if 0 <= neighbour < len(passages):
-                    size = len(self.chunks[passages[neighbour]].text.split())
-                    if words + size <= WINDOW_WORDS:
-                        kept.add(neighbour)
-                        words += size
-        return [passages[i] for i in sorted(kept)]
+        first = last = passages.index(row)
+        words = len(self.chunks[row].text.split())
+        while True:  # grow by whole passages, the following one first, while the window stays in one piece
+            after = last + 1 if last + 1 < len(passages) else None
+            before = first - 1 if first > 0 else None
+            grown = False
+            for neighbour in (after, before):
+                size = len(self.chunks[passages[neighbour]].text.split()) if neighbour is not None else None
+                if size is not None and words + size <= WINDOW_WORDS:
+                    first, last, words, grown = min(first, neighbour), max(last, neighbour), words + size, True
+            if not grown:
+                return passages[first : last + 1]
 
     def _announced(self, doc_key: str, row: int) -> Chunk | None:
         """The passage after `row` in its document when `row` ends by announcing it ("Here's how …:")."""

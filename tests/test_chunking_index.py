@@ -326,7 +326,7 @@ def test_the_default_keyword_weight_is_the_one_retrieval_uses():
 def test_the_window_holds_the_passages_around_the_best_one_in_reading_order(monkeypatch):
     import knowledge.index
 
-    sections = ["Intro words here.", "Steps come now.", "Rules apply after.", "Notes are last."]
+    sections = ["Intro words here.", "Steps come now.", "Rules apply after this long sentence of words.", "Notes."]
     doc = "\n\n".join(f"## Part {n}\n\n{text}" for n, text in enumerate(sections))
     version, embeddings = _version({"guide": doc, "taxes": "# Taxes\n\nVAT is added to invoices."})
     query = "steps"
@@ -337,7 +337,9 @@ def test_the_window_holds_the_passages_around_the_best_one_in_reading_order(monk
         return [chunk.text for chunk in hit.window]
 
     assert window() == sections  # the whole document fits
-    monkeypatch.setattr(knowledge.index, "WINDOW_WORDS", 6)
+    monkeypatch.setattr(knowledge.index, "WINDOW_WORDS", 11)
     assert window() == sections[1:3]  # what follows the best passage comes first
+    monkeypatch.setattr(knowledge.index, "WINDOW_WORDS", 8)
+    assert window() == sections[:2]  # in one piece: the short last section does not join without the third
     monkeypatch.setattr(knowledge.index, "WINDOW_WORDS", 1)
     assert window() == ["Steps come now."]
