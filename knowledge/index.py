@@ -365,9 +365,11 @@ class RankedIndex:
         score = kw if mode == "bm25" else similarity + (weight * kw if mode == "hybrid" else 0.0)
         best, more = self._passages_for(doc_key, rows, candidates, keyword)
         more_chunks = tuple(self.chunks[r] for r in more)
-        window = tuple(self.chunks[r] for r in self._window(doc_key, best))
         announced = self._announced(doc_key, best)
-        return Hit(self.chunks[best], score, dense, kw, document, more_chunks, announced, window=window)
+        handed_on = [*more, *([announced] if announced is not None else [])]
+        window = tuple(self.chunks[r] for r in self._window(doc_key, best, handed_on))
+        announced_chunk = self.chunks[announced] if announced is not None else None
+        return Hit(self.chunks[best], score, dense, kw, document, more_chunks, announced_chunk, window=window)
 
     def _follow_pointers(self, hits: list[Hit], cosines, keyword, mode, weight) -> list[Hit]:
         """The ranking with the documents a pointer document names moved up to follow it, at its score."""
@@ -422,31 +424,38 @@ class RankedIndex:
         floor = fits[best] - MORE_PASSAGE_MARGIN
         return best, [row for row in rest if fits[row] >= floor][:MORE_PASSAGES]
 
-    def _window(self, doc_key: str, row: int) -> list[int]:
-        """`row` and the passages around it in reading order, the following ones first, up to WINDOW_WORDS."""
+    def _window(self, doc_key: str, row: int, handed_on: list[int]) -> list[int]:
+        """`row`, the passages around it up to WINDOW_WORDS words and those `handed_on`, in reading order.
+
+        The window grows by whole passages, the following one first, while it stays in one piece.
+        """
         passages = [r for r in self.rows_by_doc[doc_key] if self.chunks[r].kind == "passage"]
         if row not in passages:
-            return [row]
+            return [row, *handed_on]
         first = last = passages.index(row)
         words = len(self.chunks[row].text.split())
-        while True:  # grow by whole passages, the following one first, while the window stays in one piece
-            after = last + 1 if last + 1 < len(passages) else None
-            before = first - 1 if first > 0 else None
+        grown = True
+        while grown:
             grown = False
-            for neighbour in (after, before):
-                size = len(self.chunks[passages[neighbour]].text.split()) if neighbour is not None else None
-                if size is not None and words + size <= WINDOW_WORDS:
-                    first, last, words, grown = min(first, neighbour), max(last, neighbour), words + size, True
-            if not grown:
-                return passages[first : last + 1]
+            for neighbour in (last + 1, first - 1):
+                if 0 <= neighbour < len(passages):
+                    size = len(self.chunks[passages[neighbour]].text.split())
+                    if words + size <= WINDOW_WORDS:
+                        first, last, words, grown = (
+                            min(first, neighbour),
+                            max(last, neighbour),
+                            words + size,
+                            True,
+                        )
+        return sorted({*passages[first : last + 1], *handed_on}, key=passages.index)
 
-    def _announced(self, doc_key: str, row: int) -> Chunk | None:
+    def _announced(self, doc_key: str, row: int) -> int | None:
         """The passage after `row` in its document when `row` ends by announcing it ("Here's how …:")."""
         if not announces_what_follows(self.chunks[row].text):
             return None
         passages = [r for r in self.rows_by_doc[doc_key] if self.chunks[r].kind == "passage"]
         position = passages.index(row) if row in passages else len(passages)
-        return self.chunks[passages[position + 1]] if position + 1 < len(passages) else None
+        return passages[position + 1] if position + 1 < len(passages) else None
 
 
 class IndexVersion(RankedIndex):
