@@ -46,35 +46,35 @@ class KnowledgeRetriever(BaseRetriever):
                 "more_passages": [more.text for more in hit.more],
                 "announced_passage": hit.announced.text if hit.announced else None,
                 "named_by": hit.named_by,
-                "window": [passage.text for passage in hit.window],
+                "whole": [passage.text for passage in hit.whole],
             }
             documents.append(Document(page_content=chunk.text, metadata=metadata))
         return documents
 
 
 def passages_of(document: Document) -> list[str]:
-    """A retrieved document's best passage, the next best ones, the one it announces, and its window's others."""
+    """A retrieved document's best passage, the next best ones, the one it announces, and (short) the others."""
     more = more_passages(document)
     announced = announced_passage(document)
     handed_on = [
         document.page_content,
         *more,
         *([announced] if announced else []),
-        *window_passages(document),
+        *whole_passages(document),
     ]
     return list(dict.fromkeys(handed_on))
 
 
-def window_passages(document: Document) -> list[str]:
-    """The best passage and its neighbours in reading order, as retrieval handed them on (empty if it did not)."""
-    return list(document.metadata.get("window", ()))
+def whole_passages(document: Document) -> list[str]:
+    """All a short document's passages in reading order, as retrieval handed them on (else empty)."""
+    return list(document.metadata.get("whole", ()))
 
 
-def window_text(document: Document) -> str:
-    """The document's window as one text: its passages in reading order, each overlap with the previous once."""
-    text = ""
-    for passage in window_passages(document) or [document.page_content]:
-        text = passage if not text else text + _after_overlap(text, passage)
+def whole_text(document: Document) -> str | None:
+    """A short document as one text: its passages in reading order, each overlap with the previous once."""
+    text = None
+    for passage in whole_passages(document):
+        text = passage if text is None else text + _after_overlap(text, passage)
     return text
 
 

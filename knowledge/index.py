@@ -38,13 +38,14 @@ DOCUMENT_SHARE = 0.5
 # most this many, matching the query (cosine plus normalised BM25) within this margin of the best.
 MORE_PASSAGES = 2
 MORE_PASSAGE_MARGIN = 0.1
-# Words of a document handed on as its window: its best passage and the passages around it in reading order,
-# those that follow first (steps follow the sentence that introduces them). On the three dev sets' reworded
-# questions whose best document was right, the best passage and its runners-up held every key fact for 57
-# of 72 (Python FAQ), 49 of 56 (LibreOffice Help) and 36 of 40 (sample) questions; windows of 150, 250 and
-# 350 words held them for 62/66/69, 51/55/55 and 34/39/40. A reader model pays for every word, so the
-# window stops between the last two.
-WINDOW_WORDS = 300
+# A document of at most this many words is handed on whole, its passages in reading order: a short article
+# cut into passages loses the sentence that introduces its code block or list. On the three dev sets'
+# reworded questions whose best document was right, the best passage and its runners-up held every key fact
+# for 57 of 72 (Python FAQ), 49 of 56 (LibreOffice Help) and 36 of 40 (sample) questions; with documents of
+# at most 150 / 250 / 300 words read whole, 60 / 61 / 65, 51 / 54 / 54 and 36 / 36 / 36 (the sample's
+# articles are longer). Reading windows of 150–300 words around the best passage of every document instead
+# held more key facts, but the answer model chose worse among that many excerpts (sample: 3 of 19 answers lost).
+WHOLE_DOCUMENT_WORDS = 300
 # A document of at most this many words that names another document's title ("See How do I …?") points
 # the reader there: wherever it ranks, the documents it names follow it. Titles of fewer words than
 # POINTER_TITLE_WORDS ("Billing") are too common to count as a reference.
@@ -106,8 +107,8 @@ class Hit:
     announced: Chunk | None = None
     # The see-also entry that names this document and brought it up to follow it (its doc_key).
     named_by: str | None = None
-    # The best passage and its neighbours in reading order, up to WINDOW_WORDS words.
-    window: tuple[Chunk, ...] = ()
+    # All the document's passages in reading order, when it has at most WHOLE_DOCUMENT_WORDS words.
+    whole: tuple[Chunk, ...] = ()
 
 
 def with_document_vectors(
@@ -366,10 +367,9 @@ class RankedIndex:
         best, more = self._passages_for(doc_key, rows, candidates, keyword)
         more_chunks = tuple(self.chunks[r] for r in more)
         announced = self._announced(doc_key, best)
-        handed_on = [*more, *([announced] if announced is not None else [])]
-        window = tuple(self.chunks[r] for r in self._window(doc_key, best, handed_on))
         announced_chunk = self.chunks[announced] if announced is not None else None
-        return Hit(self.chunks[best], score, dense, kw, document, more_chunks, announced_chunk, window=window)
+        whole = tuple(self.chunks[r] for r in self._whole(doc_key))
+        return Hit(self.chunks[best], score, dense, kw, document, more_chunks, announced_chunk, whole=whole)
 
     def _follow_pointers(self, hits: list[Hit], cosines, keyword, mode, weight) -> list[Hit]:
         """The ranking with the documents a pointer document names moved up to follow it, at its score."""
@@ -424,30 +424,11 @@ class RankedIndex:
         floor = fits[best] - MORE_PASSAGE_MARGIN
         return best, [row for row in rest if fits[row] >= floor][:MORE_PASSAGES]
 
-    def _window(self, doc_key: str, row: int, handed_on: list[int]) -> list[int]:
-        """`row`, the passages around it up to WINDOW_WORDS words and those `handed_on`, in reading order.
-
-        The window grows by whole passages, the following one first, while it stays in one piece.
-        """
+    def _whole(self, doc_key: str) -> list[int]:
+        """The document's passages in reading order when they add up to at most WHOLE_DOCUMENT_WORDS words."""
         passages = [r for r in self.rows_by_doc[doc_key] if self.chunks[r].kind == "passage"]
-        if row not in passages:
-            return [row, *handed_on]
-        first = last = passages.index(row)
-        words = len(self.chunks[row].text.split())
-        grown = True
-        while grown:
-            grown = False
-            for neighbour in (last + 1, first - 1):
-                if 0 <= neighbour < len(passages):
-                    size = len(self.chunks[passages[neighbour]].text.split())
-                    if words + size <= WINDOW_WORDS:
-                        first, last, words, grown = (
-                            min(first, neighbour),
-                            max(last, neighbour),
-                            words + size,
-                            True,
-                        )
-        return sorted({*passages[first : last + 1], *handed_on}, key=passages.index)
+        words = sum(len(self.chunks[r].text.split()) for r in passages)
+        return passages if words <= WHOLE_DOCUMENT_WORDS else []
 
     def _announced(self, doc_key: str, row: int) -> int | None:
         """The passage after `row` in its document when `row` ends by announcing it ("Here's how …:")."""

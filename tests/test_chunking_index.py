@@ -323,23 +323,24 @@ def test_the_default_keyword_weight_is_the_one_retrieval_uses():
     assert Settings().keyword_weight == KEYWORD_WEIGHT
 
 
-def test_the_window_holds_the_passages_around_the_best_one_in_reading_order(monkeypatch):
+def test_a_short_document_is_handed_on_whole_in_reading_order(monkeypatch):
     import knowledge.index
 
-    sections = ["Intro words here.", "Steps come now.", "Rules apply after this long sentence of words.", "Notes."]
+    sections = [
+        "Intro words here.",
+        "Steps come now.",
+        "Rules apply after this long sentence of words.",
+        "Notes.",
+    ]
     doc = "\n\n".join(f"## Part {n}\n\n{text}" for n, text in enumerate(sections))
     version, embeddings = _version({"guide": doc, "taxes": "# Taxes\n\nVAT is added to invoices."})
     query = "steps"
 
-    def window():
+    def whole():
         hit = version.search(embeddings.embed_query(query), query, k=1, mode="bm25")[0]
         assert hit.chunk.text == "Steps come now."
-        return [chunk.text for chunk in hit.window]
+        return [chunk.text for chunk in hit.whole]
 
-    assert window() == sections  # the whole document fits
-    monkeypatch.setattr(knowledge.index, "WINDOW_WORDS", 11)
-    assert window() == sections[1:3]  # what follows the best passage comes first
-    monkeypatch.setattr(knowledge.index, "WINDOW_WORDS", 8)
-    assert window() == sections[:2]  # in one piece: the short last section does not join without the third
-    monkeypatch.setattr(knowledge.index, "WINDOW_WORDS", 1)
-    assert window() == ["Steps come now."]
+    assert whole() == sections
+    monkeypatch.setattr(knowledge.index, "WHOLE_DOCUMENT_WORDS", 14)
+    assert whole() == []  # a longer document is handed on as its best passages only

@@ -107,7 +107,7 @@ async def test_a_reply_of_zero_is_not_in_context():
     assert draft.not_in_context and draft.text == ""
 
 
-async def test_the_model_reads_the_articles_window_in_reading_order():
+async def test_the_model_reads_a_short_article_whole_in_reading_order():
     intro, steps, tip = (
         ROWS.page_content,
         "1. Choose Format - Print Ranges - Edit.",
@@ -118,7 +118,7 @@ async def test_the_model_reads_the_articles_window_in_reading_order():
     )
     document = Document(
         steps,
-        metadata={"doc_id": "print", "title": "Printing", "window": [f"{intro}\n\n{steps}", overlapping]},
+        metadata={"doc_id": "print", "title": "Printing", "whole": [f"{intro}\n\n{steps}", overlapping]},
     )
     assert [unit for _, unit in numbered_excerpts([document])] == [
         "Rows to repeat are printed on every page.",

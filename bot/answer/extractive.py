@@ -10,7 +10,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from bot.answer.text import answer_units
-from bot.retriever import announced_passage, more_passages, window_text
+from bot.retriever import announced_passage, more_passages, whole_text
 from knowledge.index import announces_what_follows, tokenize
 
 # Passages considered, answer units read per passage, and units kept in an answer. The answer comes from
@@ -83,20 +83,21 @@ def _considered(documents: list[Document], read: int) -> list[tuple[int, Documen
 
 
 def candidate_units(
-    documents: list[Document], read: int = PASSAGES, *, whole_window: bool = False
+    documents: list[Document], read: int = PASSAGES, *, whole: bool = False
 ) -> list[tuple[int, int, str]]:
     """(rank, position, unit) for the units of each read document's best passage and of its next best ones.
 
-    With `whole_window`, the units of each read document's window instead, in reading order. Besides the
-    first `read` documents, the documents they name as see-also (they only point there) are read.
+    With `whole`, a short document's units are all of them, in reading order. Besides the first `read`
+    documents, the documents they name as see-also (they only point there) are read.
     """
     candidates = []
     for rank, document in _considered(documents, read):
-        passages = [answer_units(window_text(document))] if whole_window else _passages_read(document)
+        text = whole_text(document) if whole else None
+        passages = [answer_units(text)] if text is not None else _passages_read(document)
         units = [
             unit
             for passage in passages
-            for unit in (passage if whole_window else passage[:UNITS_PER_PASSAGE])
+            for unit in (passage if text is not None else passage[:UNITS_PER_PASSAGE])
             if not unit.rstrip("*_ ").endswith("?")  # a question restates; it does not answer
         ]
         candidates.extend((rank, position, unit) for position, unit in enumerate(units))

@@ -45,8 +45,8 @@ REPLY_GRAMMAR = 'root ::= number (", " number){0,2}\nnumber ::= [1-9] [0-9]?\n'
 
 
 def numbered_excerpts(documents: list[Document]) -> list[tuple[int, str]]:
-    """(rank, excerpt) of the documents the model reads (their windows), in the order they are numbered."""
-    return [(rank, unit) for rank, _, unit in candidate_units(documents, SELECT_DOCUMENTS, whole_window=True)]
+    """(rank, excerpt) of the documents the model reads (a short one whole), in the order they are numbered."""
+    return [(rank, unit) for rank, _, unit in candidate_units(documents, SELECT_DOCUMENTS, whole=True)]
 
 
 def selection_prompt(question: str, documents: list[Document], excerpts: list[tuple[int, str]]) -> str:
