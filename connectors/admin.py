@@ -20,7 +20,7 @@ from bot.learning import AnswerLearning
 from bot.report import build_report, gaps_csv, parse_period
 from bot.service import HelpdeskBot
 from knowledge.base import KnowledgeBase, KnowledgeBaseEmpty
-from knowledge.sources.learnt import LearntAnswers, UnknownEntry
+from knowledge.sources.learnt import LearntStore, UnknownEntry
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +57,13 @@ class AdminPage:
         bot: HelpdeskBot,
         knowledge_base: KnowledgeBase,
         start_sync: Callable[[], Awaitable[None]],
+        learnt: LearntStore,
     ):
         self._token = token.encode()
         self.bot = bot
         self.knowledge_base = knowledge_base
         self.start_sync = start_sync
-        self.learning = AnswerLearning(
-            bot.journal, knowledge_base, LearntAnswers.in_data_dir(knowledge_base.data_dir)
-        )
+        self.learning = AnswerLearning(bot.journal, knowledge_base, learnt)
         self._sessions: set[str] = set()
         self._syncs: set[asyncio.Task] = set()
         self.templates = Environment(
@@ -183,9 +182,7 @@ class AdminPage:
         except ValueError:
             page = 1
         offset = (page - 1) * CONVERSATIONS_PER_PAGE
-        rows, total = await asyncio.to_thread(
-            self.bot.journal.conversations, search, CONVERSATIONS_PER_PAGE, offset
-        )
+        rows, total = await self.bot.journal.conversations(search, CONVERSATIONS_PER_PAGE, offset)
         for row in rows:
             row["asked"] = datetime.fromtimestamp(row["asked_at"], UTC).strftime("%Y-%m-%d %H:%M")
         pages = max(1, -(-total // CONVERSATIONS_PER_PAGE))
@@ -225,7 +222,7 @@ class AdminPage:
             health=health,
             per_source=sorted(per_source.items()),
             syncs=syncs,
-            learnt=await asyncio.to_thread(self.learning.answers.entries),
+            learnt=await self.learning.answers.entries(),
             forgot=request.query.get("forgot"),
             sync_started=request.query.get("sync") == "started",
             syncing=any(not task.done() for task in self._syncs),
@@ -242,7 +239,7 @@ class AdminPage:
         """Remove a learnt answer at once; it leaves the index with a sync of the learnt answers."""
         entry_id = request.match_info["entry_id"]
         try:
-            await asyncio.to_thread(self.learning.answers.remove, entry_id)
+            await self.learning.answers.remove(entry_id)
         except UnknownEntry:
             raise web.HTTPNotFound(text=f"No learnt answer {entry_id}\n") from None
         log.info("Admin page: learnt answer %s removed", entry_id)
@@ -271,12 +268,17 @@ def mount_admin(
     bot: HelpdeskBot,
     knowledge_base: KnowledgeBase | None,
     start_sync: Callable[[], Awaitable[None]],
+    learnt: LearntStore,
 ) -> AdminPage | None:
     """Serve the admin page when an admin token is set (HELPDESK_ADMIN_TOKEN); otherwise nothing."""
     if token is None or not token.get_secret_value():
         return None
     page = AdminPage(
-        token.get_secret_value(), bot, knowledge_base or bot.chain.retriever.knowledge_base, start_sync
+        token.get_secret_value(),
+        bot,
+        knowledge_base or bot.chain.retriever.knowledge_base,
+        start_sync,
+        learnt,
     )
     page.mount(http)
     return page

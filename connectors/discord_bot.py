@@ -12,7 +12,8 @@ import discord
 from discord import app_commands
 
 from bot.journal import JournalError, UnknownAnswer
-from bot.models import Answer, Question, Turn
+from bot.models import Answer, Question
+from bot.runtime import open_learnt_answers
 from bot.service import HelpdeskBot
 from bot.settings import Settings
 from connectors.discord_endpoints import point_discord_at
@@ -20,6 +21,7 @@ from connectors.discord_gateway import drop_malformed_events
 from connectors.discord_handoff import DiscordHandoff
 from connectors.discord_learning import DiscordLearning, SaveButton
 from connectors.discord_render import render
+from connectors.thread_memory import ThreadMemoryError, open_thread_memory
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +32,8 @@ UNKNOWN_ANSWER = "This answer is no longer on record, so the vote was not counte
 CONNECT_TIMEOUT_S = 60.0
 # Discord error codes meaning the interaction's token can no longer be used.
 EXPIRED_INTERACTION_CODES = {10062, 10015, 50027}
-# In-memory state: private answers that may still be posted publicly, and the conversation of each thread.
+# Private answers that may still be posted publicly, kept in memory.
 RECENT_ANSWERS = 500
-THREADS = 1000
-THREAD_TURNS = 20
 
 SendPart = Callable[..., Awaitable[discord.Message | None]]
 
@@ -190,7 +190,7 @@ class DiscordConnector:
         intents.guilds = True
         intents.guild_messages = settings.discord_answer_threads  # replies in answer threads
         self.learning = (
-            DiscordLearning(bot, settings.discord_trusted_role)
+            DiscordLearning(bot, settings.discord_trusted_role, open_learnt_answers(settings))
             if settings.discord_trusted_role and settings.discord_answer_threads
             else None
         )
@@ -205,7 +205,7 @@ class DiscordConnector:
         self.connected = asyncio.Event()
         self._gateway: asyncio.Task | None = None
         self._recent: OrderedDict[str, Answer] = OrderedDict()
-        self._threads: OrderedDict[int, tuple[Turn, ...]] = OrderedDict()
+        self.threads = open_thread_memory(settings)
 
     @staticmethod
     def configured(settings: Settings) -> bool:
@@ -402,12 +402,6 @@ class DiscordConnector:
         while len(self._recent) > RECENT_ANSWERS:
             self._recent.popitem(last=False)
 
-    def _remember_turns(self, thread_id: int, question: str, answer: Answer) -> None:
-        turns = (*self._threads.pop(thread_id, ()), Turn("user", question), Turn("assistant", answer.text))
-        self._threads[thread_id] = turns[-THREAD_TURNS:]
-        while len(self._threads) > THREADS:
-            self._threads.popitem(last=False)
-
     async def _open_thread(
         self, interaction: discord.Interaction, message: discord.Message, answer: Answer
     ) -> None:
@@ -422,10 +416,10 @@ class DiscordConnector:
                 "Could not open a thread on Discord answer %s (missing permission?)", answer.id, exc_info=True
             )
             return
-        self._remember_turns(thread.id, answer.question, answer)
         try:
+            await self.threads.add(str(thread.id), answer.question, answer.text)
             await self.bot.journal.continue_in(answer.id, str(thread.id))
-        except JournalError as error:
+        except (JournalError, ThreadMemoryError) as error:
             log.error("The thread of Discord answer %s is not recorded: %s", answer.id, error)
 
     async def on_thread_message(self, message: discord.Message) -> None:
@@ -435,7 +429,11 @@ class DiscordConnector:
         if me is None or message.author.bot or message.webhook_id is not None:
             return  # other bots and webhooks are never answered: two bots could answer each other forever
         thread_id = message.channel.id
-        history = self._threads.get(thread_id)
+        try:
+            history = await self.threads.turns(str(thread_id))
+        except ThreadMemoryError as error:
+            log.error("The earlier turns of Discord thread %s cannot be read: %s", thread_id, error)
+            history = None
         owned = isinstance(message.channel, discord.Thread) and message.channel.owner_id == me.id
         if history is None and not owned:
             return  # not an answer thread
@@ -471,7 +469,10 @@ class DiscordConnector:
             log.exception("Could not answer the Discord follow-up %s", message.id)
             await message.channel.send(APOLOGY, reference=message, allowed_mentions=NO_MENTIONS)
             return
-        self._remember_turns(thread_id, text, answer)
+        try:
+            await self.threads.add(str(thread_id), text, answer.text)
+        except ThreadMemoryError as error:
+            log.error("The turns of Discord thread %s are not recorded: %s", thread_id, error)
 
     async def _on_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError

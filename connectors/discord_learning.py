@@ -18,6 +18,7 @@ import discord
 from bot.learning import AnswerLearning, NotIndexedYet
 from bot.service import HelpdeskBot
 from connectors.discord_render import inert
+from knowledge.sources.learnt import LearntStore
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,8 @@ async def _reply(interaction: discord.Interaction, text: str) -> None:
 class DiscordLearning:
     """Offers trusted people who reply in a refused or handed-off answer thread to save the reply."""
 
-    def __init__(self, bot: HelpdeskBot, trusted_role: int):
-        self.learning = AnswerLearning.of(bot)
+    def __init__(self, bot: HelpdeskBot, trusted_role: int, answers: LearntStore):
+        self.learning = AnswerLearning.of(bot, answers)
         self.trusted_role = trusted_role
         self._offers: OrderedDict[int, _Offer] = OrderedDict()
 

@@ -30,11 +30,11 @@ async def test_answers_and_votes_go_to_the_database(tmp_path, database_url, fake
     await replica.feedback(answer.id, "down", "changed my mind", voter="U1")
     await bot.feedback(answer.id, "up")  # anonymous votes (no voter known) are all kept
     await bot.feedback(answer.id, "up")
-    votes = await replica.journal.afeedback_for(answer.id)
+    votes = await replica.journal.feedback_for(answer.id)
     assert sorted(votes, key=str) == sorted(
         [(-1, None, "U2"), (-1, "changed my mind", "U1"), (1, None, None), (1, None, None)], key=str
     )
-    [record] = await replica.journal.aanswers()
+    [record] = await replica.journal.answers()
     assert (record["id"], record["asker"], record["channel"]) == (answer.id, "U0", "C1")
     assert (record["refused"], record["answer"]) == (int(answer.refused), answer.text)
     assert not (settings.data_dir / "journal.sqlite3").exists()
