@@ -28,7 +28,7 @@ class PostgresThreadMemory:
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
         try:
-            async with self._connection() as connection:
+            async with self.database.connect() as connection:
                 yield connection
         except (psycopg.Error, DatabaseUnavailable) as error:
             msg = f"Could not use the Discord thread memory in PostgreSQL ({error}): check the database"
