@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from bot.learning import AnswerLearning
 from bot.report import build_report, gaps_csv, parse_period
 from bot.service import HelpdeskBot
+from connectors.admin_sessions import AdminSessions
 from knowledge.base import KnowledgeBase, KnowledgeBaseEmpty
 from knowledge.sources.learnt import LearntStore, UnknownEntry
 
@@ -41,7 +42,7 @@ def admin_only(handler: Handler) -> Handler:
 
     @functools.wraps(handler)
     async def guarded(self: AdminPage, request: web.Request) -> web.StreamResponse:
-        if not self._authorised(request):
+        if not await self._authorised(request):
             return self._refused(request)
         return await handler(self, request)
 
@@ -58,13 +59,14 @@ class AdminPage:
         knowledge_base: KnowledgeBase,
         start_sync: Callable[[], Awaitable[None]],
         learnt: LearntStore,
+        sessions: AdminSessions,
     ):
         self._token = token.encode()
         self.bot = bot
         self.knowledge_base = knowledge_base
         self.start_sync = start_sync
         self.learning = AnswerLearning(bot.journal, knowledge_base, learnt)
-        self._sessions: set[str] = set()
+        self._sessions = sessions
         self._syncs: set[asyncio.Task] = set()
         self.templates = Environment(
             loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(default=True)
@@ -87,12 +89,12 @@ class AdminPage:
     def _token_matches(self, presented: str) -> bool:
         return hmac.compare_digest(presented.encode(), self._token)
 
-    def _authorised(self, request: web.Request) -> bool:
+    async def _authorised(self, request: web.Request) -> bool:
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
             return self._token_matches(header.removeprefix("Bearer ").strip())
         session = request.cookies.get(SESSION_COOKIE, "")
-        return any(hmac.compare_digest(session, known) for known in self._sessions)
+        return bool(session) and await self._sessions.known(session)
 
     def _refused(self, request: web.Request, error: str | None = None) -> web.Response:
         if "Authorization" in request.headers:  # a script: no form
@@ -108,7 +110,7 @@ class AdminPage:
             log.warning("Admin page: a login with a wrong token from %s", request.remote)
             return self._refused(request, error="That token is not right.")
         session = secrets.token_urlsafe(32)
-        self._sessions.add(session)
+        await self._sessions.open(session)
         target = str(form.get("next", "/admin"))
         response = _see_other(target if target.startswith("/admin") else "/admin")
         response.set_cookie(
@@ -117,7 +119,8 @@ class AdminPage:
         return response
 
     async def _logout(self, request: web.Request) -> web.Response:
-        self._sessions.discard(request.cookies.get(SESSION_COOKIE, ""))
+        if session := request.cookies.get(SESSION_COOKIE, ""):
+            await self._sessions.close(session)
         response = _see_other("/admin/login")
         response.del_cookie(SESSION_COOKIE, path="/admin")
         return response
@@ -269,6 +272,7 @@ def mount_admin(
     knowledge_base: KnowledgeBase | None,
     start_sync: Callable[[], Awaitable[None]],
     learnt: LearntStore,
+    sessions: AdminSessions,
 ) -> AdminPage | None:
     """Serve the admin page when an admin token is set (HELPDESK_ADMIN_TOKEN); otherwise nothing."""
     if token is None or not token.get_secret_value():
@@ -279,6 +283,7 @@ def mount_admin(
         knowledge_base or bot.chain.retriever.knowledge_base,
         start_sync,
         learnt,
+        sessions,
     )
     page.mount(http)
     return page

@@ -15,6 +15,7 @@ from bot.runtime import open_learnt_answers
 from bot.service import HelpdeskBot
 from bot.settings import Settings
 from connectors.admin import mount_admin
+from connectors.admin_sessions import open_admin_sessions
 from connectors.discord_bot import DiscordConnector
 from connectors.slack import create_slack_connector
 from knowledge.base import KnowledgeBase, KnowledgeBaseEmpty
@@ -101,7 +102,13 @@ class HelpdeskServer:
             for platform in configured_platforms(settings)
         }
         self.admin = mount_admin(
-            self.http, settings.admin_token, bot, knowledge_base, self._sync, open_learnt_answers(settings)
+            self.http,
+            settings.admin_token,
+            bot,
+            knowledge_base,
+            self._sync,
+            open_learnt_answers(settings),
+            open_admin_sessions(settings),
         )
         self.schedule = (
             SyncSchedule(self._sync, settings.sync_cron) if settings.sync_cron and knowledge_base else None

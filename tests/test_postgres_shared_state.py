@@ -8,6 +8,7 @@ import threading
 import time
 
 import aiohttp
+import httpx
 import pytest
 from conftest import SMALL_KB, answer_settings, write
 from fake_slack import (
@@ -25,6 +26,7 @@ from journal_seed import escalations_of
 from bot.journal import UnknownAnswer
 from bot.models import Question, Turn
 from bot.runtime import build_bot, close_database, open_database, open_learnt_answers, open_sources
+from connectors.admin import SESSION_COOKIE
 from connectors.dedupe import open_ledger
 from connectors.server import HelpdeskServer
 from connectors.slack_learning import SAVE_ACTION
@@ -87,7 +89,7 @@ async def test_threads_the_bot_joined_are_remembered_until_they_expire(tmp_path,
     assert await ledger.contains("thread:C1:1.1")
 
 
-def _replica(tmp_path, name: str, fake_slack, database_url: str, fake_embeddings):
+def _replica(tmp_path, name: str, fake_slack, database_url: str, fake_embeddings, **overrides):
     """One replica of `helpdesk serve` on the database: its own settings, data directory and objects."""
     from bot.runtime import index_backend
 
@@ -102,6 +104,7 @@ def _replica(tmp_path, name: str, fake_slack, database_url: str, fake_embeddings
         min_support=-1.0,
         slack_escalation_channel="C0ESCALATE",
         slack_trusted_users=[SUPPORT],
+        **overrides,
     )
     kb = KnowledgeBase(settings.data_dir, fake_embeddings, Chunker(400, 50), "fake", index_backend(settings))
     return settings, HelpdeskServer(settings, build_bot(settings, kb), kb)
@@ -240,3 +243,30 @@ def test_a_command_that_never_closes_the_database_still_ends(database_url):
     runner.start()
     runner.join(timeout=60)
     assert not runner.is_alive()
+
+
+async def test_a_login_to_the_admin_page_holds_on_every_replica(tmp_path, database_url, fake_embeddings):
+    token = "admin-token-do-not-log-0123456789"
+    async with FakeSlack() as fake_slack:
+        replicas = [
+            _replica(tmp_path, name, fake_slack, database_url, fake_embeddings, admin_token=token)
+            for name in ("a", "b")
+        ]
+        (settings_a, a), (settings_b, b) = replicas
+        await a.start()
+        await b.start()
+        try:
+            async with httpx.AsyncClient() as browser:
+                login = await browser.post(f"http://127.0.0.1:{a.port}/admin/login", data={"token": token})
+                session = browser.cookies[SESSION_COOKIE]
+                assert login.status_code == 303 and session  # logged in on A…
+                on_b = await browser.get(f"http://127.0.0.1:{b.port}/admin/conversations")
+                assert on_b.status_code == 200 and "<h1>Conversations</h1>" in on_b.text  # …and known to B
+                await browser.post(f"http://127.0.0.1:{b.port}/admin/logout")
+                browser.cookies.set(SESSION_COOKIE, session)  # the old cookie, logged out on B
+                assert (await browser.get(f"http://127.0.0.1:{a.port}/admin")).status_code == 401
+        finally:
+            await b.stop()
+            await a.stop()
+            for settings in (settings_a, settings_b):
+                await close_database(settings)
