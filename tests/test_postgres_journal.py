@@ -203,3 +203,38 @@ async def test_the_admin_page_lists_the_conversations_in_the_database(tmp_path, 
     assert "How do I start a refund?" in found.text and "Can I pay in bitcoin?" not in found.text
     assert all(text in everything.text for text, *_ in SCENARIO)
     assert overview.status_code == 200 and not (settings.data_dir / "journal.sqlite3").exists()
+
+
+@pytest.mark.slow
+async def test_helpdesk_report_counts_the_answers_of_every_replica(tmp_path, database_url, monkeypatch):
+    import asyncio
+    import json
+
+    from conftest import answer_settings
+    from typer.testing import CliRunner
+
+    from bot.runtime import close_database, open_journal
+    from connectors.cli import app
+
+    replicas = [answer_settings(tmp_path, database_url=database_url, data_dir=tmp_path / n) for n in "ab"]
+    try:
+        for number, (text, platform, conversation, hours, answer) in enumerate(SCENARIO):
+            journal = open_journal(replicas[number % 2])  # the replicas take turns answering
+            asked = Question(text, asker="U0ASKER", conversation_id=conversation, platform=platform)
+            await journal.record_answer(asked, answer)
+            await backdate(journal, answer.id, NOW - timedelta(hours=hours))
+        await open_journal(replicas[1]).record_escalation(BITCOIN.id, "U0ASKER", "slack", "C0ESCALATE")
+    finally:
+        for settings in replicas:
+            await close_database(settings)
+    monkeypatch.setenv("HELPDESK_DATABASE_URL", database_url)
+    monkeypatch.setenv("HELPDESK_DATA_DIR", str(tmp_path / "operator"))
+    result = await asyncio.to_thread(CliRunner().invoke, app, ["report", "--since", "30d", "--json"])
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["volume"]["questions"] == 6 and report["volume"]["refused"] == 2
+    assert report["volume"]["escalations"] == 1 and report["escalations"][0]["answer_id"] == BITCOIN.id
+    assert sorted(q["answer_id"] for gap in report["gaps"] for q in gap["questions"]) == sorted(
+        [BITCOIN.id, AB_TESTING.id]
+    )
