@@ -16,6 +16,7 @@ from bot.models import Answer, Question
 from bot.runtime import open_learnt_answers
 from bot.service import HelpdeskBot
 from bot.settings import Settings
+from connectors.dedupe import open_ledger
 from connectors.discord_endpoints import point_discord_at
 from connectors.discord_gateway import drop_malformed_events
 from connectors.discord_handoff import DiscordHandoff
@@ -66,7 +67,7 @@ class VoteButton(
         return cls(match["id"], match["vote"])
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        return from_a_person(interaction)
+        return from_a_person(interaction) and await interaction.client.helpdesk.first_to_handle(interaction)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         await interaction.client.helpdesk.record_vote(interaction, self.answer_id, self.vote)
@@ -89,7 +90,7 @@ class PublishButton(discord.ui.DynamicItem[discord.ui.Button], template=r"helpde
         return cls(match["id"])
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        return from_a_person(interaction)
+        return from_a_person(interaction) and await interaction.client.helpdesk.first_to_handle(interaction)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         await interaction.client.helpdesk.publish(interaction, self.answer_id)
@@ -113,7 +114,7 @@ class EscalateButton(discord.ui.DynamicItem[discord.ui.Button], template=r"helpd
         return cls(match["id"])
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        return from_a_person(interaction)
+        return from_a_person(interaction) and await interaction.client.helpdesk.first_to_handle(interaction)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         await interaction.client.helpdesk.handoff.escalate(interaction, self.answer_id)
@@ -202,10 +203,24 @@ class DiscordConnector:
         guilds = {"guilds": [discord.Object(g) for g in self.guild_ids]} if self.guild_ids else {}
         self.tree.add_command(self._ask_command(), **guilds)
         self.handoff = DiscordHandoff(bot, settings)
+        # Every replica connected to the gateway receives every event: the first to claim one handles it.
+        self.ledger = open_ledger(settings, "discord-events")
         self.connected = asyncio.Event()
         self._gateway: asyncio.Task | None = None
         self._recent: OrderedDict[str, Answer] = OrderedDict()
         self.threads = open_thread_memory(settings)
+
+    async def first_to_handle(self, event: discord.Interaction | discord.Message) -> bool:
+        """True for the one replica of the bot that handles an interaction or message (every replica gets it).
+
+        When the ledger cannot be used, every replica handles it: answered twice rather than not at all.
+        """
+        kind = "message" if isinstance(event, discord.Message) else "interaction"
+        try:
+            return await self.ledger.claim(f"{kind}:{event.id}")
+        except Exception as error:
+            log.error("Cannot tell whether another replica handles Discord %s %s: %s", kind, event.id, error)
+            return True
 
     @staticmethod
     def configured(settings: Settings) -> bool:
@@ -289,7 +304,9 @@ class DiscordConnector:
 
     async def ask(self, interaction: discord.Interaction, question: str, private: bool) -> None:
         """Defer at once (Discord allows 3 s), answer, then send the answer as followups."""
-        if not await self._defer(interaction, ephemeral=private):
+        if not await self.first_to_handle(interaction) or not await self._defer(
+            interaction, ephemeral=private
+        ):
             return
         asked = Question(
             question,
@@ -437,7 +454,9 @@ class DiscordConnector:
         owned = isinstance(message.channel, discord.Thread) and message.channel.owner_id == me.id
         if history is None and not owned:
             return  # not an answer thread
-        if not self.allowed(message.guild.id if message.guild else None):
+        if not self.allowed(message.guild.id if message.guild else None) or not await self.first_to_handle(
+            message
+        ):
             return
         if not any(user.id == me.id for user in message.mentions):
             if self.learning is not None:

@@ -78,6 +78,9 @@ class SaveButton(discord.ui.DynamicItem[discord.ui.Button], template=r"helpdesk:
     async def from_custom_id(cls, interaction, item, match: re.Match[str]) -> SaveButton:
         return cls(int(match["reply"]))
 
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return await interaction.client.helpdesk.first_to_handle(interaction)
+
     async def callback(self, interaction: discord.Interaction) -> None:
         learning = interaction.client.helpdesk.learning
         if learning is None:

@@ -535,3 +535,26 @@ async def test_a_trusted_reply_is_saved_then_answers_the_question_citing_its_aut
     assert f"[Answered by Dana @\u200beveryone, {day}](<" in again["content"]
     assert f"/{thread_id}/{reply['id']}>)" in again["content"]
     assert len(fake_discord.calls_to("POST", f"/channels/{thread_id}/messages")) == 1  # one offer, to Dana
+
+
+async def test_replicas_on_one_database_answer_each_question_and_follow_up_once(
+    fake_discord, connect, helpdesk_bot, database_url
+):
+    pytest.importorskip("psycopg")
+    for _ in range(2):  # each replica connects to the gateway, and so receives every event
+        await connect(helpdesk_bot, database_url=database_url, discord_answer_threads=True)
+    _, [message] = await ask(fake_discord, "How do I reset my password?")
+    await fake_discord.wait_for_calls("POST", r"/channels/\d+/messages/\d+/threads")
+    thread_id = message["id"]
+    await fake_discord.user_message(thread_id, f"<@{fake_discord.app_id}> how long is it valid?")
+    await fake_discord.wait_for_calls("POST", f"/channels/{thread_id}/messages")
+    [vote] = [c["custom_id"] for c in message["components"][0]["components"] if "vote:up" in c["custom_id"]]
+    await fake_discord.click(message["id"], vote)
+    await fake_discord.wait_for_calls("POST", CALLBACK, count=2)
+    await asyncio.sleep(0.5)  # time for a second replica to answer, were it to
+
+    assert len(fake_discord.calls_to("POST", CALLBACK)) == 2  # one /ask and one click, each handled once
+    assert len(fake_discord.calls_to("POST", f"/channels/{thread_id}/messages")) == 1
+    answers = await helpdesk_bot.journal.answers()
+    assert [a["question"] for a in answers] == ["How do I reset my password?", "how long is it valid?"]
+    assert len(await helpdesk_bot.journal.feedback_for(answers[0]["id"])) == 1
