@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 
 import psycopg
 from psycopg.rows import dict_row
@@ -11,7 +10,6 @@ from psycopg.types.json import Jsonb
 
 from bot.journal import JournalError, like_pattern, unknown_answer
 from bot.models import Answer, Question
-from knowledge.backend import DatabaseUnavailable
 from knowledge.database import Database
 
 # The columns of an answer row, as SqliteJournal returns them (Unix times, refused as 0 or 1).
@@ -34,14 +32,8 @@ class PostgresJournal:
     def __init__(self, database: Database):
         self.database = database
 
-    @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
-        try:
-            async with self.database.connect() as connection:
-                yield connection
-        except (psycopg.Error, DatabaseUnavailable) as error:
-            msg = f"Could not use the journal in PostgreSQL ({error}): check HELPDESK_DATABASE_URL and the server"
-            raise JournalError(msg) from error
+    def _connection(self) -> contextlib.AbstractAsyncContextManager[psycopg.AsyncConnection]:
+        return self.database.using("the journal", JournalError)
 
     async def _rows(self, query: str, parameters: tuple = ()) -> list[dict]:
         async with self._connection() as connection:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import psycopg
@@ -11,7 +10,6 @@ from psycopg.types.json import Jsonb
 
 from bot.models import Turn
 from connectors.thread_memory import THREAD_TURNS, ThreadMemoryError
-from knowledge.backend import DatabaseUnavailable
 from knowledge.database import Database
 
 # A thread quiet for this long is forgotten: a month, well past Discord's longest auto-archive (a week), so
@@ -25,14 +23,8 @@ class PostgresThreadMemory:
     def __init__(self, database: Database):
         self.database = database
 
-    @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
-        try:
-            async with self.database.connect() as connection:
-                yield connection
-        except (psycopg.Error, DatabaseUnavailable) as error:
-            msg = f"Could not use the Discord thread memory in PostgreSQL ({error}): check the database"
-            raise ThreadMemoryError(msg) from error
+    def _connection(self) -> contextlib.AbstractAsyncContextManager[psycopg.AsyncConnection]:
+        return self.database.using("the Discord thread memory", ThreadMemoryError)
 
     async def turns(self, thread_id: str) -> tuple[Turn, ...] | None:
         async with self._connection() as connection:

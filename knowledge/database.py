@@ -147,6 +147,19 @@ class Database:
             raise DatabaseUnavailable(msg) from None
 
     @contextlib.asynccontextmanager
+    async def using(self, what: str, error: type[Exception]) -> AsyncIterator[psycopg.AsyncConnection]:
+        """A pooled connection whose every database failure is raised as `error`, naming `what` could not
+        be used (the failure chained)."""
+        try:
+            async with self.connect() as connection:
+                yield connection
+        except (psycopg.Error, DatabaseUnavailable) as failure:
+            msg = (
+                f"Could not use {what} in PostgreSQL ({failure}): check HELPDESK_DATABASE_URL and the server"
+            )
+            raise error(msg) from failure
+
+    @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[psycopg.AsyncConnection]:
         """A connection of its own (not pooled), closed at the end, so session state such as an advisory
         lock dies with it: for work that holds a lock for long."""
