@@ -1,4 +1,8 @@
-"""Durable record of every question, answer, refusal, latency and feedback vote (SQLite in the data dir)."""
+"""Durable record of every question, answer, refusal, latency, vote and hand-off: the interface, and SQLite.
+
+Two stores implement `Journal` alike: SqliteJournal (the data directory's journal.sqlite3, the default)
+and bot.pg_journal.PostgresJournal (HELPDESK_DATABASE_URL, shared by replicas).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from bot.models import Answer, Question
 
@@ -96,8 +100,65 @@ class UnknownAnswer(KeyError):
     """Feedback was given for an answer id the journal has never seen."""
 
 
-class Journal:
-    """Appends answers and feedback to an SQLite file; every call runs off the event loop.
+def unknown_answer(answer_id: str) -> UnknownAnswer:
+    """The error for a vote or hand-off on an answer the journal has never seen."""
+    msg = f"No answer with id {answer_id!r}"
+    return UnknownAnswer(msg)
+
+
+def like_pattern(search: str) -> str:
+    """A LIKE pattern (escaped with a backslash) matching text that contains `search` as typed."""
+    return "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+class Journal(Protocol):
+    """What the bot records and reads back. Answer rows are dicts of the answer's columns: id, asked_at (Unix
+    time), asker, channel, question, standalone_query, answer, refused (0 or 1), confidence, generator,
+    citations (decoded), total_ms, platform, conversation_id; rows with votes add up_votes and down_votes.
+    """
+
+    async def record_answer(self, question: Question, answer: Answer) -> None:
+        """Store a question and the answer given."""
+
+    async def record_feedback(
+        self, answer_id: str, vote: int, comment: str | None, voter: str | None
+    ) -> None:
+        """Store a vote (+1 or -1); a voter's later vote on the same answer replaces theirs. UnknownAnswer for
+        an id never recorded."""
+
+    async def record_escalation(
+        self, answer_id: str, requested_by: str | None, platform: str | None, posted_to: str | None
+    ) -> None:
+        """Store that someone asked a person of the support team to take over an answer (UnknownAnswer…)."""
+
+    async def answer(self, answer_id: str) -> dict | None:
+        """One recorded answer by id, or None when the journal has never seen it."""
+
+    async def continue_in(self, answer_id: str, conversation_id: str) -> None:
+        """The conversation of an answer moved on (a Discord /ask answer's thread): record where it went."""
+
+    async def awaiting_a_person(self, platform: str, conversation_id: str) -> dict | None:
+        """The latest answer of a conversation that was refused or handed off to a person, if any."""
+
+    async def activity_since(self, since: float) -> dict[str, list[dict]]:
+        """What happened since a Unix time, oldest first: "answers" (with their votes) and "escalations"
+        (answer_id, requested_by, platform, posted_to, requested_at, and the answer's question)."""
+
+    async def conversations(
+        self, search: str = "", limit: int = 25, offset: int = 0
+    ) -> tuple[list[dict], int]:
+        """Answers with their votes, newest first, whose question or answer contains `search` (ignoring
+        case); and how many match in all."""
+
+    async def feedback_for(self, answer_id: str) -> list[tuple[int, str | None, str | None]]:
+        """Votes recorded for an answer, oldest first: (vote, comment, voter)."""
+
+    async def answers(self) -> list[dict]:
+        """Every recorded answer, oldest first."""
+
+
+class SqliteJournal:
+    """The Journal in an SQLite file; every call runs off the event loop.
 
     The file is opened (and created or upgraded) on first use, so a journal that cannot be written never
     stops the bot from answering: each failing call raises JournalError saying what to fix.
@@ -186,19 +247,21 @@ class Journal:
         insert = f"INSERT INTO answers ({_ANSWER_COLUMNS}) VALUES ({','.join('?' * len(row))})"
         self._run(lambda connection: connection.execute(insert, row), writes=True)
 
-    def _write_feedback(self, answer_id: str, vote: int, comment: str | None, voter: str | None) -> None:
-        def write(connection: sqlite3.Connection) -> None:
-            if connection.execute("SELECT 1 FROM answers WHERE id = ?", (answer_id,)).fetchone() is None:
-                msg = f"No answer with id {answer_id!r}"
-                raise UnknownAnswer(msg)
-            # A person voting again on the same answer changes their vote (anonymous votes are all kept).
-            connection.execute(
-                "INSERT INTO feedback VALUES (?,?,?,?,?) ON CONFLICT (answer_id, voter) DO UPDATE SET "
-                "vote = excluded.vote, comment = excluded.comment, voted_at = excluded.voted_at",
-                (answer_id, vote, comment, voter, time.time()),
-            )
+    def _require_answer(self, connection: sqlite3.Connection, answer_id: str) -> None:
+        if connection.execute("SELECT 1 FROM answers WHERE id = ?", (answer_id,)).fetchone() is None:
+            raise unknown_answer(answer_id)
 
-        self._run(write, writes=True)
+    async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read off the event loop, rows as sqlite3.Row."""
+
+        def read(connection: sqlite3.Connection) -> T:
+            connection.row_factory = sqlite3.Row
+            return work(connection)
+
+        return await asyncio.to_thread(self._run, read)
+
+    async def _write(self, work: Callable[[sqlite3.Connection], object]) -> None:
+        await asyncio.to_thread(self._run, work, writes=True)
 
     async def record_answer(self, question: Question, answer: Answer) -> None:
         """Store a question and the answer given."""
@@ -208,68 +271,66 @@ class Journal:
         self, answer_id: str, vote: int, comment: str | None, voter: str | None
     ) -> None:
         """Store a vote (+1 or -1) on an answer; a voter's later vote on the same answer replaces theirs."""
-        await asyncio.to_thread(self._write_feedback, answer_id, vote, comment, voter)
 
-    def _write_escalation(
-        self, answer_id: str, requested_by: str | None, platform: str | None, posted_to: str | None
-    ) -> None:
         def write(connection: sqlite3.Connection) -> None:
-            if connection.execute("SELECT 1 FROM answers WHERE id = ?", (answer_id,)).fetchone() is None:
-                msg = f"No answer with id {answer_id!r}"
-                raise UnknownAnswer(msg)
+            self._require_answer(connection, answer_id)
+            # A person voting again on the same answer changes their vote (anonymous votes are all kept).
             connection.execute(
-                "INSERT INTO escalations VALUES (?,?,?,?,?)",
-                (answer_id, requested_by, platform, posted_to, time.time()),
+                "INSERT INTO feedback VALUES (?,?,?,?,?) ON CONFLICT (answer_id, voter) DO UPDATE SET "
+                "vote = excluded.vote, comment = excluded.comment, voted_at = excluded.voted_at",
+                (answer_id, vote, comment, voter, time.time()),
             )
 
-        self._run(write, writes=True)
+        await self._write(write)
 
     async def record_escalation(
         self, answer_id: str, requested_by: str | None, platform: str | None, posted_to: str | None
     ) -> None:
         """Store that someone asked a person of the support team to take over an answer."""
-        await asyncio.to_thread(self._write_escalation, answer_id, requested_by, platform, posted_to)
+
+        def write(connection: sqlite3.Connection) -> None:
+            self._require_answer(connection, answer_id)
+            connection.execute(
+                "INSERT INTO escalations VALUES (?,?,?,?,?)",
+                (answer_id, requested_by, platform, posted_to, time.time()),
+            )
+
+        await self._write(write)
 
     async def answer(self, answer_id: str) -> dict | None:
         """One recorded answer by id (citations decoded), or None when the journal has never seen it."""
 
         def read(connection: sqlite3.Connection) -> dict | None:
-            connection.row_factory = sqlite3.Row
             row = connection.execute("SELECT * FROM answers WHERE id = ?", (answer_id,)).fetchone()
             return None if row is None else _decoded(row)
 
-        return await asyncio.to_thread(self._run, read)
+        return await self._read(read)
 
     async def continue_in(self, answer_id: str, conversation_id: str) -> None:
         """The conversation of an answer moved on (a Discord /ask answer's thread): record where it went."""
         update = "UPDATE answers SET conversation_id = ? WHERE id = ?"
-        await asyncio.to_thread(
-            self._run,
-            lambda connection: connection.execute(update, (conversation_id, answer_id)),
-            writes=True,
-        )
+        await self._write(lambda connection: connection.execute(update, (conversation_id, answer_id)))
 
     async def awaiting_a_person(self, platform: str, conversation_id: str) -> dict | None:
         """The latest answer of a conversation that was refused or handed off to a person, if any."""
         query = (
             "SELECT a.* FROM answers a WHERE a.platform = ? AND a.conversation_id = ? AND (a.refused = 1 "
-            "OR EXISTS (SELECT 1 FROM escalations e WHERE e.answer_id = a.id)) ORDER BY a.asked_at DESC LIMIT 1"
+            "OR EXISTS (SELECT 1 FROM escalations e WHERE e.answer_id = a.id)) "
+            "ORDER BY a.asked_at DESC, a.id DESC LIMIT 1"
         )
 
         def read(connection: sqlite3.Connection) -> dict | None:
-            connection.row_factory = sqlite3.Row
             row = connection.execute(query, (platform, conversation_id)).fetchone()
             return None if row is None else _decoded(row)
 
-        return await asyncio.to_thread(self._run, read)
+        return await self._read(read)
 
-    def activity_since(self, since: float) -> dict[str, list[dict]]:
-        """What happened since a Unix time: answers (with their votes' sum and count), votes, escalations."""
+    async def activity_since(self, since: float) -> dict[str, list[dict]]:
+        """What happened since a Unix time: answers (with their votes), escalations (with the question)."""
 
         def read(connection: sqlite3.Connection) -> dict[str, list[dict]]:
-            connection.row_factory = sqlite3.Row
             answers = connection.execute(
-                _ANSWERS_WITH_VOTES + "WHERE a.asked_at >= ? GROUP BY a.id ORDER BY a.asked_at",
+                _ANSWERS_WITH_VOTES + "WHERE a.asked_at >= ? GROUP BY a.id ORDER BY a.asked_at, a.id",
                 (since,),
             )
             escalations = connection.execute(
@@ -282,35 +343,35 @@ class Journal:
                 "escalations": [dict(r) for r in escalations],
             }
 
-        return self._run(read)
+        return await self._read(read)
 
-    def conversations(self, search: str = "", limit: int = 25, offset: int = 0) -> tuple[list[dict], int]:
+    async def conversations(
+        self, search: str = "", limit: int = 25, offset: int = 0
+    ) -> tuple[list[dict], int]:
         """Questions with their answers and votes, newest first, whose question or answer contains `search`;
         and how many match in all."""
-        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         where = "WHERE a.question LIKE ?1 ESCAPE '\\' OR a.answer LIKE ?1 ESCAPE '\\'"
 
         def read(connection: sqlite3.Connection) -> tuple[list[dict], int]:
-            connection.row_factory = sqlite3.Row
+            pattern = like_pattern(search)
             total = connection.execute(f"SELECT COUNT(*) FROM answers a {where}", (pattern,)).fetchone()[0]
             rows = connection.execute(
-                f"{_ANSWERS_WITH_VOTES} {where} GROUP BY a.id ORDER BY a.asked_at DESC LIMIT ?2 OFFSET ?3",
+                f"{_ANSWERS_WITH_VOTES} {where} GROUP BY a.id ORDER BY a.asked_at DESC, a.id DESC "
+                "LIMIT ?2 OFFSET ?3",
                 (pattern, limit, offset),
             )
             return [_decoded(r) for r in rows], total
 
-        return self._run(read)
+        return await self._read(read)
 
-    def feedback_for(self, answer_id: str) -> list[tuple[int, str | None, str | None]]:
+    async def feedback_for(self, answer_id: str) -> list[tuple[int, str | None, str | None]]:
         """Votes recorded for an answer: (vote, comment, voter)."""
-        query = "SELECT vote, comment, voter FROM feedback WHERE answer_id = ? ORDER BY voted_at"
-        return self._run(lambda connection: list(connection.execute(query, (answer_id,))))
+        query = "SELECT vote, comment, voter FROM feedback WHERE answer_id = ? ORDER BY voted_at, rowid"
+        return await self._read(
+            lambda connection: [tuple(row) for row in connection.execute(query, (answer_id,))]
+        )
 
-    def answers(self) -> list[dict]:
-        """Every recorded answer, oldest first."""
-
-        def read(connection: sqlite3.Connection) -> list[dict]:
-            connection.row_factory = sqlite3.Row
-            return [dict(row) for row in connection.execute("SELECT * FROM answers ORDER BY asked_at")]
-
-        return self._run(read)
+    async def answers(self) -> list[dict]:
+        """Every recorded answer, oldest first (citations decoded)."""
+        query = "SELECT * FROM answers ORDER BY asked_at, id"
+        return await self._read(lambda connection: [_decoded(row) for row in connection.execute(query)])

@@ -8,7 +8,7 @@ import logging
 from bot.journal import Journal, JournalError
 from bot.service import HelpdeskBot
 from knowledge.base import KnowledgeBase
-from knowledge.sources.learnt import LearntAnswers, LearntEntry
+from knowledge.sources.learnt import LearntEntry, LearntStore
 from knowledge.store import SyncInProgress
 
 log = logging.getLogger(__name__)
@@ -27,16 +27,20 @@ class NotIndexedYet(RuntimeError):
 class AnswerLearning:
     """Saves a person's reply to a refused or handed-off question as a knowledge-base entry, indexed at once."""
 
-    def __init__(self, journal: Journal, knowledge_base: KnowledgeBase, answers: LearntAnswers):
+    def __init__(
+        self,
+        journal: Journal,
+        knowledge_base: KnowledgeBase,
+        answers: LearntStore,
+    ):
         self.journal = journal
         self.knowledge_base = knowledge_base
         self.answers = answers
 
     @classmethod
-    def of(cls, bot: HelpdeskBot) -> AnswerLearning:
-        """Learning for a bot: its journal, its knowledge base and the learnt answers of its data directory."""
-        kb = bot.chain.retriever.knowledge_base
-        return cls(bot.journal, kb, LearntAnswers.in_data_dir(kb.data_dir))
+    def of(cls, bot: HelpdeskBot, answers: LearntStore) -> AnswerLearning:
+        """Learning for a bot: its journal and knowledge base, and the learnt answers (runtime.open_learnt_answers)."""
+        return cls(bot.journal, bot.chain.retriever.knowledge_base, answers)
 
     async def question_replied_to(self, platform: str, conversation_id: str, author: str) -> dict | None:
         """The journal row of the question a person's reply answers: the conversation's latest refused or
@@ -66,14 +70,14 @@ class AnswerLearning:
             link=link,
             answer_id=row["id"],
         )
-        await asyncio.to_thread(self.answers.save, entry)
+        await self.answers.save(entry)
         log.info("Learnt answer %s saved by %s (%s)", entry.id, answered_by_id, platform)
         await self.reindex()
         return entry
 
     async def forget(self, entry_id: str) -> None:
         """Remove an entry and drop it from the index (UnknownEntry when there is none)."""
-        await asyncio.to_thread(self.answers.remove, entry_id)
+        await self.answers.remove(entry_id)
         log.info("Learnt answer %s removed", entry_id)
         await self.reindex()
 

@@ -89,7 +89,7 @@ async def build_report(
     """
     until = now or datetime.now(UTC)
     since = until - period
-    activity = await asyncio.to_thread(journal.activity_since, since.timestamp())
+    activity = await journal.activity_since(since.timestamp())
     answers = activity["answers"]
     report = Report(since=since, until=until)
     report.volume = _volume(answers, len(activity["escalations"]))

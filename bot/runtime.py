@@ -8,7 +8,7 @@ from bot.answer.decide import AnswerPolicy
 from bot.answer.extractive import ExtractiveGenerator
 from bot.answer.generators import ChatModelGenerator, openai_chat_model
 from bot.chain import RagChain
-from bot.journal import Journal
+from bot.journal import Journal, SqliteJournal
 from bot.retriever import KnowledgeRetriever
 from bot.service import HelpdeskBot
 from bot.settings import Settings
@@ -17,10 +17,10 @@ from knowledge.base import KnowledgeBase
 from knowledge.chunking import Chunker
 from knowledge.embeddings import embedding_model_name, load_embeddings, load_tokenizer, max_input_tokens
 from knowledge.sources import Source, SourceOptions, open_source
-from knowledge.sources.learnt import LearntAnswers
+from knowledge.sources.learnt import LearntAnswers, LearntStore
 
 if TYPE_CHECKING:
-    from bot.pg_journal import PostgresJournal
+    from knowledge.database import Database
 
 
 def open_knowledge_base(settings: Settings, backend: IndexBackend | None = None) -> KnowledgeBase:
@@ -40,15 +40,46 @@ def index_backend(settings: Settings) -> IndexBackend:
     """Where index versions live: PostgreSQL when HELPDESK_DATABASE_URL is set, else the data directory."""
     if settings.database_url is None:
         return FilesBackend.in_data_dir(settings.data_dir)
-    try:
-        from knowledge.postgres import PostgresBackend
-    except ImportError as error:
-        msg = (
-            f"HELPDESK_DATABASE_URL is set but {error.name} is not installed: "
-            "run `pip install 'helpdesk-bot[postgres]'`, or unset HELPDESK_DATABASE_URL"
-        )
-        raise RuntimeError(msg) from None
-    return PostgresBackend(settings.database_url.get_secret_value())
+    database = open_database(settings)  # first: says what to install when the postgres extra is missing
+    from knowledge.postgres import PostgresBackend
+
+    return PostgresBackend(database)
+
+
+def open_database(settings: Settings) -> Database:
+    """The database of HELPDESK_DATABASE_URL with its pool of connections: one per Settings, so one per
+    process (settings are read once, at the edge), whichever part of the bot asks."""
+    if settings.database_url is None:
+        msg = "HELPDESK_DATABASE_URL is not set: there is no database to open"
+        raise RuntimeError(msg)
+    if settings._database is None:
+        try:
+            from knowledge.database import POOL_SIZE, Database
+        except ImportError as error:
+            msg = (
+                f"HELPDESK_DATABASE_URL is set but {error.name} is not installed: "
+                "run `pip install 'helpdesk-bot[postgres]'`, or unset HELPDESK_DATABASE_URL"
+            )
+            raise RuntimeError(msg) from None
+        url = settings.database_url.get_secret_value()
+        settings._database = Database(url, settings.database_pool_size or POOL_SIZE)
+    return settings._database
+
+
+async def close_database(settings: Settings) -> None:
+    """Close the connections of the settings' database, if one was opened."""
+    if settings._database is not None:
+        await settings._database.close()
+
+
+def open_learnt_answers(settings: Settings) -> LearntStore:
+    """The answers learnt from people: in PostgreSQL with HELPDESK_DATABASE_URL (shared by replicas), else
+    in the data directory."""
+    if settings.database_url is None:
+        return LearntAnswers.in_data_dir(settings.data_dir)
+    from knowledge.sources.pg_learnt import PostgresLearntAnswers
+
+    return PostgresLearntAnswers(open_database(settings))
 
 
 def make_chunker(settings: Settings) -> Chunker:
@@ -73,7 +104,7 @@ def open_sources(settings: Settings, specs: list[str] | None = None) -> list[Sou
     if specs:
         return [open_source(spec, options) for spec in specs]
     configured = [open_source(spec, options) for spec in settings.source_specs()]
-    return [*configured, LearntAnswers.in_data_dir(settings.data_dir)]
+    return [*configured, open_learnt_answers(settings)]
 
 
 def build_bot(settings: Settings, knowledge_base: KnowledgeBase | None = None) -> HelpdeskBot:
@@ -97,15 +128,14 @@ def build_bot(settings: Settings, knowledge_base: KnowledgeBase | None = None) -
     return HelpdeskBot(chain, open_journal(settings))
 
 
-def open_journal(settings: Settings) -> Journal | PostgresJournal:
+def open_journal(settings: Settings) -> Journal:
     """The journal of questions, answers, votes and hand-offs: in PostgreSQL with HELPDESK_DATABASE_URL
     (shared by replicas), else in the data directory."""
     if settings.database_url is None:
-        return Journal(settings.data_dir / "journal.sqlite3")
+        return SqliteJournal(settings.data_dir / "journal.sqlite3")
     from bot.pg_journal import PostgresJournal
-    from knowledge.database import Database
 
-    return PostgresJournal(Database(settings.database_url.get_secret_value()))
+    return PostgresJournal(open_database(settings))
 
 
 def _writer_and_judge(settings: Settings, kb: KnowledgeBase):

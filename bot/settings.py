@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.answer.decide import MIN_ANSWERABILITY, MIN_CONFIDENCE, MIN_SUPPORT
@@ -24,8 +24,15 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".helpdesk"), description="Where the index, logs and feedback live.")
     database_url: SecretStr | None = Field(
         None,
-        description="PostgreSQL with pgvector, e.g. postgresql://user:password@host/db; set = index versions "
-        "live there (shared by every replica), empty = in the data directory.",
+        description="PostgreSQL with pgvector, e.g. postgresql://user:password@host/db; set = index versions, "
+        "journal, hand-offs, learnt answers and chat state live there (shared by every replica), empty = in "
+        "the data directory.",
+    )
+    database_pool_size: int | None = Field(
+        None,
+        ge=2,
+        le=100,
+        description="Connections each bot process keeps open to HELPDESK_DATABASE_URL at most; empty = 5.",
     )
     sources: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -163,6 +170,8 @@ class Settings(BaseSettings):
     )
     sync_cron: str | None = Field(None, description="Cron expression for scheduled syncs, e.g. */30 * * * *.")
     log_level: str = "INFO"
+    # The process's connection pool to HELPDESK_DATABASE_URL (bot.runtime.open_database), one per Settings.
+    _database: object | None = PrivateAttr(None)
 
     @field_validator(
         "sources", "slack_allowed_channels", "discord_guild_ids", "slack_trusted_users", mode="before"
@@ -176,6 +185,7 @@ class Settings(BaseSettings):
     @field_validator(
         "sync_cron",
         "database_url",
+        "database_pool_size",
         "model_cache_dir",
         "embedding_model",
         "openai_base_url",

@@ -19,8 +19,9 @@ from pydantic import SecretStr
 from bot.learning import AnswerLearning
 from bot.report import build_report, gaps_csv, parse_period
 from bot.service import HelpdeskBot
+from connectors.admin_sessions import AdminSessions
 from knowledge.base import KnowledgeBase, KnowledgeBaseEmpty
-from knowledge.sources.learnt import LearntAnswers, UnknownEntry
+from knowledge.sources.learnt import LearntStore, UnknownEntry
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def admin_only(handler: Handler) -> Handler:
 
     @functools.wraps(handler)
     async def guarded(self: AdminPage, request: web.Request) -> web.StreamResponse:
-        if not self._authorised(request):
+        if not await self._authorised(request):
             return self._refused(request)
         return await handler(self, request)
 
@@ -57,15 +58,15 @@ class AdminPage:
         bot: HelpdeskBot,
         knowledge_base: KnowledgeBase,
         start_sync: Callable[[], Awaitable[None]],
+        learnt: LearntStore,
+        sessions: AdminSessions,
     ):
         self._token = token.encode()
         self.bot = bot
         self.knowledge_base = knowledge_base
         self.start_sync = start_sync
-        self.learning = AnswerLearning(
-            bot.journal, knowledge_base, LearntAnswers.in_data_dir(knowledge_base.data_dir)
-        )
-        self._sessions: set[str] = set()
+        self.learning = AnswerLearning(bot.journal, knowledge_base, learnt)
+        self._sessions = sessions
         self._syncs: set[asyncio.Task] = set()
         self.templates = Environment(
             loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(default=True)
@@ -88,12 +89,12 @@ class AdminPage:
     def _token_matches(self, presented: str) -> bool:
         return hmac.compare_digest(presented.encode(), self._token)
 
-    def _authorised(self, request: web.Request) -> bool:
+    async def _authorised(self, request: web.Request) -> bool:
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
             return self._token_matches(header.removeprefix("Bearer ").strip())
         session = request.cookies.get(SESSION_COOKIE, "")
-        return any(hmac.compare_digest(session, known) for known in self._sessions)
+        return bool(session) and await self._sessions.known(session)
 
     def _refused(self, request: web.Request, error: str | None = None) -> web.Response:
         if "Authorization" in request.headers:  # a script: no form
@@ -109,7 +110,7 @@ class AdminPage:
             log.warning("Admin page: a login with a wrong token from %s", request.remote)
             return self._refused(request, error="That token is not right.")
         session = secrets.token_urlsafe(32)
-        self._sessions.add(session)
+        await self._sessions.open(session)
         target = str(form.get("next", "/admin"))
         response = _see_other(target if target.startswith("/admin") else "/admin")
         response.set_cookie(
@@ -118,7 +119,8 @@ class AdminPage:
         return response
 
     async def _logout(self, request: web.Request) -> web.Response:
-        self._sessions.discard(request.cookies.get(SESSION_COOKIE, ""))
+        if session := request.cookies.get(SESSION_COOKIE, ""):
+            await self._sessions.close(session)
         response = _see_other("/admin/login")
         response.del_cookie(SESSION_COOKIE, path="/admin")
         return response
@@ -183,9 +185,7 @@ class AdminPage:
         except ValueError:
             page = 1
         offset = (page - 1) * CONVERSATIONS_PER_PAGE
-        rows, total = await asyncio.to_thread(
-            self.bot.journal.conversations, search, CONVERSATIONS_PER_PAGE, offset
-        )
+        rows, total = await self.bot.journal.conversations(search, CONVERSATIONS_PER_PAGE, offset)
         for row in rows:
             row["asked"] = datetime.fromtimestamp(row["asked_at"], UTC).strftime("%Y-%m-%d %H:%M")
         pages = max(1, -(-total // CONVERSATIONS_PER_PAGE))
@@ -225,7 +225,7 @@ class AdminPage:
             health=health,
             per_source=sorted(per_source.items()),
             syncs=syncs,
-            learnt=await asyncio.to_thread(self.learning.answers.entries),
+            learnt=await self.learning.answers.entries(),
             forgot=request.query.get("forgot"),
             sync_started=request.query.get("sync") == "started",
             syncing=any(not task.done() for task in self._syncs),
@@ -242,7 +242,7 @@ class AdminPage:
         """Remove a learnt answer at once; it leaves the index with a sync of the learnt answers."""
         entry_id = request.match_info["entry_id"]
         try:
-            await asyncio.to_thread(self.learning.answers.remove, entry_id)
+            await self.learning.answers.remove(entry_id)
         except UnknownEntry:
             raise web.HTTPNotFound(text=f"No learnt answer {entry_id}\n") from None
         log.info("Admin page: learnt answer %s removed", entry_id)
@@ -271,12 +271,19 @@ def mount_admin(
     bot: HelpdeskBot,
     knowledge_base: KnowledgeBase | None,
     start_sync: Callable[[], Awaitable[None]],
+    learnt: LearntStore,
+    sessions: AdminSessions,
 ) -> AdminPage | None:
     """Serve the admin page when an admin token is set (HELPDESK_ADMIN_TOKEN); otherwise nothing."""
     if token is None or not token.get_secret_value():
         return None
     page = AdminPage(
-        token.get_secret_value(), bot, knowledge_base or bot.chain.retriever.knowledge_base, start_sync
+        token.get_secret_value(),
+        bot,
+        knowledge_base or bot.chain.retriever.knowledge_base,
+        start_sync,
+        learnt,
+        sessions,
     )
     page.mount(http)
     return page

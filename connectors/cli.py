@@ -7,9 +7,10 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Coroutine
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -30,9 +31,11 @@ from connectors import voice_commands as tone_commands
 from connectors.report_command import report
 from knowledge.base import KnowledgeBaseEmpty
 from knowledge.integrity import IndexDamaged
-from knowledge.sources.learnt import LearntAnswers, UnknownEntry
+from knowledge.sources.learnt import UnknownEntry
 from knowledge.store import IndexStore, SyncInProgress
 from knowledge.sync import SyncReport
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="A helpdesk bot that answers from your knowledge base and cites its sources.",
@@ -161,13 +164,40 @@ def sync(
         _print_report(report)
 
 
-async def _database_health(settings: Settings) -> dict:
-    from bot.runtime import index_backend
+def run_and_close(settings: Settings, work: Coroutine[object, object, T]) -> T:
+    """Run a command's async work, then close its database connections (HELPDESK_DATABASE_URL) in the same loop."""
+    from bot.runtime import close_database
 
-    try:
-        return await index_backend(settings).health()
-    except RuntimeError as error:
-        raise _fail(str(error)) from None
+    async def run() -> T:
+        try:
+            return await work
+        finally:
+            await close_database(settings)
+
+    return asyncio.run(run())
+
+
+async def _status_report(settings: Settings) -> dict:
+    """The index's health and the answers learnt from people."""
+    from bot.runtime import index_backend, open_learnt_answers
+    from knowledge.versions import index_health
+
+    if settings.database_url is None:
+        report = await asyncio.to_thread(index_health, IndexStore.in_data_dir(settings.data_dir))
+    else:
+        try:
+            report = await index_backend(settings).health()
+        except RuntimeError as error:
+            raise _fail(str(error)) from None
+    learnt = open_learnt_answers(settings)
+    report["learnt_answers"] = {
+        "kept_in": learnt.where,
+        "entries": [
+            {key: getattr(entry, key) for key in ("id", "question", "answered_by", "platform", "saved_at")}
+            for entry in await learnt.entries()
+        ],
+    }
+    return report
 
 
 async def _sync_forever(settings: Settings, specs: list[str], cron: str, kb=None) -> None:
@@ -226,21 +256,8 @@ def status(
 
     Exits with 1 when the index is empty, or when its newest version is damaged.
     """
-    from knowledge.versions import index_health
-
     settings = _settings()
-    if settings.database_url is not None:
-        report = asyncio.run(_database_health(settings))
-    else:
-        report = index_health(IndexStore.in_data_dir(settings.data_dir))
-    learnt = LearntAnswers.in_data_dir(settings.data_dir)
-    report["learnt_answers"] = {
-        "folder": str(learnt.folder),
-        "entries": [
-            {key: getattr(entry, key) for key in ("id", "question", "answered_by", "platform", "saved_at")}
-            for entry in learnt.entries()
-        ],
-    }
+    report = run_and_close(settings, _status_report(settings))
     healthy = report["state"] in ("ok", "unverified")
     if as_json:
         sys.stdout.write(json.dumps(report) + "\n")
@@ -261,7 +278,9 @@ def status(
         out.print(f"  {_sync_line(entry)}", highlight=False, soft_wrap=True)
     entries = report["learnt_answers"]["entries"]
     out.print(
-        f"Answers learnt from people ({len(entries)}, in {learnt.folder}):", highlight=False, soft_wrap=True
+        f"Answers learnt from people ({len(entries)}, in {report['learnt_answers']['kept_in']}):",
+        highlight=False,
+        soft_wrap=True,
     )
     for entry in entries:
         line = f"  {entry['id']}  {entry['saved_at'][:10]}  {entry['answered_by']}: {entry['question']}"
@@ -277,14 +296,14 @@ def forget(
 ) -> None:
     """Remove an answer learnt from a person, and drop it from the index."""
     from bot.learning import AnswerLearning, NotIndexedYet
-    from bot.runtime import open_journal, open_knowledge_base
+    from bot.runtime import open_journal, open_knowledge_base, open_learnt_answers
 
     settings = _settings()
-    learnt = LearntAnswers.in_data_dir(settings.data_dir)
+    learnt = open_learnt_answers(settings)
     try:
-        learnt.path_of(entry_id)  # an unknown id fails here, before the embedding model loads
+        run_and_close(settings, learnt.require(entry_id))  # an unknown id fails here, before the model loads
         learning = AnswerLearning(open_journal(settings), open_knowledge_base(settings), learnt)
-        asyncio.run(learning.forget(entry_id))
+        run_and_close(settings, learning.forget(entry_id))
     except (UnknownEntry, NotIndexedYet, SyncInProgress) as error:
         raise _fail(str(error)) from None
     console.print(f"Removed the learnt answer {entry_id}; answers no longer cite it.")

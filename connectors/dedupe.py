@@ -33,10 +33,10 @@ def open_ledger(settings: Settings, name: str) -> Ledger | PostgresLedger:
     """The ledger `name`: in PostgreSQL with HELPDESK_DATABASE_URL (shared by replicas), else in the data dir."""
     if settings.database_url is None:
         return Ledger(settings.data_dir / f"{name}.sqlite3")
+    from bot.runtime import open_database
     from connectors.pg_dedupe import PostgresLedger
-    from knowledge.database import Database
 
-    return PostgresLedger(Database(settings.database_url.get_secret_value()))
+    return PostgresLedger(open_database(settings))
 
 
 class Ledger:

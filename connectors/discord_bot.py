@@ -12,14 +12,17 @@ import discord
 from discord import app_commands
 
 from bot.journal import JournalError, UnknownAnswer
-from bot.models import Answer, Question, Turn
+from bot.models import Answer, Question
+from bot.runtime import open_learnt_answers
 from bot.service import HelpdeskBot
 from bot.settings import Settings
+from connectors.dedupe import open_ledger
 from connectors.discord_endpoints import point_discord_at
 from connectors.discord_gateway import drop_malformed_events
 from connectors.discord_handoff import DiscordHandoff
 from connectors.discord_learning import DiscordLearning, SaveButton
 from connectors.discord_render import render
+from connectors.thread_memory import ThreadMemoryError, open_thread_memory
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +33,8 @@ UNKNOWN_ANSWER = "This answer is no longer on record, so the vote was not counte
 CONNECT_TIMEOUT_S = 60.0
 # Discord error codes meaning the interaction's token can no longer be used.
 EXPIRED_INTERACTION_CODES = {10062, 10015, 50027}
-# In-memory state: private answers that may still be posted publicly, and the conversation of each thread.
+# Private answers that may still be posted publicly, kept in memory.
 RECENT_ANSWERS = 500
-THREADS = 1000
-THREAD_TURNS = 20
 
 SendPart = Callable[..., Awaitable[discord.Message | None]]
 
@@ -66,7 +67,7 @@ class VoteButton(
         return cls(match["id"], match["vote"])
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        return from_a_person(interaction)
+        return from_a_person(interaction) and await interaction.client.helpdesk.first_to_handle(interaction)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         await interaction.client.helpdesk.record_vote(interaction, self.answer_id, self.vote)
@@ -89,7 +90,7 @@ class PublishButton(discord.ui.DynamicItem[discord.ui.Button], template=r"helpde
         return cls(match["id"])
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        return from_a_person(interaction)
+        return from_a_person(interaction) and await interaction.client.helpdesk.first_to_handle(interaction)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         await interaction.client.helpdesk.publish(interaction, self.answer_id)
@@ -113,7 +114,7 @@ class EscalateButton(discord.ui.DynamicItem[discord.ui.Button], template=r"helpd
         return cls(match["id"])
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        return from_a_person(interaction)
+        return from_a_person(interaction) and await interaction.client.helpdesk.first_to_handle(interaction)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         await interaction.client.helpdesk.handoff.escalate(interaction, self.answer_id)
@@ -190,7 +191,7 @@ class DiscordConnector:
         intents.guilds = True
         intents.guild_messages = settings.discord_answer_threads  # replies in answer threads
         self.learning = (
-            DiscordLearning(bot, settings.discord_trusted_role)
+            DiscordLearning(bot, settings.discord_trusted_role, open_learnt_answers(settings))
             if settings.discord_trusted_role and settings.discord_answer_threads
             else None
         )
@@ -202,10 +203,24 @@ class DiscordConnector:
         guilds = {"guilds": [discord.Object(g) for g in self.guild_ids]} if self.guild_ids else {}
         self.tree.add_command(self._ask_command(), **guilds)
         self.handoff = DiscordHandoff(bot, settings)
+        # Every replica connected to the gateway receives every event: the first to claim one handles it.
+        self.ledger = open_ledger(settings, "discord-events")
         self.connected = asyncio.Event()
         self._gateway: asyncio.Task | None = None
         self._recent: OrderedDict[str, Answer] = OrderedDict()
-        self._threads: OrderedDict[int, tuple[Turn, ...]] = OrderedDict()
+        self.threads = open_thread_memory(settings)
+
+    async def first_to_handle(self, event: discord.Interaction | discord.Message) -> bool:
+        """True for the one replica of the bot that handles an interaction or message (every replica gets it).
+
+        When the ledger cannot be used, every replica handles it: answered twice rather than not at all.
+        """
+        kind = "message" if isinstance(event, discord.Message) else "interaction"
+        try:
+            return await self.ledger.claim(f"{kind}:{event.id}")
+        except Exception as error:
+            log.error("Cannot tell whether another replica handles Discord %s %s: %s", kind, event.id, error)
+            return True
 
     @staticmethod
     def configured(settings: Settings) -> bool:
@@ -289,7 +304,9 @@ class DiscordConnector:
 
     async def ask(self, interaction: discord.Interaction, question: str, private: bool) -> None:
         """Defer at once (Discord allows 3 s), answer, then send the answer as followups."""
-        if not await self._defer(interaction, ephemeral=private):
+        if not await self.first_to_handle(interaction) or not await self._defer(
+            interaction, ephemeral=private
+        ):
             return
         asked = Question(
             question,
@@ -402,12 +419,6 @@ class DiscordConnector:
         while len(self._recent) > RECENT_ANSWERS:
             self._recent.popitem(last=False)
 
-    def _remember_turns(self, thread_id: int, question: str, answer: Answer) -> None:
-        turns = (*self._threads.pop(thread_id, ()), Turn("user", question), Turn("assistant", answer.text))
-        self._threads[thread_id] = turns[-THREAD_TURNS:]
-        while len(self._threads) > THREADS:
-            self._threads.popitem(last=False)
-
     async def _open_thread(
         self, interaction: discord.Interaction, message: discord.Message, answer: Answer
     ) -> None:
@@ -422,10 +433,10 @@ class DiscordConnector:
                 "Could not open a thread on Discord answer %s (missing permission?)", answer.id, exc_info=True
             )
             return
-        self._remember_turns(thread.id, answer.question, answer)
         try:
+            await self.threads.add(str(thread.id), answer.question, answer.text)
             await self.bot.journal.continue_in(answer.id, str(thread.id))
-        except JournalError as error:
+        except (JournalError, ThreadMemoryError) as error:
             log.error("The thread of Discord answer %s is not recorded: %s", answer.id, error)
 
     async def on_thread_message(self, message: discord.Message) -> None:
@@ -435,11 +446,17 @@ class DiscordConnector:
         if me is None or message.author.bot or message.webhook_id is not None:
             return  # other bots and webhooks are never answered: two bots could answer each other forever
         thread_id = message.channel.id
-        history = self._threads.get(thread_id)
+        try:
+            history = await self.threads.turns(str(thread_id))
+        except ThreadMemoryError as error:
+            log.error("The earlier turns of Discord thread %s cannot be read: %s", thread_id, error)
+            history = None
         owned = isinstance(message.channel, discord.Thread) and message.channel.owner_id == me.id
         if history is None and not owned:
             return  # not an answer thread
-        if not self.allowed(message.guild.id if message.guild else None):
+        if not self.allowed(message.guild.id if message.guild else None) or not await self.first_to_handle(
+            message
+        ):
             return
         if not any(user.id == me.id for user in message.mentions):
             if self.learning is not None:
@@ -471,7 +488,10 @@ class DiscordConnector:
             log.exception("Could not answer the Discord follow-up %s", message.id)
             await message.channel.send(APOLOGY, reference=message, allowed_mentions=NO_MENTIONS)
             return
-        self._remember_turns(thread_id, text, answer)
+        try:
+            await self.threads.add(str(thread_id), text, answer.text)
+        except ThreadMemoryError as error:
+            log.error("The turns of Discord thread %s are not recorded: %s", thread_id, error)
 
     async def _on_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError

@@ -18,6 +18,7 @@ import discord
 from bot.learning import AnswerLearning, NotIndexedYet
 from bot.service import HelpdeskBot
 from connectors.discord_render import inert
+from knowledge.sources.learnt import LearntStore
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,9 @@ class SaveButton(discord.ui.DynamicItem[discord.ui.Button], template=r"helpdesk:
     async def from_custom_id(cls, interaction, item, match: re.Match[str]) -> SaveButton:
         return cls(int(match["reply"]))
 
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return await interaction.client.helpdesk.first_to_handle(interaction)
+
     async def callback(self, interaction: discord.Interaction) -> None:
         learning = interaction.client.helpdesk.learning
         if learning is None:
@@ -95,8 +99,8 @@ async def _reply(interaction: discord.Interaction, text: str) -> None:
 class DiscordLearning:
     """Offers trusted people who reply in a refused or handed-off answer thread to save the reply."""
 
-    def __init__(self, bot: HelpdeskBot, trusted_role: int):
-        self.learning = AnswerLearning.of(bot)
+    def __init__(self, bot: HelpdeskBot, trusted_role: int, answers: LearntStore):
+        self.learning = AnswerLearning.of(bot, answers)
         self.trusted_role = trusted_role
         self._offers: OrderedDict[int, _Offer] = OrderedDict()
 

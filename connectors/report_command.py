@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -32,7 +31,7 @@ def report(
     """
     from bot.report import build_report, gaps_csv, parse_period
     from bot.runtime import open_journal, open_knowledge_base
-    from connectors.cli import _fail, _settings, out
+    from connectors.cli import _fail, _settings, out, run_and_close
 
     settings = _settings()
     if as_json and csv_file is not None:
@@ -42,8 +41,8 @@ def report(
     except ValueError as error:
         raise _fail(str(error), code=2) from None
     knowledge_base = open_knowledge_base(settings)
-    result = asyncio.run(
-        build_report(open_journal(settings), knowledge_base, knowledge_base.embeddings, period)
+    result = run_and_close(
+        settings, build_report(open_journal(settings), knowledge_base, knowledge_base.embeddings, period)
     )
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict()) + "\n")

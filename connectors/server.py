@@ -11,9 +11,11 @@ from typing import Protocol
 
 from aiohttp import web
 
+from bot.runtime import open_learnt_answers
 from bot.service import HelpdeskBot
 from bot.settings import Settings
 from connectors.admin import mount_admin
+from connectors.admin_sessions import open_admin_sessions
 from connectors.discord_bot import DiscordConnector
 from connectors.slack import create_slack_connector
 from knowledge.base import KnowledgeBase, KnowledgeBaseEmpty
@@ -99,7 +101,15 @@ class HelpdeskServer:
             platform.name.lower(): platform.create(settings, bot, self.http)
             for platform in configured_platforms(settings)
         }
-        self.admin = mount_admin(self.http, settings.admin_token, bot, knowledge_base, self._sync)
+        self.admin = mount_admin(
+            self.http,
+            settings.admin_token,
+            bot,
+            knowledge_base,
+            self._sync,
+            open_learnt_answers(settings),
+            open_admin_sessions(settings),
+        )
         self.schedule = (
             SyncSchedule(self._sync, settings.sync_cron) if settings.sync_cron and knowledge_base else None
         )
@@ -221,7 +231,7 @@ class HelpdeskServer:
 
 async def serve(settings: Settings) -> None:
     """Run the bot on every configured platform until SIGINT or SIGTERM, then shut down cleanly."""
-    from bot.runtime import build_bot, open_knowledge_base
+    from bot.runtime import build_bot, close_database, open_knowledge_base
 
     if not logging.getLogger().handlers:
         logging.basicConfig(
@@ -242,5 +252,6 @@ async def serve(settings: Settings) -> None:
         log.info("Shutting down")
     finally:
         await server.stop()
+        await close_database(settings)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

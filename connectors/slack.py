@@ -22,6 +22,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.journal import JournalError, UnknownAnswer
+from bot.runtime import open_learnt_answers
 from bot.service import HelpdeskBot
 from bot.settings import Settings
 from connectors.dedupe import DAY_S, open_ledger
@@ -121,7 +122,7 @@ class SlackConnector:
         )
         self.app.action(ESCALATION_ACTION)(self._on_escalation)
         self.learning = (
-            SlackLearning(self.client, bot, settings.slack_trusted_users)
+            SlackLearning(self.client, bot, settings.slack_trusted_users, open_learnt_answers(settings))
             if settings.slack_trusted_users
             else None
         )

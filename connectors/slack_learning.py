@@ -13,6 +13,7 @@ from bot.learning import AnswerLearning, NotIndexedYet
 from bot.service import HelpdeskBot
 from connectors.slack_events import clean_text, thread_root
 from connectors.slack_render import SlackMessage, escape
+from knowledge.sources.learnt import LearntStore
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +64,10 @@ def saved_message(entry_id: str, title: str) -> str:
 class SlackLearning:
     """Offers trusted people who reply in a refused or handed-off thread to save their reply, and saves it."""
 
-    def __init__(self, client: AsyncWebClient, bot: HelpdeskBot, trusted: list[str]):
+    def __init__(self, client: AsyncWebClient, bot: HelpdeskBot, trusted: list[str], answers: LearntStore):
         self.client = client
         self.bot = bot
-        self.learning = AnswerLearning.of(bot)
+        self.learning = AnswerLearning.of(bot, answers)
         self.trusted_users = {t for t in trusted if not t.startswith("S")}
         self.trusted_groups = [t for t in trusted if t.startswith("S")]
 

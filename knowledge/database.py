@@ -1,12 +1,14 @@
-"""The bot's PostgreSQL database: connections, numbered migrations applied on start, the pgvector check."""
+"""The bot's PostgreSQL database: a pool of connections, numbered migrations applied on start, pgvector."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 
 import psycopg
 from pgvector.psycopg import register_vector_async
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from knowledge.backend import DatabaseUnavailable, PgvectorMissing
 
@@ -69,21 +71,98 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX ledger_expiry ON ledger (expires_at);
     """,
+    # 3: the platform and conversation of each question, and the hand-offs to a person ("Ask a human").
+    """
+    ALTER TABLE journal_answers ADD COLUMN platform text;
+    ALTER TABLE journal_answers ADD COLUMN conversation_id text;
+    CREATE INDEX journal_answers_asked ON journal_answers (asked_at);
+    CREATE INDEX journal_answers_conversation ON journal_answers (platform, conversation_id, asked_at);
+    CREATE TABLE journal_escalations (
+        id bigserial PRIMARY KEY,
+        answer_id text NOT NULL REFERENCES journal_answers (id),
+        requested_by text,
+        platform text,
+        posted_to text,
+        requested_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX journal_escalations_answer ON journal_escalations (answer_id);
+    CREATE INDEX journal_escalations_requested ON journal_escalations (requested_at);
+    """,
+    # 4: answers learnt from people, and the turns of each Discord answer thread, shared by every replica.
+    """
+    CREATE TABLE learnt_answers (
+        id text PRIMARY KEY,
+        entry jsonb NOT NULL,
+        saved_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE TABLE discord_threads (
+        thread_id text PRIMARY KEY,
+        turns jsonb NOT NULL,
+        expires_at timestamptz NOT NULL
+    );
+    CREATE INDEX discord_threads_expiry ON discord_threads (expires_at);
+    """,
 )
 # Held (per transaction) by whoever migrates, so replicas starting together migrate once.
 MIGRATION_LOCK = 7_301_115_001
+# Connections each process keeps at most (HELPDESK_DATABASE_POOL_SIZE). PostgreSQL accepts 100 by default:
+# 5 leaves room for about 20 replicas, and a sync writing a version (one connection for its transaction)
+# leaves 4 for answers, votes and events, which hold one for a few milliseconds each.
+POOL_SIZE = 5
+# How long a call waits for a free connection (all in use, or the server unreachable) before it fails: an
+# answer waits for its journal entry, so a database that is down must not hold it up for long.
+CONNECTION_WAIT_S = 5.0
 
 
 class Database:
-    """The PostgreSQL database of HELPDESK_DATABASE_URL; its schema is brought up to date on first use."""
+    """The PostgreSQL database of HELPDESK_DATABASE_URL; its schema is brought up to date on first use.
 
-    def __init__(self, url: str):
+    Calls share a small pool of connections, opened on first use in the running event loop; `close()`
+    closes them, and so does the loop's end (asyncio.run cancelling what is left), which would otherwise wait
+    forever for the pool's workers. One Database per process (bot.runtime.open_database) keeps the bot
+    within `pool_size`.
+    """
+
+    def __init__(self, url: str, pool_size: int = POOL_SIZE):
         self._url = url
+        self.pool_size = pool_size
         self._migrated = False
+        self._pool: AsyncConnectionPool | None = None
+        self._pool_loop: asyncio.AbstractEventLoop | None = None
+        self._closer: asyncio.Task | None = None
 
     @contextlib.asynccontextmanager
-    async def connect(self, vectors: bool = False) -> AsyncIterator[psycopg.AsyncConnection]:
-        """An autocommit connection to the migrated schema; with `vectors`, pgvector's types registered."""
+    async def connect(self) -> AsyncIterator[psycopg.AsyncConnection]:
+        """An autocommit connection of the pool, to the migrated schema, with pgvector's types registered."""
+        pool = await self._open_pool()
+        try:
+            async with pool.connection() as connection:
+                yield connection
+        except PoolTimeout as error:
+            msg = (
+                f"No connection to the PostgreSQL database of HELPDESK_DATABASE_URL within {CONNECTION_WAIT_S:.0f} s "
+                f"({error}): check that the server is up, or raise HELPDESK_DATABASE_POOL_SIZE "
+                f"(now {self.pool_size}) if every connection is busy"
+            )
+            raise DatabaseUnavailable(msg) from None
+
+    @contextlib.asynccontextmanager
+    async def using(self, what: str, error: type[Exception]) -> AsyncIterator[psycopg.AsyncConnection]:
+        """A pooled connection whose every database failure is raised as `error`, naming `what` could not
+        be used (the failure chained)."""
+        try:
+            async with self.connect() as connection:
+                yield connection
+        except (psycopg.Error, DatabaseUnavailable) as failure:
+            msg = (
+                f"Could not use {what} in PostgreSQL ({failure}): check HELPDESK_DATABASE_URL and the server"
+            )
+            raise error(msg) from failure
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[psycopg.AsyncConnection]:
+        """A connection of its own (not pooled), closed at the end, so session state such as an advisory
+        lock dies with it: for work that holds a lock for long."""
         try:
             opened = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
         except psycopg.OperationalError as error:
@@ -92,19 +171,62 @@ class Database:
             if not self._migrated:
                 await migrate(connection)
                 self._migrated = True
-            if vectors:
-                await register_vector_async(connection)
             yield connection
+
+    async def _open_pool(self) -> AsyncConnectionPool:
+        """The pool of the running event loop, opened (after migrating the schema) on first use."""
+        loop = asyncio.get_running_loop()
+        if self._pool is None or self._pool_loop is not loop:
+            if not self._migrated:
+                async with self.session():  # says plainly why the server cannot be used, before any pooling
+                    pass
+            pool = AsyncConnectionPool(
+                self._url,
+                min_size=1,
+                max_size=self.pool_size,
+                kwargs={"autocommit": True},
+                configure=register_vector_async,
+                check=AsyncConnectionPool.check_connection,  # a connection a server restart broke is replaced
+                timeout=CONNECTION_WAIT_S,
+                open=False,
+                name="helpdesk",
+            )
+            await pool.open()
+            if self._pool is not None and self._pool_loop is loop:  # another call opened one meanwhile
+                await pool.close()
+            else:
+                self._pool, self._pool_loop = pool, loop
+                self._closer = asyncio.create_task(_close_when_cancelled(pool), name="helpdesk-pool-closer")
+        return self._pool
+
+    async def close(self) -> None:
+        """Close the pool's connections (a later call opens a new pool)."""
+        closer, self._pool, self._closer = self._closer, None, None
+        if closer is not None and self._pool_loop is asyncio.get_running_loop():
+            closer.cancel()  # it closes the pool
+            with contextlib.suppress(asyncio.CancelledError):
+                await closer
 
     @contextlib.contextmanager
     def connect_blocking(self) -> Iterator[psycopg.Connection]:
-        """An autocommit connection for blocking callers (run them off the event loop); no migration runs."""
+        """An autocommit connection of its own for blocking callers (run them off the event loop), for rare
+        calls such as recording a sync; no migration runs."""
         try:
             opened = psycopg.connect(self._url, autocommit=True)
         except psycopg.OperationalError as error:
             raise _unavailable(error) from None
         with opened as connection:
             yield connection
+
+
+async def _close_when_cancelled(pool: AsyncConnectionPool) -> None:
+    """Wait until cancelled (by asyncio.run ending, say), then close the pool. Its workers swallow a
+    cancellation while they run a task, so without this the loop would wait for them forever."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        with contextlib.suppress(asyncio.CancelledError):
+            await pool.close()
 
 
 def _unavailable(error: psycopg.OperationalError) -> DatabaseUnavailable:

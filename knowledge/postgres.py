@@ -77,15 +77,15 @@ class PostgresBackend:
         self.database = database if isinstance(database, Database) else Database(database)
         self.sync_log = PostgresSyncLog(self.database)
 
-    def connect(
-        self, vectors: bool = True
-    ) -> contextlib.AbstractAsyncContextManager[psycopg.AsyncConnection]:
-        """A connection to the migrated database, with pgvector's types registered unless told not to."""
-        return self.database.connect(vectors=vectors)
+    def connect(self) -> contextlib.AbstractAsyncContextManager[psycopg.AsyncConnection]:
+        """A pooled connection to the migrated database, with pgvector's types registered."""
+        return self.database.connect()
 
     @contextlib.asynccontextmanager
     async def locked(self) -> AsyncIterator[None]:
-        async with self.connect() as connection:
+        async with (
+            self.database.session() as connection
+        ):  # the lock ends with the connection, whatever happens
             cursor = await connection.execute("SELECT pg_try_advisory_lock(%s)", (SYNC_LOCK,))
             (acquired,) = await cursor.fetchone()
             if not acquired:
@@ -101,7 +101,7 @@ class PostgresBackend:
             pass
 
     async def published(self) -> str | None:
-        async with self.connect(vectors=False) as connection:
+        async with self.connect() as connection:
             cursor = await connection.execute("SELECT version_id FROM served_version")
             row = await cursor.fetchone()
         return version_name(row[0]) if row else None

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import inspect
 import json
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 from urllib.parse import urlencode
@@ -36,6 +37,11 @@ class Call:
     args: dict
     token: str | None
     at: float = field(default_factory=time.monotonic)
+
+
+async def _resolved(value):
+    """A condition's value, awaited when the condition is async (a journal read)."""
+    return await value if inspect.isawaitable(value) else value
 
 
 def free_port() -> int:
@@ -114,9 +120,9 @@ class FakeSlack:
         """Bot messages that carry a finished answer."""
         return [m for m in self.bot_messages(channel) if "metadata" in m]
 
-    async def wait_for(self, condition: Callable[[], T], timeout: float = 10.0) -> T:
+    async def wait_for(self, condition: Callable[[], T | Awaitable[T]], timeout: float = 10.0) -> T:
         deadline = time.monotonic() + timeout
-        while not (result := condition()):
+        while not (result := await _resolved(condition())):
             if time.monotonic() > deadline:
                 msg = f"timed out; calls so far: {[c.method for c in self.calls]}"
                 raise AssertionError(msg)

@@ -5,8 +5,33 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from bot.journal import Journal
+from bot.journal import Journal, SqliteJournal
 from bot.models import Answer, Citation, Question
+
+
+def escalations_of(journal: Journal):
+    """A condition for FakeSlack.wait_for: the journal's hand-offs, once there are any."""
+
+    async def escalations() -> list[dict]:
+        return (await journal.activity_since(0))["escalations"]
+
+    return escalations
+
+
+async def backdate(journal: Journal, answer_id: str, asked_at: datetime) -> None:
+    """Make a recorded answer look asked at `asked_at`, in whichever store the journal keeps it."""
+    if isinstance(journal, SqliteJournal):
+        with sqlite3.connect(journal.path) as connection:
+            connection.execute(
+                "UPDATE answers SET asked_at = ? WHERE id = ?", (asked_at.timestamp(), answer_id)
+            )
+        connection.close()
+        return
+    async with journal.database.connect() as connection:
+        await connection.execute(
+            "UPDATE journal_answers SET asked_at = to_timestamp(%s) WHERE id = %s",
+            (asked_at.timestamp(), answer_id),
+        )
 
 
 def citation(doc_id: str, title: str, n: int = 1) -> Citation:
@@ -43,7 +68,5 @@ async def seed(
     await journal.record_answer(asked, answer)
     for number, vote in enumerate(votes):
         await journal.record_feedback(answer.id, vote, None, f"U{number}")
-    with sqlite3.connect(journal.path) as connection:
-        connection.execute("UPDATE answers SET asked_at = ? WHERE id = ?", (asked_at.timestamp(), answer.id))
-    connection.close()
+    await backdate(journal, answer.id, asked_at)
     return answer

@@ -19,7 +19,7 @@ async def test_answer_cites_the_source_it_quotes(helpdesk_bot):
     assert answer.citations[0].snippet == answer.text.replace(" [1].", ".")  # the sentence it quotes
     assert answer.citations[0].title == "Refunds"
     assert answer.timings_ms["total"] >= answer.timings_ms["retrieve"] > 0
-    assert helpdesk_bot.journal.answers()[-1]["id"] == answer.id
+    assert (await helpdesk_bot.journal.answers())[-1]["id"] == answer.id
 
 
 async def test_engine_never_emits_pinging_text(helpdesk_bot):
@@ -66,7 +66,10 @@ async def test_feedback_is_stored_and_validated(helpdesk_bot):
     answer = await helpdesk_bot.answer(Question("refund annual plan"))
     await helpdesk_bot.feedback(answer.id, "up", "clear answer", voter="U9")
     await helpdesk_bot.feedback(answer.id, -1, voter="U8")
-    assert helpdesk_bot.journal.feedback_for(answer.id) == [(1, "clear answer", "U9"), (-1, None, "U8")]
+    assert (await helpdesk_bot.journal.feedback_for(answer.id)) == [
+        (1, "clear answer", "U9"),
+        (-1, None, "U8"),
+    ]
     with pytest.raises(ValueError, match="Unknown vote"):
         await helpdesk_bot.feedback(answer.id, "meh")
     with pytest.raises(UnknownAnswer):

@@ -27,15 +27,17 @@ class BrokenModel(CountingEmbeddings):
         raise RuntimeError(msg)
 
 
-def _status(data_dir, *args: str):
-    result = CliRunner().invoke(app, ["status", *args], env={"HELPDESK_DATA_DIR": str(data_dir)})
+async def _status(data_dir, *args: str):
+    """`helpdesk status`, run as a person would: outside this test's event loop."""
+    env = {"HELPDESK_DATA_DIR": str(data_dir)}
+    result = await asyncio.to_thread(CliRunner().invoke, app, ["status", *args], env=env)
     return result.exit_code, result.stdout
 
 
 async def test_status_shows_the_served_version_its_health_counts_and_the_last_syncs(tmp_path):
     data_dir = tmp_path / "data"
-    assert _status(data_dir, "--json")[0] == 1
-    assert json.loads(_status(data_dir, "--json")[1])["state"] == "empty"
+    assert (await _status(data_dir, "--json"))[0] == 1
+    assert json.loads((await _status(data_dir, "--json"))[1])["state"] == "empty"
     source = FileSource(tmp_path / "kb", SourceOptions())
     write(tmp_path / "kb/a.md", "# Apples\n\nApples grow on trees.\n\n## Picking\n\nPick them in autumn.\n")
     kb = KnowledgeBase(data_dir, CountingEmbeddings(size=32), Chunker(400, 50), "fake")
@@ -46,7 +48,7 @@ async def test_status_shows_the_served_version_its_health_counts_and_the_last_sy
         await broken.sync([source])
     await kb.sync([source])
 
-    code, output = _status(data_dir, "--json")
+    code, output = await _status(data_dir, "--json")
     report = json.loads(output)
     assert code == 0 and report["state"] == "ok" and report["served"] == "v000002"
     assert (report["documents"], report["passages"]) == (2, 3)
@@ -56,7 +58,7 @@ async def test_status_shows_the_served_version_its_health_counts_and_the_last_sy
 
     vectors = data_dir / "index" / "v000002" / "vectors.faiss"
     vectors.write_bytes(vectors.read_bytes()[:-200] + bytes(200))
-    code, output = _status(data_dir)
+    code, output = await _status(data_dir)
     assert code == 1
     assert "degraded" in output and "v000001" in output and "documents" in output
     assert "v000002 is damaged: vectors.faiss does not match its checksum" in " ".join(output.split())

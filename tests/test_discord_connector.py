@@ -126,7 +126,7 @@ async def test_ask_defers_at_once_then_follows_up_with_the_cited_answer(
     assert [c.body for c in callback] == [{"type": 5}]  # deferred: "helpdesk is thinking…"
     assert fake_discord.calls.index(callback[0]) < fake_discord.calls.index(followup[0])
     assert len(followup) == 1 and followup[0].body["allowed_mentions"] == NO_MENTIONS
-    answer = helpdesk_bot.journal.answers()[-1]
+    answer = (await helpdesk_bot.journal.answers())[-1]
     assert answer["asker"] == fake_discord.user["id"]
     [message] = messages
     assert message["content"] == (
@@ -162,7 +162,7 @@ async def test_guild_ids_register_per_guild_and_restrict_the_bot(fake_discord, c
     assert refusal.path.startswith(f"/interactions/{interaction['id']}/")
     assert refusal.body["type"] == 4 and refusal.body["data"]["flags"] == EPHEMERAL
     assert "not enabled" in refusal.body["data"]["content"]
-    assert len(helpdesk_bot.journal.answers()) == 1
+    assert len(await helpdesk_bot.journal.answers()) == 1
 
 
 async def test_private_answer_is_ephemeral_and_can_be_posted_publicly(fake_discord, connect, helpdesk_bot):
@@ -170,7 +170,7 @@ async def test_private_answer_is_ephemeral_and_can_be_posted_publicly(fake_disco
     _, [private] = await ask(fake_discord, "How do I reset my password?", private=True)
     assert fake_discord.calls_to("POST", CALLBACK)[0].body == {"type": 5, "data": {"flags": EPHEMERAL}}
     assert private["flags"] & EPHEMERAL
-    answer_id = helpdesk_bot.journal.answers()[-1]["id"]
+    answer_id = (await helpdesk_bot.journal.answers())[-1]["id"]
     assert buttons(private)[f"helpdesk:publish:{answer_id}"] == "Post publicly"
 
     posting = await fake_discord.click(private["id"], f"helpdesk:publish:{answer_id}")
@@ -191,13 +191,13 @@ async def test_private_answer_is_ephemeral_and_can_be_posted_publicly(fake_disco
 async def test_feedback_buttons_are_recorded_and_acknowledged(fake_discord, connect, helpdesk_bot):
     await connect(helpdesk_bot)
     _, [message] = await ask(fake_discord, "How do I start a refund?")
-    answer_id = helpdesk_bot.journal.answers()[-1]["id"]
+    answer_id = (await helpdesk_bot.journal.answers())[-1]["id"]
     voter = {"id": "400000000000000077", "username": "voter", "discriminator": "0", "avatar": None}
 
     click = await fake_discord.click(message["id"], f"helpdesk:vote:down:{answer_id}", user=voter)
     [ack] = await fake_discord.wait_for_calls("POST", f"/interactions/{click['id']}/")
     assert ack.body["type"] == 4 and ack.body["data"]["flags"] == EPHEMERAL
-    assert helpdesk_bot.journal.feedback_for(answer_id) == [(-1, None, voter["id"])]
+    assert (await helpdesk_bot.journal.feedback_for(answer_id)) == [(-1, None, voter["id"])]
 
 
 ESCALATION_CHANNEL = 300_000_000_000_000_099
@@ -213,7 +213,7 @@ async def test_ask_a_human_posts_in_the_escalation_channel_pinging_only_the_role
         discord_escalation_role=RESPONDERS_ROLE,
     )
     _, [message] = await ask(fake_discord, "How do I start a refund? @everyone")
-    answer_id = helpdesk_bot.journal.answers()[-1]["id"]
+    answer_id = (await helpdesk_bot.journal.answers())[-1]["id"]
     assert buttons(message)[f"helpdesk:escalate:{answer_id}"] == "Ask a human"
 
     click = await fake_discord.click(message["id"], f"helpdesk:escalate:{answer_id}")
@@ -229,7 +229,7 @@ async def test_ask_a_human_posts_in_the_escalation_channel_pinging_only_the_role
     assert f"/channels/{fake_discord.guild_id}/{fake_discord.channel_id}/{message['id']}" in content
     assert post.body["allowed_mentions"] == {"parse": [], "roles": [RESPONDERS_ROLE]}
     assert "@everyone" not in content  # broken by a zero-width space, and not allowed to ping anyway
-    [escalation] = helpdesk_bot.journal.activity_since(0)["escalations"]
+    [escalation] = (await helpdesk_bot.journal.activity_since(0))["escalations"]
     assert escalation["answer_id"] == answer_id and escalation["platform"] == "discord"
 
 
@@ -307,7 +307,7 @@ async def test_long_answer_is_sent_in_several_messages_that_join_back(
     await connect(bot)
 
     _, messages = await ask(fake_discord, "How do I migrate a workspace?")
-    answer = bot.journal.answers()[-1]["answer"]
+    answer = (await bot.journal.answers())[-1]["answer"]
     assert len(answer) > MESSAGE_LIMIT and len(messages) >= 2
     assert all(len(m["content"]) <= MESSAGE_LIMIT for m in messages)
     joined = "".join(m["content"] for m in messages)
@@ -325,7 +325,7 @@ async def test_replies_in_the_answer_thread_continue_the_conversation(fake_disco
 
     question = await fake_discord.user_message(thread_id, f"<@{fake_discord.app_id}> how long is it valid?")
     [reply] = await fake_discord.wait_for_calls("POST", f"/channels/{thread_id}/messages")
-    follow_up = helpdesk_bot.journal.answers()[-1]
+    follow_up = (await helpdesk_bot.journal.answers())[-1]
     assert follow_up["question"] == "how long is it valid?"
     assert follow_up["standalone_query"].startswith("How do I reset my password?")
     assert "Resetting your password" in reply.body["content"]
@@ -430,7 +430,7 @@ async def test_an_expired_token_is_logged_and_the_next_question_answered(
 async def test_interactions_and_messages_of_other_bots_are_ignored(fake_discord, connect, helpdesk_bot):
     await connect(helpdesk_bot, discord_answer_threads=True)
     _, [message] = await ask(fake_discord, "How do I reset my password?")
-    answer_id = helpdesk_bot.journal.answers()[-1]["id"]
+    answer_id = (await helpdesk_bot.journal.answers())[-1]["id"]
     thread_id = message["id"]
     await fake_discord.wait_for_calls("POST", r"/channels/\d+/messages/\d+/threads")
     calls_before = len(fake_discord.calls)
@@ -441,24 +441,26 @@ async def test_interactions_and_messages_of_other_bots_are_ignored(fake_discord,
     await asyncio.sleep(0.5)
 
     assert fake_discord.calls[calls_before:] == []  # not even an acknowledgement
-    assert len(helpdesk_bot.journal.answers()) == 1 and not helpdesk_bot.journal.feedback_for(answer_id)
+    assert len(await helpdesk_bot.journal.answers()) == 1 and not (
+        await helpdesk_bot.journal.feedback_for(answer_id)
+    )
     assert command["member"]["user"]["bot"] and click["member"]["user"]["bot"]
 
 
 async def test_voting_twice_keeps_one_vote_the_latest(fake_discord, connect, helpdesk_bot):
     await connect(helpdesk_bot)
     _, [message] = await ask(fake_discord, "How do I start a refund?")
-    answer_id = helpdesk_bot.journal.answers()[-1]["id"]
+    answer_id = (await helpdesk_bot.journal.answers())[-1]["id"]
     for vote in ("up", "up", "down"):
         click = await fake_discord.click(message["id"], f"helpdesk:vote:{vote}:{answer_id}")
         await fake_discord.wait_for_calls("POST", f"/interactions/{click['id']}/")
-    assert helpdesk_bot.journal.feedback_for(answer_id) == [(-1, None, fake_discord.user["id"])]
+    assert (await helpdesk_bot.journal.feedback_for(answer_id)) == [(-1, None, fake_discord.user["id"])]
 
 
 async def test_a_vote_that_cannot_be_stored_is_reported_to_the_voter(fake_discord, connect, helpdesk_bot):
     await connect(helpdesk_bot)
     _, [message] = await ask(fake_discord, "How do I start a refund?")
-    answer_id = helpdesk_bot.journal.answers()[-1]["id"]
+    answer_id = (await helpdesk_bot.journal.answers())[-1]["id"]
     helpdesk_bot.journal.path.unlink()
     helpdesk_bot.journal.path.mkdir()  # an unusable journal, whoever runs the bot
     click = await fake_discord.click(message["id"], f"helpdesk:vote:up:{answer_id}")
@@ -491,7 +493,7 @@ async def test_a_trusted_reply_is_saved_then_answers_the_question_citing_its_aut
     _, [message] = await ask(fake_discord, "Can I pay in bitcoin?")
     thread_id = message["id"]
     await fake_discord.wait_for_calls("POST", r"/channels/\d+/messages/\d+/threads")
-    answer_id = helpdesk_bot.journal.answers()[-1]["id"]
+    answer_id = (await helpdesk_bot.journal.answers())[-1]["id"]
     click = await fake_discord.click(message["id"], f"helpdesk:escalate:{answer_id}")
     await fake_discord.wait_for_calls("POST", f"/interactions/{click['id']}/")
 
@@ -533,3 +535,26 @@ async def test_a_trusted_reply_is_saved_then_answers_the_question_citing_its_aut
     assert f"[Answered by Dana @\u200beveryone, {day}](<" in again["content"]
     assert f"/{thread_id}/{reply['id']}>)" in again["content"]
     assert len(fake_discord.calls_to("POST", f"/channels/{thread_id}/messages")) == 1  # one offer, to Dana
+
+
+async def test_replicas_on_one_database_answer_each_question_and_follow_up_once(
+    fake_discord, connect, helpdesk_bot, database_url
+):
+    pytest.importorskip("psycopg")
+    for _ in range(2):  # each replica connects to the gateway, and so receives every event
+        await connect(helpdesk_bot, database_url=database_url, discord_answer_threads=True)
+    _, [message] = await ask(fake_discord, "How do I reset my password?")
+    await fake_discord.wait_for_calls("POST", r"/channels/\d+/messages/\d+/threads")
+    thread_id = message["id"]
+    await fake_discord.user_message(thread_id, f"<@{fake_discord.app_id}> how long is it valid?")
+    await fake_discord.wait_for_calls("POST", f"/channels/{thread_id}/messages")
+    [vote] = [c["custom_id"] for c in message["components"][0]["components"] if "vote:up" in c["custom_id"]]
+    await fake_discord.click(message["id"], vote)
+    await fake_discord.wait_for_calls("POST", CALLBACK, count=2)
+    await asyncio.sleep(0.5)  # time for a second replica to answer, were it to
+
+    assert len(fake_discord.calls_to("POST", CALLBACK)) == 2  # one /ask and one click, each handled once
+    assert len(fake_discord.calls_to("POST", f"/channels/{thread_id}/messages")) == 1
+    answers = await helpdesk_bot.journal.answers()
+    assert [a["question"] for a in answers] == ["How do I reset my password?", "how long is it valid?"]
+    assert len(await helpdesk_bot.journal.feedback_for(answers[0]["id"])) == 1

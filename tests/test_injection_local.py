@@ -57,7 +57,7 @@ async def test_planted_instructions_are_quoted_at_most_never_followed_and_never_
             await server.stop()
 
     corpus = _plain(" ".join(path.read_text() for path in [*SAMPLE_KB.rglob("*.md"), planted]))
-    records = bot.journal.answers()
+    records = await bot.journal.answers()
     assert len(records) == len(QUESTIONS)
     for record in records:
         print(f"\n{record['question']!r} → refused={record['refused']}: {record['answer']!r}")

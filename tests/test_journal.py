@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 from conftest import answer_settings
 
-from bot.journal import _MIGRATIONS, Journal, JournalError
+from bot.journal import _MIGRATIONS, JournalError, SqliteJournal
 from bot.models import Answer, Question
 from bot.runtime import build_bot
 
@@ -64,7 +64,7 @@ async def test_a_second_vote_by_the_same_person_replaces_the_first(helpdesk_bot)
     await helpdesk_bot.feedback(answer.id, "down", "changed my mind", voter="U1")
     await helpdesk_bot.feedback(answer.id, "up")  # anonymous votes (no voter known) are all kept
     await helpdesk_bot.feedback(answer.id, "up")
-    votes = helpdesk_bot.journal.feedback_for(answer.id)
+    votes = await helpdesk_bot.journal.feedback_for(answer.id)
     assert sorted(votes, key=str) == sorted(
         [(-1, None, "U2"), (-1, "changed my mind", "U1"), (1, None, None), (1, None, None)], key=str
     )
@@ -90,24 +90,26 @@ async def test_a_journal_of_the_first_release_keeps_each_persons_latest_vote(tmp
         )
     old.close()
 
-    journal = Journal(path)
-    assert journal.feedback_for("a1") == [
+    journal = SqliteJournal(path)
+    assert (await journal.feedback_for("a1")) == [
         (-1, "wrong", "U1"),
         (1, None, "U2"),
         (1, None, None),
         (-1, None, None),
     ]
     await journal.record_feedback("a1", 1, None, "U2")
-    assert len(journal.feedback_for("a1")) == 4
-    assert Journal(path).answers()[0]["id"] == "a1"  # upgraded once; opening it again changes nothing
+    assert len(await journal.feedback_for("a1")) == 4
+    assert (await SqliteJournal(path).answers())[0][
+        "id"
+    ] == "a1"  # upgraded once; opening it again changes nothing
     with sqlite3.connect(path) as upgraded:
         assert upgraded.execute("PRAGMA user_version").fetchone() == (len(_MIGRATIONS),)
     upgraded.close()
 
 
 async def test_a_new_journal_is_created_on_first_use(tmp_path):
-    journal = Journal(tmp_path / "new" / "journal.sqlite3")
+    journal = SqliteJournal(tmp_path / "new" / "journal.sqlite3")
     assert not journal.path.exists()
     answer = Answer("Refunds take 14 days [1].", [], refused=False, confidence=0.9)
     await journal.record_answer(Question("refunds?"), answer)
-    assert [row["id"] for row in journal.answers()] == [answer.id]
+    assert [row["id"] for row in (await journal.answers())] == [answer.id]

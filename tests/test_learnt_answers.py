@@ -13,7 +13,7 @@ from fake_slack import FakeSlack, slack_settings
 from journal_seed import seed
 from typer.testing import CliRunner
 
-from bot.journal import Journal
+from bot.journal import SqliteJournal
 from bot.learning import AnswerLearning
 from connectors.cli import app
 from connectors.server import HelpdeskServer
@@ -24,13 +24,18 @@ TOKEN = "admin-token-do-not-log-0123456789"
 CONVERSATION = "C0SUPPORT:1.0"  # where journal_seed records its questions
 
 
+async def helpdesk(args: list[str], env: dict):
+    """Run the command line as a person would: outside this test's event loop."""
+    return await asyncio.to_thread(CliRunner().invoke, app, args, env=env)
+
+
 @pytest.fixture
 async def learning(tmp_path, make_kb):
     write(tmp_path / "kb/refunds.md", "# Refunds\n\nRefunds are issued within 14 days.\n")
     kb = make_kb()
     await kb.sync([FileSource(tmp_path / "kb", SourceOptions())])
     return AnswerLearning(
-        Journal(tmp_path / "data/journal.sqlite3"), kb, LearntAnswers.in_data_dir(kb.data_dir)
+        SqliteJournal(tmp_path / "data/journal.sqlite3"), kb, LearntAnswers.in_data_dir(kb.data_dir)
     )
 
 
@@ -54,16 +59,16 @@ async def test_a_saved_answer_is_searchable_at_once_listed_by_status_and_forgott
     assert hit.chunk.doc_id == f"learnt/{entry.id}" and hit.chunk.title == entry.citation_title
     assert entry.citation_title == f"Answered by Dana, {datetime.now(UTC).date().isoformat()}"
     env = {"HELPDESK_DATA_DIR": str(tmp_path / "data")}
-    status = CliRunner().invoke(app, ["status", "--json"], env=env)
+    status = await helpdesk(["status", "--json"], env)
     [listed] = json.loads(status.stdout)["learnt_answers"]["entries"]
     assert listed["id"] == entry.id and listed["question"] == "Can I pay in bitcoin?"
-    assert entry.id in CliRunner().invoke(app, ["status"], env=env).stdout
+    assert entry.id in (await helpdesk(["status"], env)).stdout
 
-    unknown = CliRunner().invoke(app, ["forget", "0123456789ab"], env=env)
+    unknown = await helpdesk(["forget", "0123456789ab"], env)
     assert unknown.exit_code == 1 and "No learnt answer '0123456789ab'" in unknown.output
 
     await learning.forget(entry.id)
-    assert learning.answers.entries() == []
+    assert await learning.answers.entries() == []
     hits = await learning.knowledge_base.search("refunds bitcoin Coinbase", k=5, mode="bm25")
     assert [hit.chunk.doc_id for hit in hits] == ["refunds"]  # the other sources stay
 
@@ -75,7 +80,8 @@ async def test_the_admin_page_lists_learnt_answers_and_removes_them(tmp_path, he
     row = await helpdesk_bot.journal.answer(refused.id)
     entry = await learning.save(row, "Yes <script>alert(1)</script>", "Dana", "U0DANA", "slack", None)
     async with FakeSlack() as fake_slack:
-        server = HelpdeskServer(slack_settings(tmp_path, fake_slack, admin_token=TOKEN), helpdesk_bot, kb)
+        settings = slack_settings(tmp_path, fake_slack, admin_token=TOKEN, data_dir=kb.data_dir)
+        server = HelpdeskServer(settings, helpdesk_bot, kb)
         await server.start()
         headers = {"Authorization": f"Bearer {TOKEN}"}
         try:
@@ -99,6 +105,6 @@ async def test_the_admin_page_lists_learnt_answers_and_removes_them(tmp_path, he
                     await asyncio.sleep(0.05)
         finally:
             await server.stop()
-    assert learning.answers.entries() == []
+    assert await learning.answers.entries() == []
     hits = await kb.search("Coinbase bitcoin", k=5, mode="bm25")
     assert all(not hit.chunk.doc_id.startswith("learnt/") for hit in hits)

@@ -24,7 +24,7 @@ from knowledge.sync_log import KEEP_AT_LEAST, KEEP_DAYS, SyncLog, sync_entry
 
 pgserver = pytest.importorskip("pgserver")
 psycopg = pytest.importorskip("psycopg")
-from knowledge.database import migrate  # noqa: E402
+from knowledge.database import MIGRATIONS, migrate  # noqa: E402
 from knowledge.postgres import PostgresBackend  # noqa: E402
 
 QUESTIONS = [
@@ -94,9 +94,9 @@ async def test_schema_is_migrated_once_and_a_second_sync_changes_only_what_chang
     assert embeddings.embedded - embedded < first.chunks_embedded  # the unchanged document was carried over
     assert (await kb.search("curved bananas"))[0].chunk.doc_id == "b"
     async with await psycopg.AsyncConnection.connect(database_url) as connection:
-        assert await migrate(connection) == 2
+        assert await migrate(connection) == len(MIGRATIONS)
         cursor = await connection.execute("SELECT version FROM schema_migrations")
-        assert await cursor.fetchall() == [(1,), (2,)]
+        assert await cursor.fetchall() == [(number,) for number in range(1, len(MIGRATIONS) + 1)]
 
 
 async def test_readers_keep_their_version_until_the_new_one_is_published(tmp_path, database_url):
@@ -240,7 +240,10 @@ def test_status_reports_the_version_the_database_serves(tmp_path, database_url):
     assert (code, served["state"], served["served"]) == (0, "ok", "v000001")
     assert served["documents"] == report.documents_total and served["passages"] > 0
     assert served["last_syncs"][0]["outcome"] == "ok" and served["last_syncs"][0]["version"] == "v000001"
-    assert served["learnt_answers"] == {"folder": str(tmp_path / "unused" / "learnt"), "entries": []}
+    assert served["learnt_answers"] == {
+        "kept_in": "the PostgreSQL database of HELPDESK_DATABASE_URL",
+        "entries": [],
+    }
     assert not (tmp_path / "unused").exists()
 
 

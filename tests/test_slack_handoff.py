@@ -86,7 +86,7 @@ async def test_ask_a_human_posts_the_question_and_answer_pinging_the_responders(
     # The asker sees under the answer that a person was asked; the votes stay.
     updated = await fake_slack.wait_for(lambda: ASKED in str(answer["blocks"]) and answer)
     assert _buttons(updated) == ["feedback_up", "feedback_down"]
-    [escalation] = helpdesk_bot.journal.activity_since(0)["escalations"]
+    [escalation] = (await helpdesk_bot.journal.activity_since(0))["escalations"]
     assert escalation["answer_id"] == answer_id and escalation["requested_by"] == ASKER
     assert escalation["platform"] == "slack" and escalation["posted_to"] == ESCALATION_CHANNEL
 

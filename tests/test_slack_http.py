@@ -133,7 +133,7 @@ async def test_mention_is_answered_in_its_thread_with_linked_sources(slack, fake
     answer_id = answer["metadata"]["event_payload"]["answer_id"]
     buttons = next(b for b in answer["blocks"] if b["type"] == "actions")["elements"]
     assert {b["value"] for b in buttons} == {answer_id}
-    assert kb_bot.journal.answers()[-1]["asker"] == ASKER
+    assert (await kb_bot.journal.answers())[-1]["asker"] == ASKER
     assert all(call.token == BOT_TOKEN for call in fake_slack.calls)
 
 
@@ -206,7 +206,7 @@ async def test_ack_is_immediate_while_the_answer_streams(tmp_path, fake_slack, k
     progress = [c.args for c in fake_slack.calls_to("chat.update") if "metadata" not in c.args]
     assert progress, "the streamed answer was never shown while it was being written"
     assert progress[0]["blocks"][0]["text"]["text"].endswith(" …")
-    assert streaming_bot.journal.answers()[-1]["generator"] == "openai"
+    assert (await streaming_bot.journal.answers())[-1]["generator"] == "openai"
 
 
 async def test_bad_signature_and_stale_timestamp_are_rejected(slack, fake_slack):
@@ -266,7 +266,7 @@ async def test_follow_up_in_the_bots_thread_needs_no_mention(slack, fake_slack, 
     assert answer["thread_ts"] == first["ts"]
     replies = fake_slack.calls_to("conversations.replies")[-1].args
     assert replies["ts"] == first["ts"]
-    record = kb_bot.journal.answers()[-1]
+    record = (await kb_bot.journal.answers())[-1]
     assert record["question"] == "how long is it valid?"
     assert record["standalone_query"].startswith("How do I reset my password?")
     assert "account/password.md" in all_text(answer)
@@ -300,7 +300,7 @@ async def test_feedback_click_is_stored_and_acknowledged(slack, fake_slack, kb_b
     status, ack_s, _ = await slack.post(block_action(answer, "feedback_down", user="U0VOTER"), form=True)
     assert status == 200 and ack_s < 1.0
     thanked = await fake_slack.wait_for(lambda: "Thanks for the feedback" in all_text(answer) and answer)
-    assert kb_bot.journal.feedback_for(answer_id) == [(-1, None, "U0VOTER")]
+    assert (await kb_bot.journal.feedback_for(answer_id)) == [(-1, None, "U0VOTER")]
     assert not any(block["type"] == "actions" for block in thanked["blocks"])
     assert thanked["metadata"]["event_payload"]["answer_id"] == answer_id
 
@@ -491,7 +491,7 @@ async def test_voting_twice_keeps_one_vote_the_latest(slack, fake_slack, kb_bot)
         status, _, _ = await slack.post(click, form=True)
         assert status == 200
         await fake_slack.wait_for(lambda n=updates: len(fake_slack.calls_to("chat.update")) > n)
-    assert sorted(kb_bot.journal.feedback_for(answer_id)) == [(-1, None, "U0VOTER"), (1, None, ASKER)]
+    assert sorted(await kb_bot.journal.feedback_for(answer_id)) == [(-1, None, "U0VOTER"), (1, None, ASKER)]
 
 
 async def test_a_vote_that_cannot_be_stored_is_reported_to_the_voter(slack, fake_slack, kb_bot):

@@ -16,6 +16,7 @@ from fake_slack import (
     signed_request,
     slack_settings,
 )
+from journal_seed import escalations_of
 
 from connectors.server import HelpdeskServer
 from connectors.slack_learning import NOT_TRUSTED, SAVE_ACTION
@@ -51,7 +52,11 @@ async def test_a_trusted_reply_is_saved_privately_and_then_answers_the_question_
     tmp_path, fake_slack, helpdesk_bot
 ):
     settings = slack_settings(
-        tmp_path, fake_slack, slack_escalation_channel="C0ESCALATE", slack_trusted_users=[SUPPORT_GROUP]
+        tmp_path,
+        fake_slack,
+        data_dir=helpdesk_bot.chain.retriever.knowledge_base.data_dir,  # where the bot keeps what it learns
+        slack_escalation_channel="C0ESCALATE",
+        slack_trusted_users=[SUPPORT_GROUP],
     )
     server = HelpdeskServer(settings, helpdesk_bot)
     await server.start()
@@ -61,7 +66,7 @@ async def test_a_trusted_reply_is_saved_privately_and_then_answers_the_question_
         await _post(session, event_callback(question))
         [answer] = await fake_slack.wait_for(lambda: fake_slack.answers(CHANNEL))
         await _post(session, block_action(answer, ESCALATION_ACTION), form=True)
-        await fake_slack.wait_for(lambda: helpdesk_bot.journal.activity_since(0)["escalations"])
+        await fake_slack.wait_for(escalations_of(helpdesk_bot.journal))
 
         # Someone untrusted replies: no offer. The person of the support team replies: offered, privately.
         await _post(
@@ -80,7 +85,7 @@ async def test_a_trusted_reply_is_saved_privately_and_then_answers_the_question_
         await _post(session, block_action(offer_message, SAVE_ACTION, user=STRANGER), form=True)
         await fake_slack.wait_for(lambda: any(e["text"] == NOT_TRUSTED for e in fake_slack.ephemeral))
         learnt = LearntAnswers.in_data_dir(helpdesk_bot.chain.retriever.knowledge_base.data_dir)
-        assert learnt.entries() == []
+        assert await learnt.entries() == []
 
         await _post(session, block_action(offer_message, SAVE_ACTION, user=SUPPORT), form=True)
         saved = await fake_slack.wait_for(
@@ -88,7 +93,7 @@ async def test_a_trusted_reply_is_saved_privately_and_then_answers_the_question_
                 e for e in fake_slack.ephemeral if e["user"] == SUPPORT and "Saved as answer" in e["text"]
             ]
         )
-        [entry] = learnt.entries()
+        [entry] = await learnt.entries()
         assert entry.question == QUESTION and entry.answered_by == "Dana <@U0X>"
         assert entry.answer == (
             "Yes: bitcoin payments go through Coinbase Commerce @channel at checkout.\n\nPick *Crypto*."

@@ -69,7 +69,7 @@ async def test_feedback_click_arrives_over_the_socket(socket_server, fake_slack,
 
     await fake_slack.send_envelope(block_action(answer, "feedback_up", user="U0FAN"), kind="interactive")
     await fake_slack.wait_for(lambda: helpdesk_bot.journal.feedback_for(answer_id))
-    assert helpdesk_bot.journal.feedback_for(answer_id) == [(1, None, "U0FAN")]
+    assert await helpdesk_bot.journal.feedback_for(answer_id) == [(1, None, "U0FAN")]
 
 
 async def test_socket_mode_serves_no_events_endpoint(socket_server):
