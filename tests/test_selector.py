@@ -107,7 +107,7 @@ async def test_a_reply_of_zero_is_not_in_context():
     assert draft.not_in_context and draft.text == ""
 
 
-async def test_the_model_reads_a_short_article_whole_in_reading_order():
+async def test_the_model_reads_the_rest_of_a_short_article_after_its_best_passage():
     intro, steps, tip = (
         ROWS.page_content,
         "1. Choose Format - Print Ranges - Edit.",
@@ -120,12 +120,12 @@ async def test_the_model_reads_a_short_article_whole_in_reading_order():
         steps,
         metadata={"doc_id": "print", "title": "Printing", "whole": [f"{intro}\n\n{steps}", overlapping]},
     )
+    # The best passage first, then what else the article says, in reading order and each once.
     assert [unit for _, unit in numbered_excerpts([document])] == [
-        "Rows to repeat are printed on every page.",
-        "Choose Format - Print Ranges - Edit.",
         steps,
+        "Rows to repeat are printed on every page.",
         tip,
     ]
-    draft = await ExcerptSelector(ScriptedModel("4", p_some=0.8)).acompose("q", "preview?", [document], None)
+    draft = await ExcerptSelector(ScriptedModel("3", p_some=0.8)).acompose("q", "preview?", [document], None)
     assert draft.text.startswith(tip)  # a sentence beyond the best passage can be quoted, and is grounded
     assert ground(draft.text, draft.sources).acceptable

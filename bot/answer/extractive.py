@@ -87,19 +87,25 @@ def candidate_units(
 ) -> list[tuple[int, int, str]]:
     """(rank, position, unit) for the units of each read document's best passage and of its next best ones.
 
-    With `whole`, a short document's units are all of them, in reading order. Besides the first `read`
+    With `whole`, a short document's other units follow them, in reading order. Besides the first `read`
     documents, the documents they name as see-also (they only point there) are read.
     """
     candidates = []
     for rank, document in _considered(documents, read):
-        text = whole_text(document) if whole else None
-        passages = [answer_units(text)] if text is not None else _passages_read(document)
         units = [
             unit
-            for passage in passages
-            for unit in (passage if text is not None else passage[:UNITS_PER_PASSAGE])
+            for passage in _passages_read(document)
+            for unit in passage[:UNITS_PER_PASSAGE]
             if not unit.rstrip("*_ ").endswith("?")  # a question restates; it does not answer
         ]
+        text = whole_text(document) if whole else None
+        if text is not None:
+            read_already = "\n".join(units)
+            units += [
+                unit
+                for unit in answer_units(text)
+                if unit not in read_already and not unit.rstrip("*_ ").endswith("?")
+            ]
         candidates.extend((rank, position, unit) for position, unit in enumerate(units))
     return candidates
 
