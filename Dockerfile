@@ -29,9 +29,9 @@ RUN pip install -e ".[postgres]" \
 
 # ---- runtime: the virtualenv and the code, run by an unprivileged user -----------------------------------
 FROM python:3.11-slim-bookworm
-# libgomp1: the OpenMP runtime llama.cpp and PyTorch compute with.
+# The C++ and OpenMP runtimes llama.cpp and PyTorch are linked against.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libgomp1 \
+    && apt-get install -y --no-install-recommends libgomp1 libstdc++6 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 10001 helpdesk \
     && mkdir /data \

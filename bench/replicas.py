@@ -65,6 +65,7 @@ async def _answers_per_second(
 
 
 async def _measure(
+    fake: FakeSlack,
     database_url: str,
     root: Path,
     generator: str,
@@ -74,7 +75,7 @@ async def _measure(
     in_flight: int,
 ) -> dict[int, list[float]]:
     figures: dict[int, list[float]] = {}
-    async with FakeSlack() as fake, aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
         environment = replica_environment(
             database_url,
             fake,
@@ -128,22 +129,31 @@ async def main() -> None:
             database_url = server.get_uri("helpdesk_bench")
             with tempfile.TemporaryDirectory(prefix="helpdesk-bench-") as folder:
                 root = Path(folder)
+                # One fake Slack for the whole run: its message timestamps, which the ledger keys, never repeat.
                 async with FakeSlack() as fake:
                     await run_sync(replica_environment(database_url, fake, SAMPLE_KB, root / "sync"), root)
-                results = {
-                    "extractive": await _measure(
-                        database_url, root, "extractive", [1, 3], args.questions, args.rounds, args.in_flight
-                    )
-                }
-                if args.local:
-                    results["local"] = await _measure(
-                        database_url, root, "local", [1, 3], args.local, 1, args.in_flight
-                    )
+                    results = {
+                        "extractive": await _measure(
+                            fake,
+                            database_url,
+                            root,
+                            "extractive",
+                            [1, 3],
+                            args.questions,
+                            args.rounds,
+                            args.in_flight,
+                        )
+                    }
+                    if args.local:
+                        results["local"] = await _measure(
+                            fake, database_url, root, "local", [1, 3], args.local, 1, args.in_flight
+                        )
         finally:
             server.cleanup()
     medians = {
         generator: {
-            f"{count} replicas": round(statistics.median(rates), 2) for count, rates in by_count.items()
+            f"{count} replica{'s' if count > 1 else ''}": round(statistics.median(rates), 2)
+            for count, rates in by_count.items()
         }
         for generator, by_count in results.items()
     }

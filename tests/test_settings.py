@@ -11,7 +11,6 @@ from pydantic import ValidationError
 
 from bot.settings import Settings
 
-
 # Where .env.example's variables for docker compose (not settings of the bot) begin.
 COMPOSE_ONLY_MARKER = "# --- docker-compose.yml only"
 
