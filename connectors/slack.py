@@ -137,6 +137,7 @@ class SlackConnector:
         self._socket: AsyncSocketModeHandler | None = None
         self._tasks: set[asyncio.Task] = set()
         self._answering: set[str] = set()  # ledger keys of the events this process is answering
+        self._claiming: dict[str, asyncio.Future[bool]] = {}  # claims this process is making, by first key
 
     @property
     def socket_mode(self) -> bool:
@@ -161,9 +162,13 @@ class SlackConnector:
         if body.get("type") != "event_callback" or not body.get("event_id"):
             return False
         key = f"event:{body['event_id']}"
-        if key in self._answering:
-            return False  # this process is alive and answering it: the retry is simply dropped
-        return await self.ledger.contains(key) and not await self.ledger.contains(_answered_key(key))
+        if not await self.ledger.contains(key) or await self.ledger.contains(_answered_key(key)):
+            return False
+        # Claimed and not answered: by this process (alive, so the retry is simply dropped), or another one.
+        claiming = self._claiming.get(key)
+        if claiming is not None:
+            return not await asyncio.shield(claiming)
+        return key not in self._answering
 
     async def start(self) -> None:
         """Check the token, then connect Socket Mode if configured (HTTP mode needs nothing more)."""
@@ -258,7 +263,14 @@ class SlackConnector:
         keys = [f"message:{event['channel']}:{event['ts']}"]
         if body.get("event_id"):
             keys.insert(0, f"event:{body['event_id']}")
-        if not await self.ledger.claim(*keys, ttl_s=CLAIM_LEASE_S):
+        claim = asyncio.ensure_future(self.ledger.claim(*keys, ttl_s=CLAIM_LEASE_S))
+        self._claiming[keys[0]] = claim
+        try:
+            claimed = await claim
+        finally:
+            if self._claiming.get(keys[0]) is claim:
+                del self._claiming[keys[0]]
+        if not claimed:
             log.info("Slack: event %s already answered; redelivery ignored", body.get("event_id"))
             return
         self._answering.update(keys)

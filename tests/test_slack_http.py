@@ -275,6 +275,22 @@ async def test_a_retry_waits_for_a_replica_answering_and_is_answered_once_that_r
     assert len(fake_slack.answers(CHANNEL)) == 1
 
 
+async def test_retries_reaching_the_replica_that_takes_the_event_are_acknowledged(slack, fake_slack):
+    payloads = [event_callback(mention(fake_slack, "How do I start a refund?")) for _ in range(20)]
+    retry = {"X-Slack-Retry-Reason": "http_timeout"}
+    statuses = await asyncio.gather(
+        *(
+            slack.post(payload, headers={**retry, "X-Slack-Retry-Num": str(attempt)} if attempt else {})
+            for payload in payloads
+            for attempt in range(3)
+        )
+    )
+    assert [status for status, _, _ in statuses] == [200] * 60  # no 503: this replica is alive
+    await fake_slack.wait_for(lambda: len(fake_slack.answers(CHANNEL)) == 20)
+    await asyncio.sleep(0.2)
+    assert len(fake_slack.answers(CHANNEL)) == 20
+
+
 async def test_follow_up_in_the_bots_thread_needs_no_mention(slack, fake_slack, kb_bot):
     first = mention(fake_slack, "How do I reset my password?")
     await slack.ask(first)
