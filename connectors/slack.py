@@ -25,7 +25,7 @@ from bot.journal import JournalError, UnknownAnswer
 from bot.runtime import open_learnt_answers
 from bot.service import HelpdeskBot
 from bot.settings import Settings
-from connectors.dedupe import DAY_S, open_ledger
+from connectors.dedupe import DAY_S, EVENT_TTL_S, open_ledger
 from connectors.slack_events import (
     history_from_replies,
     in_thread,
@@ -55,6 +55,13 @@ EVENTS_PATH = "/slack/events"
 THREAD_TTL_S = 30 * DAY_S
 REPLIES_LIMIT = 200
 STOP_GRACE_S = 10.0
+# How long a claim on an event holds unless the replica answering it renews it (every third of it): shorter
+# than the minute Slack waits before its second retry, so the retry of an event whose replica died while
+# answering finds the claim expired and is answered; far longer than a renewal takes on a loaded database.
+CLAIM_LEASE_S = 30.0
+# What a replica answers a retry of an event another replica is still answering: Slack then retries later,
+# and that retry is either dropped (answered meanwhile) or answered (the other replica died).
+IN_PROGRESS_ELSEWHERE = {"ok": False, "error": "event being answered; retry later"}
 _FEEDBACK_ACTION = re.compile(rf"^{FEEDBACK_ACTION_PREFIX}(up|down)$")
 VOTE_NOT_RECORDED = "Sorry, your vote could not be recorded right now. Please try again later."
 
@@ -130,6 +137,8 @@ class SlackConnector:
         self.app.error(self._on_error)
         self._socket: AsyncSocketModeHandler | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._answering: set[str] = set()  # ledger keys of the events this process is answering
+        self._claiming: dict[str, asyncio.Future[bool]] = {}  # claims this process is making, by first key
 
     @property
     def socket_mode(self) -> bool:
@@ -145,7 +154,22 @@ class SlackConnector:
         admitted = await self.gate.admit(request)
         if isinstance(admitted, web.Response):
             return admitted
+        if "X-Slack-Retry-Num" in request.headers and await self._answering_elsewhere(admitted.body):
+            return web.json_response(IN_PROGRESS_ELSEWHERE, status=503)
         return await to_aiohttp_response(await self.app.async_dispatch(admitted))
+
+    async def _answering_elsewhere(self, body: dict) -> bool:
+        """An event claimed by another process and not answered yet: it may be answering, or have died."""
+        if body.get("type") != "event_callback" or not body.get("event_id"):
+            return False
+        key = f"event:{body['event_id']}"
+        if not await self.ledger.contains(key) or await self.ledger.contains(_answered_key(key)):
+            return False
+        # Claimed and not answered: by this process (alive, so the retry is simply dropped), or another one.
+        claiming = self._claiming.get(key)
+        if claiming is not None:
+            return not await asyncio.shield(claiming)
+        return key not in self._answering
 
     async def start(self) -> None:
         """Check the token, then connect Socket Mode if configured (HTTP mode needs nothing more)."""
@@ -240,10 +264,39 @@ class SlackConnector:
         keys = [f"message:{event['channel']}:{event['ts']}"]
         if body.get("event_id"):
             keys.insert(0, f"event:{body['event_id']}")
-        if not await self.ledger.claim(*keys):
+        claim = asyncio.ensure_future(self.ledger.claim(*keys, ttl_s=CLAIM_LEASE_S))
+        self._claiming[keys[0]] = claim
+        try:
+            claimed = await claim
+        finally:
+            if self._claiming.get(keys[0]) is claim:
+                del self._claiming[keys[0]]
+        if not claimed:
             log.info("Slack: event %s already answered; redelivery ignored", body.get("event_id"))
             return
-        self._spawn(self._answer(event, bot_user_id), f"answer message {event['ts']}")
+        self._answering.update(keys)
+        self._spawn(self._answer_claimed(keys, event, bot_user_id), f"answer message {event['ts']}")
+
+    async def _answer_claimed(self, keys: list[str], event: dict, bot_user_id: str | None) -> None:
+        """Answer, renewing the claim meanwhile; then remember the event as answered for Slack's redeliveries."""
+        renewal = asyncio.create_task(self._renew_claim(keys))
+        try:
+            await self._answer(event, bot_user_id)  # posts an apology when answering fails
+            for key in keys:
+                await self.ledger.remember(key, EVENT_TTL_S)
+            await self.ledger.remember(_answered_key(keys[0]), EVENT_TTL_S)
+        finally:  # cancelled at shutdown: the claim expires, and a retry of the event is answered
+            renewal.cancel()
+            self._answering.difference_update(keys)
+
+    async def _renew_claim(self, keys: list[str]) -> None:
+        while True:
+            await asyncio.sleep(CLAIM_LEASE_S / 3)
+            try:
+                for key in keys:
+                    await self.ledger.remember(key, CLAIM_LEASE_S)
+            except Exception as error:  # the answer goes on; a retry may then answer the event again
+                log.warning("Slack: could not renew the claim on %s (%s)", keys[0], error)
 
     async def _answer(self, event: dict, bot_user_id: str | None) -> None:
         channel, root = event["channel"], thread_root(event)
@@ -316,6 +369,10 @@ class SlackConnector:
 
     async def _on_error(self, error: Exception, body: dict) -> None:
         log.error("Slack: error handling a %s request: %s: %s", body.get("type"), type(error).__name__, error)
+
+
+def _answered_key(claim_key: str) -> str:
+    return f"answered:{claim_key}"
 
 
 def _thread_key(channel: str, root: str) -> str:

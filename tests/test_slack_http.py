@@ -31,8 +31,9 @@ from fake_slack import (
 
 from bot.runtime import build_bot, open_sources
 from bot.settings import Settings
+from connectors.dedupe import open_ledger
 from connectors.server import HelpdeskServer
-from connectors.slack import VOTE_NOT_RECORDED
+from connectors.slack import IN_PROGRESS_ELSEWHERE, VOTE_NOT_RECORDED
 from connectors.slack_http import MAX_BODY_BYTES
 from knowledge.base import KnowledgeBase
 from knowledge.chunking import Chunker
@@ -252,6 +253,42 @@ async def test_retries_are_answered_once_even_after_a_restart(tmp_path, slack, f
         payload["event"]["ts"],
         unseen["event"]["ts"],
     ]
+
+
+async def test_a_retry_waits_for_a_replica_answering_and_is_answered_once_that_replica_died(
+    tmp_path, slack, fake_slack
+):
+    payload = event_callback(mention(fake_slack, "How do I start a refund?"))
+    keys = (f"event:{payload['event_id']}", f"message:{CHANNEL}:{payload['event']['ts']}")
+    another_replica = open_ledger(slack_settings(tmp_path, fake_slack), "slack-events")
+    assert await another_replica.claim(*keys, ttl_s=1.0)  # it took the event, then died before answering
+    retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    status, _, text = await slack.post(payload, headers=retry)
+    assert (status, json.loads(text)) == (503, IN_PROGRESS_ELSEWHERE)  # Slack retries later
+    await asyncio.sleep(1.2)  # its claim, never renewed, expires
+    status, _, _ = await slack.post(payload, headers={**retry, "X-Slack-Retry-Num": "2"})
+    assert status == 200
+    await fake_slack.wait_for(lambda: fake_slack.answers(CHANNEL))
+    status, _, _ = await slack.post(payload, headers={**retry, "X-Slack-Retry-Num": "3"})
+    assert status == 200  # answered: later retries are dropped
+    await asyncio.sleep(0.2)
+    assert len(fake_slack.answers(CHANNEL)) == 1
+
+
+async def test_retries_reaching_the_replica_that_takes_the_event_are_acknowledged(slack, fake_slack):
+    payloads = [event_callback(mention(fake_slack, "How do I start a refund?")) for _ in range(20)]
+    retry = {"X-Slack-Retry-Reason": "http_timeout"}
+    statuses = await asyncio.gather(
+        *(
+            slack.post(payload, headers={**retry, "X-Slack-Retry-Num": str(attempt)} if attempt else {})
+            for payload in payloads
+            for attempt in range(3)
+        )
+    )
+    assert [status for status, _, _ in statuses] == [200] * 60  # no 503: this replica is alive
+    await fake_slack.wait_for(lambda: len(fake_slack.answers(CHANNEL)) == 20)
+    await asyncio.sleep(0.2)
+    assert len(fake_slack.answers(CHANNEL)) == 20
 
 
 async def test_follow_up_in_the_bots_thread_needs_no_mention(slack, fake_slack, kb_bot):
