@@ -43,8 +43,8 @@ MORE_PASSAGE_MARGIN = 0.1
 # reworded questions whose best document was right, the best passage and its runners-up held every key fact
 # for 57 of 72 (Python FAQ), 49 of 56 (LibreOffice Help) and 36 of 40 (sample) questions; with documents of
 # at most 150 / 250 / 300 words read whole, 60 / 61 / 65, 51 / 54 / 54 and 36 / 36 / 36 (the sample's
-# articles are longer). Reading windows of 150–300 words around the best passage of every document instead
-# held more key facts, but the answer model chose worse among that many excerpts (sample: 3 of 19 answers lost).
+# articles are longer). Windows of 150–300 words around every document's best passage held more key facts
+# still, but the answer model chose worse among that many excerpts (sample: 3 of the first 19 answers lost).
 WHOLE_DOCUMENT_WORDS = 300
 # A document of at most this many words that names another document's title ("See How do I …?") points
 # the reader there: wherever it ranks, the documents it names follow it. Titles of fewer words than
