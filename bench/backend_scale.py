@@ -145,7 +145,10 @@ class Corpus:
         self.vectors = np.asarray(vectors, dtype=np.float32)
         asked = rng.choice(len(centres), QUERIES + WARMUP_QUERIES, replace=False)
         self.query_vectors = _near(np.asarray(centres)[asked], QUERY_NOISE, rng)
-        self.query_texts = [" ".join(chooser.sample(self.doc_words[d], QUERY_WORDS)) for d in asked]
+        self.query_texts = [
+            " ".join(chooser.sample(self.doc_words[d], min(QUERY_WORDS, len(self.doc_words[d]))))
+            for d in asked
+        ]
         self.documents = doc
 
     def _pad(self, size: int, vectors: list, centre: np.ndarray) -> None:
