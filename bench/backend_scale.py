@@ -191,15 +191,16 @@ class Corpus:
         )
 
 
-async def time_queries(corpus: Corpus, search) -> dict:
-    """Latency of `search(vector, text)` over the queries, after a warm-up."""
+async def time_queries(corpus: Corpus, search, limit: int | None = None) -> dict:
+    """Latency of `search(vector, text)` over the queries (the first `limit` of them), after a warm-up."""
     for vector, text in zip(
         corpus.query_vectors[:WARMUP_QUERIES], corpus.query_texts[:WARMUP_QUERIES], strict=True
     ):
         await search(vector, text)
     samples, loads = [], []
+    end = WARMUP_QUERIES + (limit or QUERIES)
     for vector, text in zip(
-        corpus.query_vectors[WARMUP_QUERIES:], corpus.query_texts[WARMUP_QUERIES:], strict=True
+        corpus.query_vectors[WARMUP_QUERIES:end], corpus.query_texts[WARMUP_QUERIES:end], strict=True
     ):
         started = time.perf_counter()
         await search(vector, text)
@@ -220,7 +221,7 @@ async def combined(version, vector: np.ndarray, text: str):
     return version.rate(scores, k=5, mode="hybrid")
 
 
-async def bench_files(corpus: Corpus, folder: Path) -> dict:
+async def bench_files(corpus: Corpus, folder: Path, limit: int | None) -> dict:
     backend = FilesBackend.in_data_dir(folder)
     started = time.perf_counter()
     written = await backend.write(corpus.new_version())
@@ -254,14 +255,14 @@ async def bench_files(corpus: Corpus, folder: Path) -> dict:
         "ingest_load": ingest_load,
         "load_s": round(loaded, 1),
         "vector": await time_queries(corpus, vector_search),
-        "keyword": await time_queries(corpus, keyword_search),
-        "combined": await time_queries(corpus, lambda v, t: combined(version, v, t)),
+        "keyword": await time_queries(corpus, keyword_search, limit),
+        "combined": await time_queries(corpus, lambda v, t: combined(version, v, t), limit),
         "recall_at_10": recall(found, corpus.exact_top(RECALL_K)),
         "disk_mb": round(sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20),
     }
 
 
-async def bench_postgres(corpus: Corpus, folder: Path) -> dict:
+async def bench_postgres(corpus: Corpus, folder: Path, limit: int | None) -> dict:
     import pgserver
 
     from knowledge.postgres import MIN_EF_SEARCH, PostgresBackend, _table
@@ -283,12 +284,17 @@ async def bench_postgres(corpus: Corpus, folder: Path) -> dict:
                 settings[name] = (await cursor.fetchone())[0]
             cursor = await connection.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
             settings["pgvector"] = (await cursor.fetchone())[0]
+        server.psql(
+            "ALTER SYSTEM SET log_min_duration_statement = 1000; ALTER SYSTEM SET log_min_messages = notice;"
+        )
+        server.psql("SELECT pg_reload_conf();")
         started = time.perf_counter()
         written = await backend.write(corpus.new_version())
         wrote = time.perf_counter() - started
         await backend.publish(written, {})
         ingest = time.perf_counter() - started
         ingest_load = load_average()
+        slow_statements = server_log_lines(Path(server.log))
         gc.collect()
         started = time.perf_counter()
         sound = await backend.load_newest_sound(DeterministicFakeEmbedding(size=DIMENSION))
@@ -307,7 +313,7 @@ async def bench_postgres(corpus: Corpus, folder: Path) -> dict:
                 return await version._keyword_top(connection, table, version._weights(query, entries), fetch)
 
             vector_figures = await time_queries(corpus, vector_search)
-            keyword_figures = await time_queries(corpus, keyword_search)
+            keyword_figures = await time_queries(corpus, keyword_search, limit)
             found = [
                 [row for row, _ in await version._nearest(connection, table, q, fetch)]
                 for q in corpus.query_vectors[WARMUP_QUERIES:]
@@ -324,10 +330,11 @@ async def bench_postgres(corpus: Corpus, folder: Path) -> dict:
             "ingest_s": round(ingest, 1),
             "ingest_per_s": round(len(corpus.chunks) / ingest),
             "ingest_load": ingest_load,
+            "ingest_statements": slow_statements,
             "load_s": round(loaded, 1),
             "vector": vector_figures,
             "keyword": keyword_figures,
-            "combined": await time_queries(corpus, lambda v, t: combined(version, v, t)),
+            "combined": await time_queries(corpus, lambda v, t: combined(version, v, t), limit),
             "recall_at_10": recall(found, corpus.exact_top(RECALL_K)),
             "disk_mb": round(size / 2**20),
         }
@@ -335,14 +342,23 @@ async def bench_postgres(corpus: Corpus, folder: Path) -> dict:
         server.cleanup()
 
 
-def run_one(size: int, backend: str) -> dict:
+def server_log_lines(log: Path) -> list[str]:
+    """The server's statements of a second or more (their duration first) and its notices, shortened."""
+    lines = []
+    for line in log.read_text(errors="replace").splitlines():
+        if "duration:" in line or "NOTICE:" in line:
+            lines.append(line.split("LOG:  ")[-1].split("]")[-1].strip()[:140])
+    return lines
+
+
+def run_one(size: int, backend: str, limit: int | None) -> dict:
     started = time.perf_counter()
     corpus = Corpus(size)
     generated = time.perf_counter() - started
     with tempfile.TemporaryDirectory(prefix=f"bench-{backend}-") as folder:
         Path(folder).chmod(0o777)  # pgserver runs PostgreSQL as its own user when started by root
         run = bench_files if backend == "files" else bench_postgres
-        figures = asyncio.run(run(corpus, Path(folder)))
+        figures = asyncio.run(run(corpus, Path(folder), limit))
     return {
         "size": size,
         "backend": backend,
@@ -360,14 +376,21 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--backends", nargs="+", default=["files", "postgres"], choices=["files", "postgres"])
     parser.add_argument("--out", type=Path, help="append one JSON line per run to this file")
+    parser.add_argument(
+        "--keyword-queries",
+        type=int,
+        help="time keyword and combined searches on this many queries (default: all)",
+    )
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.sizes[0], args.backends[0])))
+        print(json.dumps(run_one(args.sizes[0], args.backends[0], args.keyword_queries)))
         return
     for size in args.sizes:
         for backend in args.backends:
             command = [sys.executable, __file__, "--one", "--sizes", str(size), "--backends", backend]
+            if args.keyword_queries:
+                command += ["--keyword-queries", str(args.keyword_queries)]
             result = subprocess.run(command, capture_output=True, text=True)
             if result.returncode != 0:
                 print(result.stderr[-3000:], file=sys.stderr)
