@@ -312,6 +312,11 @@ async def bench_postgres(corpus: Corpus, folder: Path, limit: int | None) -> dic
                 entries = await version._entries(connection, list(query))
                 return await version._keyword_top(connection, table, version._weights(query, entries), fetch)
 
+            async def connect_only(vector, text):
+                async with backend.connect():
+                    pass
+
+            connect_figures = await time_queries(corpus, connect_only, limit)
             vector_figures = await time_queries(corpus, vector_search)
             keyword_figures = await time_queries(corpus, keyword_search, limit)
             found = [
@@ -335,6 +340,7 @@ async def bench_postgres(corpus: Corpus, folder: Path, limit: int | None) -> dic
             "vector": vector_figures,
             "keyword": keyword_figures,
             "combined": await time_queries(corpus, lambda v, t: combined(version, v, t), limit),
+            "connect": connect_figures,  # a new connection, as every search of the product opens
             "recall_at_10": recall(found, corpus.exact_top(RECALL_K)),
             "disk_mb": round(size / 2**20),
         }
