@@ -92,7 +92,8 @@ def _near(centres: np.ndarray, noise: float, rng: np.random.Generator) -> np.nda
 class Corpus:
     """A synthetic knowledge base of `size` index entries: chunks, their vectors, and the queries."""
 
-    def __init__(self, size: int, seed: int = SEED):
+    def __init__(self, size: int, seed: int = SEED, texts: bool = True):
+        """Without `texts` the passages are empty (the rest is the same corpus)."""
         rng = np.random.default_rng(seed)
         chooser = random.Random(seed)
         real, real_words, real_titles, lengths = dev_material()
@@ -119,15 +120,15 @@ class Corpus:
                 title = f"{real_titles[first[position]]} {chooser.choice(topic_words)}"
                 centre = doc_centres[position]
                 passage_vectors = _near(np.repeat(centre[None, :], passages, 0), PASSAGE_NOISE, rng)
-                texts = []
+                passage_texts = []
                 for number in range(passages):
                     length = chooser.choice(lengths)
                     own = int(rng.binomial(length, TOPIC_WORD_SHARE))
                     words = chooser.choices(topic_words, k=own) + chooser.choices(everything, k=length - own)
                     chooser.shuffle(words)
-                    texts.append(" ".join(words))
+                    passage_texts.append(" ".join(words) if texts else "")
                     self.chunks.append(
-                        Chunk(f"{key}#{number}", key, f"doc{doc:07d}", title, texts[-1], "bench")
+                        Chunk(f"{key}#{number}", key, f"doc{doc:07d}", title, passage_texts[-1], "bench")
                     )
                 vectors.extend(passage_vectors)
                 base = self.chunks[-1]
@@ -138,7 +139,7 @@ class Corpus:
                 self.chunks.append(base.document_entry())
                 vectors.append(_unit(passage_vectors.mean(0, keepdims=True))[0])
                 centres.append(centre)
-                self.doc_words.append(" ".join(texts).split())
+                self.doc_words.append(" ".join(passage_texts).split())
                 doc += 1
                 if len(self.chunks) >= size:
                     break
@@ -262,6 +263,29 @@ async def bench_files(corpus: Corpus, folder: Path, limit: int | None) -> dict:
     }
 
 
+async def bench_faiss_vectors(corpus: Corpus, folder: Path, limit: int | None) -> dict:
+    """The files backend's vector search alone: its FAISS index as IndexVersion.empty makes it, searched as
+    query_scores searches it (the index holds no texts, so nothing else of the backend is measured)."""
+    import faiss
+
+    started = time.perf_counter()
+    index = faiss.IndexScalarQuantizer(DIMENSION, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+    index.add(corpus.vectors)
+    added = time.perf_counter() - started
+    fetch = min(index.ntotal, FETCH_K)
+
+    async def vector_search(vector, text):
+        return index.search(vector[None, :], fetch)
+
+    found = [index.search(q[None, :], fetch)[1][0].tolist() for q in corpus.query_vectors[WARMUP_QUERIES:]]
+    return {
+        "configuration": "FAISS IndexScalarQuantizer fp16, inner product (exact): vector search only",
+        "faiss_add_s": round(added, 1),
+        "vector": await time_queries(corpus, vector_search),
+        "recall_at_10": recall(found, corpus.exact_top(RECALL_K)),
+    }
+
+
 async def bench_postgres(corpus: Corpus, folder: Path, limit: int | None) -> dict:
     import pgserver
 
@@ -359,11 +383,13 @@ def server_log_lines(log: Path) -> list[str]:
 
 def run_one(size: int, backend: str, limit: int | None) -> dict:
     started = time.perf_counter()
-    corpus = Corpus(size)
+    corpus = Corpus(size, texts=backend != "faiss-vectors")
     generated = time.perf_counter() - started
     with tempfile.TemporaryDirectory(prefix=f"bench-{backend}-") as folder:
         Path(folder).chmod(0o777)  # pgserver runs PostgreSQL as its own user when started by root
-        run = bench_files if backend == "files" else bench_postgres
+        run = {"files": bench_files, "postgres": bench_postgres, "faiss-vectors": bench_faiss_vectors}[
+            backend
+        ]
         figures = asyncio.run(run(corpus, Path(folder), limit))
     return {
         "size": size,
@@ -380,7 +406,9 @@ def run_one(size: int, backend: str, limit: int | None) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--backends", nargs="+", default=["files", "postgres"], choices=["files", "postgres"])
+    parser.add_argument(
+        "--backends", nargs="+", default=["files", "postgres"], choices=["files", "postgres", "faiss-vectors"]
+    )
     parser.add_argument("--out", type=Path, help="append one JSON line per run to this file")
     parser.add_argument(
         "--keyword-queries",
