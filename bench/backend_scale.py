@@ -222,19 +222,34 @@ async def combined(version, vector: np.ndarray, text: str):
     return version.rate(scores, k=5, mode="hybrid")
 
 
-async def bench_files(corpus: Corpus, folder: Path, limit: int | None) -> dict:
-    backend = FilesBackend.in_data_dir(folder)
+async def ingest(backend, corpus: Corpus) -> dict:
+    """Write and publish the corpus as a sync does once its vectors are computed; seconds taken."""
     started = time.perf_counter()
     written = await backend.write(corpus.new_version())
     wrote = time.perf_counter() - started
     await backend.publish(written, {})
-    ingest = time.perf_counter() - started
-    ingest_load = load_average()
+    seconds = time.perf_counter() - started
+    return {
+        "write_s": round(wrote, 1),
+        "ingest_s": round(seconds, 1),
+        "ingest_per_s": round(len(corpus.chunks) / seconds),
+        "ingest_load": load_average(),
+    }
+
+
+async def load(backend):
+    """The published version, read as a replica reads it when it starts; and the seconds it took."""
     gc.collect()
     started = time.perf_counter()
     sound = await backend.load_newest_sound(DeterministicFakeEmbedding(size=DIMENSION))
-    loaded = time.perf_counter() - started
-    version: IndexVersion = sound.version
+    return sound.version, time.perf_counter() - started
+
+
+async def bench_files(corpus: Corpus, folder: Path, limit: int | None) -> dict:
+    backend = FilesBackend.in_data_dir(folder)
+    ingested = await ingest(backend, corpus)
+    version: IndexVersion
+    version, loaded = await load(backend)
     fetch = min(len(version), FETCH_K)
 
     async def vector_search(vector, text):
@@ -250,10 +265,7 @@ async def bench_files(corpus: Corpus, folder: Path, limit: int | None) -> dict:
     ]
     return {
         "configuration": "FAISS IndexScalarQuantizer fp16, inner product (exact); bm25s in memory",
-        "write_s": round(wrote, 1),
-        "ingest_s": round(ingest, 1),
-        "ingest_per_s": round(len(corpus.chunks) / ingest),
-        "ingest_load": ingest_load,
+        **ingested,
         "load_s": round(loaded, 1),
         "vector": await time_queries(corpus, vector_search),
         "keyword": await time_queries(corpus, keyword_search, limit),
@@ -312,18 +324,9 @@ async def bench_postgres(corpus: Corpus, folder: Path, limit: int | None) -> dic
             "ALTER SYSTEM SET log_min_duration_statement = 1000; ALTER SYSTEM SET log_min_messages = notice;"
         )
         server.psql("SELECT pg_reload_conf();")
-        started = time.perf_counter()
-        written = await backend.write(corpus.new_version())
-        wrote = time.perf_counter() - started
-        await backend.publish(written, {})
-        ingest = time.perf_counter() - started
-        ingest_load = load_average()
+        ingested = await ingest(backend, corpus)
         slow_statements = server_log_lines(Path(server.log))
-        gc.collect()
-        started = time.perf_counter()
-        sound = await backend.load_newest_sound(DeterministicFakeEmbedding(size=DIMENSION))
-        loaded = time.perf_counter() - started
-        version = sound.version
+        version, loaded = await load(backend)
         table = _table(version.version_id)
         fetch = min(len(version), FETCH_K)
         async with backend.connect() as connection:
@@ -355,10 +358,7 @@ async def bench_postgres(corpus: Corpus, folder: Path, limit: int | None) -> dic
             "configuration": f"pgvector HNSW m=16 ef_construction=64 (defaults), ef_search={max(MIN_EF_SEARCH, fetch)}; "
             "full-text GIN + BM25 in SQL",
             "server": settings,
-            "write_s": round(wrote, 1),
-            "ingest_s": round(ingest, 1),
-            "ingest_per_s": round(len(corpus.chunks) / ingest),
-            "ingest_load": ingest_load,
+            **ingested,
             "ingest_statements": slow_statements,
             "load_s": round(loaded, 1),
             "vector": vector_figures,
