@@ -395,13 +395,19 @@ class PostgresVersion(RankedIndex):
         """The `fetch` rows of best BM25 score among those the full-text index finds for the query."""
         if not weights:
             return []
-        statement = sql.SQL(
-            "SELECT row, score FROM (SELECT p.row, {} AS score FROM {} p WHERE p.keywords @@ %(match)s::tsquery) s"
-            " WHERE score > 0 ORDER BY score DESC, row LIMIT %(fetch)s"
-        ).format(self._bm25(), table)
         parameters = {"terms": list(weights), "weights": list(weights.values()), "fetch": fetch}
-        cursor = await connection.execute(statement, {**parameters, "match": _tsquery(weights)})
+        cursor = await connection.execute(
+            self.keyword_top_sql(table), {**parameters, "match": _tsquery(weights)}
+        )
         return [(row, float(score)) for row, score in await cursor.fetchall()]
+
+    def keyword_top_sql(self, table) -> sql.Composable:
+        """SQL of `_keyword_top`. OFFSET 0 keeps the inner query whole, so each matching row's BM25 is computed
+        once: merged into the outer query, it would be computed again for `score > 0`."""
+        return sql.SQL(
+            "SELECT row, score FROM (SELECT p.row, {} AS score FROM {} p WHERE p.keywords @@ %(match)s::tsquery"
+            " OFFSET 0) s WHERE score > 0 ORDER BY score DESC, row LIMIT %(fetch)s"
+        ).format(self._bm25(), table)
 
     async def _documents(self, connection, table, doc_keys: list[str], vector, weights: dict[str, float]):
         """Cosine and BM25 score of every row of the given documents."""
