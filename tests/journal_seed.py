@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.journal import Journal, SqliteJournal
 from bot.models import Answer, Citation, Question
+
+
+def earlier_today(now: datetime, hours: float) -> datetime:
+    """`hours` before `now`, or midnight when that would fall on the day before (a test run just past midnight)."""
+    return max(now - timedelta(hours=hours), now.replace(hour=0, minute=0, second=0, microsecond=0))
 
 
 def escalations_of(journal: Journal):

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from browser import after_navigation, headless_chromium
 from fake_slack import FakeSlack, slack_settings
-from journal_seed import seed
+from journal_seed import earlier_today, seed
 
 from connectors.server import HelpdeskServer
 
@@ -42,7 +42,7 @@ async def _seed_journal(journal) -> None:
         platform="discord",
     )
     await seed(journal, "Can I pay in bitcoin?", NOW - timedelta(days=1), refused=True)
-    await seed(journal, "Do you take cryptocurrency?", NOW - timedelta(hours=2), refused=True, votes=(-1,))
+    await seed(journal, "Do you take cryptocurrency?", earlier_today(NOW, 2), refused=True, votes=(-1,))
     await seed(
         journal, "An old question about invoices", NOW - timedelta(days=20), cited=("billing/refunds",)
     )

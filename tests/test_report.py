@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import SMALL_KB, answer_settings, write
-from journal_seed import seed
+from journal_seed import earlier_today, seed
 from typer.testing import CliRunner
 
 from bot.report import STALE_AFTER_DAYS, build_report, parse_period
@@ -37,9 +37,7 @@ async def test_volume_votes_times_articles_syncs_and_escalations_of_the_period(h
         votes=(-1,),
         total_ms=600,
     )
-    bitcoin = await seed(
-        journal, "Can I pay in bitcoin?", NOW - timedelta(hours=1), refused=True, total_ms=200
-    )
+    bitcoin = await seed(journal, "Can I pay in bitcoin?", earlier_today(NOW, 1), refused=True, total_ms=200)
     await seed(journal, "An old question", NOW - timedelta(days=9), cited=("account/password",))
     await journal.record_escalation(bitcoin.id, "U0ASKER", "slack", "C0ESCALATE")
 
