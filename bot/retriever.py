@@ -52,6 +52,11 @@ class KnowledgeRetriever(BaseRetriever):
         return documents
 
 
+# Neighbouring passages share up to the chunker's overlap; a shared run shorter than this is a coincidence.
+MAX_OVERLAP_CHARS = 2000
+MIN_OVERLAP_CHARS = 20
+
+
 def passages_of(document: Document) -> list[str]:
     """A retrieved document's best passage, the next best ones, the one it announces, and (short) the others."""
     more = more_passages(document)
@@ -85,11 +90,6 @@ def _after_overlap(text: str, passage: str) -> str:
     if shared < MIN_OVERLAP_CHARS:
         return "\n\n" + passage
     return passage[shared:]
-
-
-# Neighbouring passages share up to the chunker's overlap; a shared run shorter than this is a coincidence.
-MAX_OVERLAP_CHARS = 2000
-MIN_OVERLAP_CHARS = 20
 
 
 def more_passages(document: Document) -> list[str]:

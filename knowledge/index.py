@@ -367,9 +367,9 @@ class RankedIndex:
         best, more = self._passages_for(doc_key, rows, candidates, keyword)
         more_chunks = tuple(self.chunks[r] for r in more)
         announced = self._announced(doc_key, best)
-        announced_chunk = self.chunks[announced] if announced is not None else None
-        whole = tuple(self.chunks[r] for r in self._whole(doc_key))
-        return Hit(self.chunks[best], score, dense, kw, document, more_chunks, announced_chunk, whole=whole)
+        return Hit(
+            self.chunks[best], score, dense, kw, document, more_chunks, announced, whole=self._whole(doc_key)
+        )
 
     def _follow_pointers(self, hits: list[Hit], cosines, keyword, mode, weight) -> list[Hit]:
         """The ranking with the documents a pointer document names moved up to follow it, at its score."""
@@ -424,19 +424,22 @@ class RankedIndex:
         floor = fits[best] - MORE_PASSAGE_MARGIN
         return best, [row for row in rest if fits[row] >= floor][:MORE_PASSAGES]
 
-    def _whole(self, doc_key: str) -> list[int]:
-        """The document's passages in reading order when they add up to at most WHOLE_DOCUMENT_WORDS words."""
-        passages = [r for r in self.rows_by_doc[doc_key] if self.chunks[r].kind == "passage"]
-        words = sum(len(self.chunks[r].text.split()) for r in passages)
-        return passages if words <= WHOLE_DOCUMENT_WORDS else []
+    def _passage_rows(self, doc_key: str) -> list[int]:
+        """The rows of a document's passages, in reading order."""
+        return [r for r in self.rows_by_doc[doc_key] if self.chunks[r].kind == "passage"]
 
-    def _announced(self, doc_key: str, row: int) -> int | None:
+    def _whole(self, doc_key: str) -> tuple[Chunk, ...]:
+        """The document's passages in reading order when they add up to at most WHOLE_DOCUMENT_WORDS words."""
+        passages = tuple(self.chunks[r] for r in self._passage_rows(doc_key))
+        return passages if sum(len(p.text.split()) for p in passages) <= WHOLE_DOCUMENT_WORDS else ()
+
+    def _announced(self, doc_key: str, row: int) -> Chunk | None:
         """The passage after `row` in its document when `row` ends by announcing it ("Here's how …:")."""
         if not announces_what_follows(self.chunks[row].text):
             return None
-        passages = [r for r in self.rows_by_doc[doc_key] if self.chunks[r].kind == "passage"]
+        passages = self._passage_rows(doc_key)
         position = passages.index(row) if row in passages else len(passages)
-        return passages[position + 1] if position + 1 < len(passages) else None
+        return self.chunks[passages[position + 1]] if position + 1 < len(passages) else None
 
 
 class IndexVersion(RankedIndex):

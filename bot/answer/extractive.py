@@ -82,6 +82,11 @@ def _considered(documents: list[Document], read: int) -> list[tuple[int, Documen
     ]
 
 
+def _restates(unit: str) -> bool:
+    """True for a question: it restates, it does not answer."""
+    return unit.rstrip("*_ ").endswith("?")
+
+
 def candidate_units(
     documents: list[Document], read: int = PASSAGES, *, whole: bool = False
 ) -> list[tuple[int, int, str]]:
@@ -96,16 +101,12 @@ def candidate_units(
             unit
             for passage in _passages_read(document)
             for unit in passage[:UNITS_PER_PASSAGE]
-            if not unit.rstrip("*_ ").endswith("?")  # a question restates; it does not answer
+            if not _restates(unit)
         ]
         text = whole_text(document) if whole else None
         if text is not None:
             read_already = "\n".join(units)
-            units += [
-                unit
-                for unit in answer_units(text)
-                if unit not in read_already and not unit.rstrip("*_ ").endswith("?")
-            ]
+            units += [unit for unit in answer_units(text) if unit not in read_already and not _restates(unit)]
         candidates.extend((rank, position, unit) for position, unit in enumerate(units))
     return candidates
 
