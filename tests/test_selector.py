@@ -7,9 +7,11 @@ from langchain_core.documents import Document
 
 from bot.answer.grounding import ground
 from bot.answer.selector import (
+    FILL_WORDS,
     MAX_ANSWER_WORDS,
     ExcerptSelector,
     chosen_numbers,
+    continued,
     numbered_excerpts,
     selection_prompt,
     with_steps,
@@ -129,3 +131,38 @@ async def test_the_model_reads_the_rest_of_a_short_article_after_its_best_passag
     draft = await ExcerptSelector(ScriptedModel("3", p_some=0.8)).acompose("q", "preview?", [document], None)
     assert draft.text.startswith(tip)  # a sentence beyond the best passage can be quoted, and is grounded
     assert ground(draft.text, draft.sources).acceptable
+
+
+SLOW_START = Document(
+    "Usually Python starts quickly on Windows, but sometimes it takes a long time to start up. "
+    "The cause is often a virus checker that scans every file Python reads. "
+    "Configure the virus checker to skip the Python folder.\n\n"
+    + " ".join(f"Background sentence number {i} about how start-up works." for i in range(1, 12)),
+    metadata={"doc_id": "slow", "title": "Why does Python take so long to start on Windows?"},
+)
+
+
+async def test_a_short_answer_goes_on_with_what_follows_its_excerpt_in_the_article():
+    draft = await ExcerptSelector(ScriptedModel("1", p_some=0.8)).acompose(
+        "q", "slow start?", [SLOW_START], None
+    )
+    # The model named the sentence that leads up to the answer; the answer goes on with the next ones.
+    assert draft.text.startswith("Usually Python starts quickly on Windows")
+    assert "virus checker that scans every file" in draft.text
+    assert "Configure the virus checker to skip the Python folder." in draft.text
+    words = len(draft.text.replace(" [1]", "").split())
+    assert words <= FILL_WORDS and "Background sentence number 1 " in draft.text
+    assert "Background sentence number 11" not in draft.text  # it stops at the word limit
+    grounded = ground(draft.text, draft.sources)
+    assert not grounded.dropped  # every added sentence is the article's own
+
+
+def test_units_already_quoted_are_not_repeated_and_a_long_answer_is_left_as_it_is():
+    units = [
+        (0, "The cause is often a virus checker that scans every file Python reads."),
+        (0, "Usually Python starts quickly on Windows, but sometimes it takes a long time to start up."),
+    ]
+    more = continued(units, [SLOW_START])
+    assert more[:2] == units and more[2][1] == "Configure the virus checker to skip the Python folder."
+    assert [unit for _, unit in more].count(units[0][1]) == 1
+    assert continued(units, [SLOW_START], fill=10) == units
