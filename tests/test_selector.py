@@ -13,6 +13,7 @@ from bot.answer.selector import (
     chosen_numbers,
     continued,
     numbered_excerpts,
+    paragraph_units,
     selection_prompt,
     with_steps,
     within_words,
@@ -137,7 +138,7 @@ SLOW_START = Document(
     "Usually Python starts quickly on Windows, but sometimes it takes a long time to start up. "
     "The cause is often a virus checker that scans every file Python reads. "
     "Configure the virus checker to skip the Python folder.\n\n"
-    + " ".join(f"Background sentence number {i} about how start-up works." for i in range(1, 12)),
+    + "\n\n".join(f"Background sentence number {i} about how start-up works." for i in range(1, 12)),
     metadata={"doc_id": "slow", "title": "Why does Python take so long to start on Windows?"},
 )
 
@@ -166,3 +167,40 @@ def test_units_already_quoted_are_not_repeated_and_a_long_answer_is_left_as_it_i
     assert more[:2] == units and more[2][1] == "Configure the virus checker to skip the Python folder."
     assert [unit for _, unit in more].count(units[0][1]) == 1
     assert continued(units, [SLOW_START], fill=10) == units
+
+
+REFUNDS = Document(
+    "## How to request a refund\n\n1. Go to Settings - Billing.\n2. Click Request refund.\n\n"
+    "Only the Owner can request a refund. You can also email support with the receipt number.\n\n"
+    "Most refund requests are decided within 2 business days. Approved refunds usually appear within "
+    "5-10 business days,\ndepending on your bank.\n\n## Taxes\n\nTax is refunded in proportion.",
+    metadata={"doc_id": "refunds", "title": "Refund policy"},
+)
+
+
+def test_units_are_grouped_by_paragraph():
+    assert paragraph_units(REFUNDS.page_content) == [
+        ["1. Go to Settings - Billing.\n2. Click Request refund."],
+        ["Only the Owner can request a refund.", "You can also email support with the receipt number."],
+        [
+            "Most refund requests are decided within 2 business days.",
+            "Approved refunds usually appear within 5-10 business days, depending on your bank.",
+        ],
+        ["Tax is refunded in proportion."],
+    ]
+
+
+def test_a_following_paragraph_is_added_whole_or_not_at_all():
+    chosen = [(0, "1. Go to Settings - Billing.\n2. Click Request refund.")]
+    # The rest of the paragraph after the chosen unit, then the next paragraph only if all of it fits.
+    tight = continued([(0, "Only the Owner can request a refund.")], [REFUNDS], fill=20)
+    assert [unit for _, unit in tight][1:] == ["You can also email support with the receipt number."]
+    assert [unit for _, unit in continued(chosen, [REFUNDS], fill=36)][1:] == [
+        "Only the Owner can request a refund.",
+        "You can also email support with the receipt number.",
+    ]  # "decided within 2 business days" never comes without "appear within 5-10 business days"
+    roomy = [unit for _, unit in continued(chosen, [REFUNDS], fill=50)]
+    assert roomy[-2:] == [
+        "Most refund requests are decided within 2 business days.",
+        "Approved refunds usually appear within 5-10 business days, depending on your bank.",
+    ]

@@ -49,6 +49,7 @@ MAX_ANSWER_WORDS = 220
 # the sample knowledge base unchanged; 70 keeps the median answer under 80 words with the voice's opening.
 FILL_WORDS = 70
 _NUMBER = re.compile(r"\d+")
+BLANK_LINE = re.compile(r"\n[ \t]*\n")
 # What the model may reply once the decision to answer is taken: one to three excerpt numbers. Without it a
 # greedy reply starts with "0" whenever "0" is likelier than each other digit alone, though the nine other
 # digits together are likelier.
@@ -117,35 +118,58 @@ def within_words(units: list[tuple[int, str]], limit: int = MAX_ANSWER_WORDS) ->
     return kept
 
 
-def reading_orders(document: Document) -> list[list[str]]:
-    """The document's answer units in reading order: a short one whole, else each passage handed on."""
+def paragraph_units(passage: str) -> list[list[str]]:
+    """A passage's answer units grouped by the paragraph they are in, in reading order."""
+    groups: list[list[str]] = []
+    cursor = 0
+    for unit in answer_units(passage):
+        head, tail = unit.split("\n")[0][:30], unit.split("\n")[-1][-30:]
+        start = passage.find(head, cursor)
+        if start < 0:  # reworded in the unit (a heading dropped, lines joined): keep it with the last group
+            start = cursor
+        if not groups or BLANK_LINE.search(passage, cursor, start):
+            groups.append([])
+        groups[-1].append(unit)
+        end = passage.find(tail, start)
+        cursor = end + len(tail) if end >= 0 else start
+    return groups
+
+
+def reading_orders(document: Document) -> list[list[list[str]]]:
+    """The document's paragraphs of answer units in reading order: a short one whole, else each passage."""
     text = whole_text(document)
     passages = [text] if text is not None else [document.page_content, *more_passages(document)]
-    return [answer_units(passage) for passage in passages]
+    return [paragraph_units(passage) for passage in passages]
 
 
 def continued(chosen: list[tuple[int, str]], documents: list[Document], fill: int = FILL_WORDS):
-    """The chosen units, then the units that follow the last of the first article's in its reading order.
+    """The chosen units, then what follows the last of the first article's: its paragraph, then the next ones.
 
-    Units are added while the answer stays within `fill` words; units already quoted are not repeated.
+    The rest of a paragraph, and each following paragraph, is added whole while the answer stays within
+    `fill` words: half a paragraph ("requests are decided within 2 business days", without "refunds appear
+    within 5–10 days") can mislead. Units already quoted are not repeated.
     """
     if not chosen:
         return chosen
     words = sum(len(unit.split()) for _, unit in chosen)
     rank = chosen[0][0]
     quoted = [unit for r, unit in chosen if r == rank]
-    for order in reading_orders(documents[rank]):
-        positions = [i for i, unit in enumerate(order) if any(unit in q or q in unit for q in quoted)]
+    for paragraphs in reading_orders(documents[rank]):
+        flat = [(number, unit) for number, units in enumerate(paragraphs) for unit in units]
+        positions = [i for i, (_, unit) in enumerate(flat) if any(unit in q or q in unit for q in quoted)]
         if not positions:
             continue
+        groups: dict[int, list[str]] = {}
+        for number, unit in flat[max(positions) + 1 :]:
+            if not any(unit in q for q in quoted):
+                groups.setdefault(number, []).append(unit)
         added = []
-        for unit in order[max(positions) + 1 :]:
-            if any(unit in q for q in quoted):
-                continue
-            if words + len(unit.split()) > fill:
+        for units in groups.values():
+            size = sum(len(unit.split()) for unit in units)
+            if words + size > fill:
                 break
-            added.append((rank, unit))
-            words += len(unit.split())
+            added += [(rank, unit) for unit in units]
+            words += size
         return [*chosen, *added]
     return chosen
 
