@@ -102,6 +102,16 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX discord_threads_expiry ON discord_threads (expires_at);
     """,
+    # 5: Discord's offers waiting for a click ("Post publicly", "Save as an answer"), for whichever replica
+    # gets the click.
+    """
+    CREATE TABLE discord_offers (
+        key text PRIMARY KEY,
+        offer jsonb NOT NULL,
+        expires_at timestamptz NOT NULL
+    );
+    CREATE INDEX discord_offers_expiry ON discord_offers (expires_at);
+    """,
 )
 # Held (per transaction) by whoever migrates, so replicas starting together migrate once.
 MIGRATION_LOCK = 7_301_115_001

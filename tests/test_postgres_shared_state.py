@@ -6,6 +6,7 @@ import asyncio
 import json
 import threading
 import time
+from datetime import timedelta
 
 import aiohttp
 import httpx
@@ -28,6 +29,7 @@ from bot.models import Question, Turn
 from bot.runtime import build_bot, close_database, open_database, open_learnt_answers, open_sources
 from connectors.admin import SESSION_COOKIE
 from connectors.dedupe import open_ledger
+from connectors.discord_offers import OffersInMemory, open_offers
 from connectors.server import HelpdeskServer
 from connectors.slack_learning import SAVE_ACTION
 from connectors.slack_render import ESCALATION_ACTION
@@ -194,6 +196,30 @@ async def test_discord_threads_are_remembered_by_every_replica(tmp_path, databas
         assert await other.turns("T1") is None
         await other.add("T1", "Hello again", "Hi.")
         assert await memory.turns("T1") == (Turn("user", "Hello again"), Turn("assistant", "Hi."))
+    finally:
+        await close_database(settings)
+        await close_database(replica)
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["postgres", "memory"])
+async def test_discord_offers_are_taken_once_and_expire(tmp_path, request, shared):
+    database_url = request.getfixturevalue("database_url") if shared else None
+    settings = answer_settings(tmp_path, database_url=database_url)
+    replica = answer_settings(tmp_path, database_url=database_url, data_dir=tmp_path / "replica")
+    day, past = timedelta(days=1), timedelta(seconds=-1)
+    publish, save = open_offers(settings, "publish", day), open_offers(settings, "save", day)
+    expired = open_offers(settings, "old", past)
+    other = open_offers(replica, "publish", day) if shared else publish
+    assert isinstance(publish, OffersInMemory) is not shared
+    try:
+        await publish.keep("A1", {"text": "Email billing.", "asker": 400000000000000007})
+        await save.keep("A1", {"text": "another kind"})
+        await expired.keep("A1", {"text": "too late"})
+        assert await other.get("A1") == {"text": "Email billing.", "asker": 400000000000000007}
+        taken = await asyncio.gather(other.take("A1"), publish.take("A1"))
+        assert sorted(taken, key=str) == [None, {"text": "Email billing.", "asker": 400000000000000007}]
+        assert await other.get("A1") is None and await save.get("A1") == {"text": "another kind"}
+        assert await expired.get("A1") is None and await expired.take("A1") is None
     finally:
         await close_database(settings)
         await close_database(replica)
