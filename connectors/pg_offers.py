@@ -33,20 +33,17 @@ class PostgresOffers:
             )
 
     async def get(self, key: str) -> dict | None:
-        async with self._connection() as connection:
-            cursor = await connection.execute(
-                "SELECT offer FROM discord_offers WHERE key = %s AND expires_at > now()",
-                (f"{self.kind}:{key}",),
-            )
-            row = await cursor.fetchone()
-        return None if row is None else row[0]
+        return await self._live("SELECT offer, expires_at > now() FROM discord_offers WHERE key = %s", key)
 
     async def take(self, key: str) -> dict | None:
+        # One statement: of two clicks at once, on two replicas, one gets the offer.
+        return await self._live(
+            "DELETE FROM discord_offers WHERE key = %s RETURNING offer, expires_at > now()", key
+        )
+
+    async def _live(self, statement: str, key: str) -> dict | None:
+        """The offer a statement returns with whether it is still live (its first and second columns)."""
         async with self._connection() as connection:
-            # One statement: of two clicks at once, on two replicas, one gets the offer.
-            cursor = await connection.execute(
-                "DELETE FROM discord_offers WHERE key = %s RETURNING offer, expires_at > now()",
-                (f"{self.kind}:{key}",),
-            )
+            cursor = await connection.execute(statement, (f"{self.kind}:{key}",))
             row = await cursor.fetchone()
         return row[0] if row is not None and row[1] else None
