@@ -393,6 +393,7 @@ async def bench_postgres(corpus: Corpus, folder: Path, limit: int | None) -> dic
                 settings[name] = (await cursor.fetchone())[0]
             cursor = await connection.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
             settings["pgvector"] = (await cursor.fetchone())[0]
+        settings["build_memory"] = backend.build_memory  # maintenance_work_mem of the index build
         server.psql(
             "ALTER SYSTEM SET log_min_duration_statement = 1000; ALTER SYSTEM SET log_min_messages = notice;"
         )

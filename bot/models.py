@@ -68,3 +68,12 @@ class Answer:
             "citations": [c.to_dict() for c in self.citations],
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
         }
+
+    def to_record(self) -> dict:
+        """Every field as JSON values, which `from_record` turns back into the same answer."""
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict) -> Answer:
+        """The answer `to_record` gave."""
+        return cls(**{**record, "citations": [Citation(**citation) for citation in record["citations"]]})

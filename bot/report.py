@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import re
@@ -109,7 +108,7 @@ async def build_report(
         for e in activity["escalations"]
     ]
     if knowledge_base is not None:
-        entries = await asyncio.to_thread(knowledge_base.sync_log.entries, since)
+        entries = await knowledge_base.sync_log.entries(since)
         report.syncs = [_sync_record(entry) for entry in entries]
     return report
 

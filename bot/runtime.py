@@ -43,7 +43,7 @@ def index_backend(settings: Settings) -> IndexBackend:
     database = open_database(settings)  # first: says what to install when the postgres extra is missing
     from knowledge.postgres import PostgresBackend
 
-    return PostgresBackend(database)
+    return PostgresBackend(database, settings.database_build_memory)
 
 
 def open_database(settings: Settings) -> Database:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -12,6 +13,9 @@ from bot.answer.decide import MIN_ANSWERABILITY, MIN_CONFIDENCE, MIN_SUPPORT
 from knowledge.sources.base import PlatformAccount
 
 SAMPLE_KNOWLEDGE_BASE = Path(__file__).resolve().parent.parent / "examples" / "acme-kb"
+# PostgreSQL's memory units, in kB, and the range of maintenance_work_mem it accepts (1 MB to 2 TB).
+POSTGRES_MEMORY_UNITS = {"kB": 1, "MB": 1024, "GB": 1024**2, "TB": 1024**3}
+POSTGRES_MEMORY_RANGE_KB = (1024, 2**31 - 1)
 
 
 class Settings(BaseSettings):
@@ -33,6 +37,11 @@ class Settings(BaseSettings):
         ge=2,
         le=100,
         description="Connections each bot process keeps open to HELPDESK_DATABASE_URL at most; empty = 5.",
+    )
+    database_build_memory: str | None = Field(
+        None,
+        description="Memory PostgreSQL may use to build an index version's HNSW graph during a sync "
+        "(maintenance_work_mem of that transaction), e.g. 512MB or 2GB; empty = 1GB.",
     )
     sources: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -186,6 +195,7 @@ class Settings(BaseSettings):
         "sync_cron",
         "database_url",
         "database_pool_size",
+        "database_build_memory",
         "model_cache_dir",
         "embedding_model",
         "openai_base_url",
@@ -213,6 +223,23 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_none(cls, value):
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_build_memory")
+    @classmethod
+    def _postgres_memory(cls, value: str | None) -> str | None:
+        """An amount of memory as PostgreSQL writes it (units kB, MB, GB, TB), within what it accepts."""
+        if value is None:
+            return None
+        match = re.fullmatch(r"\s*(\d+)\s*([kmgt]b)\s*", value, re.IGNORECASE)
+        unit = next((u for u in POSTGRES_MEMORY_UNITS if match and u.lower() == match[2].lower()), None)
+        low, high = POSTGRES_MEMORY_RANGE_KB
+        if unit is None or not low <= int(match[1]) * POSTGRES_MEMORY_UNITS[unit] <= high:
+            msg = (
+                f"HELPDESK_DATABASE_BUILD_MEMORY={value!r} is not an amount of memory PostgreSQL accepts: "
+                "write a number and a unit (kB, MB, GB or TB) between 1MB and 2TB, e.g. 512MB or 2GB"
+            )
+            raise ValueError(msg)
+        return f"{int(match[1])}{unit}"
 
     def source_specs(self) -> list[str]:
         """The configured sources, or the bundled sample knowledge base when none are set."""

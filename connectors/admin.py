@@ -215,7 +215,7 @@ class AdminPage:
             origins = version.manifest.get("origins", {})
             for document in version.manifest.get("documents", {}).values():
                 per_source[origins.get(document.get("origin"), {}).get("source", "?")] += 1
-        syncs = (await asyncio.to_thread(kb.sync_log.entries))[-SYNCS_SHOWN:][::-1]
+        syncs = (await kb.sync_log.entries())[-SYNCS_SHOWN:][::-1]
         for entry in syncs:
             entry["started"] = str(entry.get("started_at", "?"))[:19].replace("T", " ")
         return self._page(

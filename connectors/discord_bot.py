@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import discord
 from discord import app_commands
@@ -20,7 +20,8 @@ from connectors.dedupe import open_ledger
 from connectors.discord_endpoints import point_discord_at
 from connectors.discord_gateway import drop_malformed_events
 from connectors.discord_handoff import DiscordHandoff
-from connectors.discord_learning import DiscordLearning, SaveButton
+from connectors.discord_learning import SAVE_OFFERED_FOR, DiscordLearning, SaveButton
+from connectors.discord_offers import OffersError, open_offers
 from connectors.discord_render import render
 from connectors.thread_memory import ThreadMemoryError, open_thread_memory
 
@@ -33,8 +34,10 @@ UNKNOWN_ANSWER = "This answer is no longer on record, so the vote was not counte
 CONNECT_TIMEOUT_S = 60.0
 # Discord error codes meaning the interaction's token can no longer be used.
 EXPIRED_INTERACTION_CODES = {10062, 10015, 50027}
-# Private answers that may still be posted publicly, kept in memory.
-RECENT_ANSWERS = 500
+# How long a private answer can be posted publicly: Discord drops ephemeral messages when the app reloads,
+# so a click comes within hours; a day is plenty.
+PUBLISHABLE_FOR = timedelta(days=1)
+NOT_PUBLISHED = "Sorry, the answer could not be posted right now. Please try again in a moment."
 
 SendPart = Callable[..., Awaitable[discord.Message | None]]
 
@@ -191,7 +194,12 @@ class DiscordConnector:
         intents.guilds = True
         intents.guild_messages = settings.discord_answer_threads  # replies in answer threads
         self.learning = (
-            DiscordLearning(bot, settings.discord_trusted_role, open_learnt_answers(settings))
+            DiscordLearning(
+                bot,
+                settings.discord_trusted_role,
+                open_learnt_answers(settings),
+                open_offers(settings, "save", SAVE_OFFERED_FOR),
+            )
             if settings.discord_trusted_role and settings.discord_answer_threads
             else None
         )
@@ -207,7 +215,7 @@ class DiscordConnector:
         self.ledger = open_ledger(settings, "discord-events")
         self.connected = asyncio.Event()
         self._gateway: asyncio.Task | None = None
-        self._recent: OrderedDict[str, Answer] = OrderedDict()
+        self._publishable = open_offers(settings, "publish", PUBLISHABLE_FOR)  # private answers
         self.threads = open_thread_memory(settings)
 
     async def first_to_handle(self, event: discord.Interaction | discord.Message) -> bool:
@@ -322,19 +330,27 @@ class DiscordConnector:
             await self._apologise(interaction, public_thinking=not private)
             return
         if private:
-            self._remember_answer(answer)
+            try:
+                await self._publishable.keep(answer.id, answer.to_record())
+            except OffersError as error:
+                log.error("The private Discord answer %s cannot be posted publicly: %s", answer.id, error)
         await self._deliver(interaction, answer, private=private)
 
     async def publish(self, interaction: discord.Interaction, answer_id: str) -> None:
         """Post a private answer to the channel for everyone, as the clicker's interaction response."""
-        answer = self._recent.pop(answer_id, None)
-        if answer is None:
+        try:
+            record = await self._publishable.take(answer_id)
+        except OffersError as error:
+            log.error("Cannot post the Discord answer %s publicly: %s", answer_id, error)
+            await self._reply_privately(interaction, NOT_PUBLISHED)
+            return
+        if record is None:
             await self._reply_privately(
                 interaction, "This answer was already posted or is too old: ask again with /ask."
             )
             return
         if await self._defer(interaction, ephemeral=False):
-            await self._deliver(interaction, answer, private=False)
+            await self._deliver(interaction, Answer.from_record(record), private=False)
 
     async def record_vote(self, interaction: discord.Interaction, answer_id: str, vote: str) -> None:
         """Store a 👍/👎 through the bot service and acknowledge the click privately."""
@@ -413,11 +429,6 @@ class DiscordConnector:
             await interaction.followup.send(APOLOGY, ephemeral=True, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as error:
             _log_reply_failure(interaction, error, "the apology")
-
-    def _remember_answer(self, answer: Answer) -> None:
-        self._recent[answer.id] = answer
-        while len(self._recent) > RECENT_ANSWERS:
-            self._recent.popitem(last=False)
 
     async def _open_thread(
         self, interaction: discord.Interaction, message: discord.Message, answer: Answer

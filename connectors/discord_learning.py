@@ -10,35 +10,27 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import OrderedDict
-from dataclasses import dataclass
+from datetime import timedelta
 
 import discord
 
 from bot.learning import AnswerLearning, NotIndexedYet
 from bot.service import HelpdeskBot
+from connectors.discord_offers import OffersError, PendingOffers
 from connectors.discord_render import inert
 from knowledge.sources.learnt import LearntStore
 
 log = logging.getLogger(__name__)
 
 NO_MENTIONS = discord.AllowedMentions.none()
-# Offers waiting for a click, by reply message id; older ones expire (the person can reply again).
-PENDING_OFFERS = 500
+# How long an offer waits for its click (then the person can reply again): a week, Discord's longest
+# auto-archive of a thread.
+SAVE_OFFERED_FOR = timedelta(days=7)
 QUOTED_QUESTION_CHARS = 300
 NOT_TRUSTED = "Only members with the role HELPDESK_DISCORD_TRUSTED_ROLE names can save answers."
 NOT_YOURS = "Only the person who wrote this reply can save it as an answer."
 EXPIRED = "This offer has expired: reply in the thread again to be offered to save your reply."
 NOT_SAVED = "Sorry, the reply could not be saved right now. Please try again in a moment."
-
-
-@dataclass(frozen=True)
-class _Offer:
-    row: dict
-    author_id: int
-    author_name: str
-    text: str
-    link: str
 
 
 def offer_text(author_id: int, question: str) -> str:
@@ -99,10 +91,10 @@ async def _reply(interaction: discord.Interaction, text: str) -> None:
 class DiscordLearning:
     """Offers trusted people who reply in a refused or handed-off answer thread to save the reply."""
 
-    def __init__(self, bot: HelpdeskBot, trusted_role: int, answers: LearntStore):
+    def __init__(self, bot: HelpdeskBot, trusted_role: int, answers: LearntStore, offers: PendingOffers):
         self.learning = AnswerLearning.of(bot, answers)
         self.trusted_role = trusted_role
-        self._offers: OrderedDict[int, _Offer] = OrderedDict()
+        self.offers = offers  # by reply message id
 
     def trusted(self, member: discord.abc.User) -> bool:
         """The member has the trusted role (HELPDESK_DISCORD_TRUSTED_ROLE)."""
@@ -118,11 +110,15 @@ class DiscordLearning:
             return False
         if not self.trusted(message.author) or not message.content.strip():
             return True
-        self._offers[message.id] = _Offer(
-            row, message.author.id, message.author.display_name, message.clean_content, message.jump_url
-        )
-        while len(self._offers) > PENDING_OFFERS:
-            self._offers.popitem(last=False)
+        offer = {
+            "answer_id": row["id"],
+            "question": row["question"],
+            "author_id": message.author.id,
+            "author_name": message.author.display_name,
+            "text": message.clean_content,
+            "link": message.jump_url,
+        }
+        await self.offers.keep(str(message.id), offer)
         view = discord.ui.View(timeout=None)
         view.add_item(SaveButton(message.id))
         await message.channel.send(
@@ -139,17 +135,24 @@ class DiscordLearning:
         if not self.trusted(interaction.user):
             await _reply(interaction, NOT_TRUSTED)
             return
-        offer = self._offers.get(reply_id)
+        try:
+            offer = await self.offers.get(str(reply_id))
+        except OffersError as error:
+            log.error("Discord: cannot read the offer to save the reply %s: %s", reply_id, error)
+            await _reply(interaction, NOT_SAVED)
+            return
         if offer is None:
             await _reply(interaction, EXPIRED)
             return
-        if offer.author_id != interaction.user.id:
+        if offer["author_id"] != interaction.user.id:
             await _reply(interaction, NOT_YOURS)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
+        row = {"id": offer["answer_id"], "question": offer["question"]}
+        author_id = str(offer["author_id"])
         try:
             entry = await self.learning.save(
-                offer.row, offer.text, offer.author_name, str(offer.author_id), "discord", offer.link
+                row, offer["text"], offer["author_name"], author_id, "discord", offer["link"]
             )
         except NotIndexedYet as error:
             reply = str(error)
@@ -157,6 +160,15 @@ class DiscordLearning:
             log.warning("Discord: could not save the reply %s as an answer: %s", reply_id, error)
             reply = NOT_SAVED
         else:
-            self._offers.pop(reply_id, None)
+            await self._forget(reply_id)
             reply = saved_text(entry.id, entry.citation_title)
         await interaction.followup.send(reply, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    async def _forget(self, reply_id: int) -> None:
+        """Drop a saved reply's offer (a later click is told it expired)."""
+        try:
+            await self.offers.take(str(reply_id))
+        except OffersError as error:
+            log.warning(
+                "Discord: the offer to save the reply %s is kept until it expires: %s", reply_id, error
+            )

@@ -54,18 +54,18 @@ class WrittenVersion:
 class SyncRecord(Protocol):
     """The record of syncs, entries as `sync_entry` makes them: written by the sync, read by status, report, admin.
 
-    Blocking calls: run them off the event loop. Recording never fails the sync, only loses the entry.
+    Recording never fails the sync, only loses the entry.
     """
 
-    def record(self, entry: dict) -> None:
+    async def record(self, entry: dict) -> None:
         """Add a sync's entry, dropping those past the retention."""
         ...
 
-    def entries(self, since: datetime | None = None) -> list[dict]:
+    async def entries(self, since: datetime | None = None) -> list[dict]:
         """Syncs started at or after `since` (all kept, without it), oldest first."""
         ...
 
-    def recent(self, count: int = 5) -> list[dict]:
+    async def recent(self, count: int = 5) -> list[dict]:
         """The last `count` syncs, newest first."""
         ...
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import psycopg
 from pgvector.psycopg import register_vector_async
@@ -101,6 +101,16 @@ MIGRATIONS: tuple[str, ...] = (
         expires_at timestamptz NOT NULL
     );
     CREATE INDEX discord_threads_expiry ON discord_threads (expires_at);
+    """,
+    # 5: Discord's offers waiting for a click ("Post publicly", "Save as an answer"), for whichever replica
+    # gets the click.
+    """
+    CREATE TABLE discord_offers (
+        key text PRIMARY KEY,
+        offer jsonb NOT NULL,
+        expires_at timestamptz NOT NULL
+    );
+    CREATE INDEX discord_offers_expiry ON discord_offers (expires_at);
     """,
 )
 # Held (per transaction) by whoever migrates, so replicas starting together migrate once.
@@ -206,17 +216,6 @@ class Database:
             closer.cancel()  # it closes the pool
             with contextlib.suppress(asyncio.CancelledError):
                 await closer
-
-    @contextlib.contextmanager
-    def connect_blocking(self) -> Iterator[psycopg.Connection]:
-        """An autocommit connection of its own for blocking callers (run them off the event loop), for rare
-        calls such as recording a sync; no migration runs."""
-        try:
-            opened = psycopg.connect(self._url, autocommit=True)
-        except psycopg.OperationalError as error:
-            raise _unavailable(error) from None
-        with opened as connection:
-            yield connection
 
 
 async def _close_when_cancelled(pool: AsyncConnectionPool) -> None:

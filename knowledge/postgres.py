@@ -35,6 +35,11 @@ K1, B = _BM25.k1, _BM25.b
 # asked for, since it never returns more than this many. Not tuned yet; pgvector allows up to 1000.
 MIN_EF_SEARCH = 200
 MAX_EF_SEARCH = 1000
+# Memory the HNSW build of a sync may use unless HELPDESK_DATABASE_BUILD_MEMORY says (maintenance_work_mem, only
+# in the transaction that builds it): PostgreSQL's default, 64 MB, holds the graph of about 28k passages, and
+# a larger one goes on on disk, far slower (1M passages: 429k after 20 minutes); 1 GB holds about 450k
+# (a million take ~2 GB, docs/benchmarks.md) and suits a database server of 4 GB or more.
+BUILD_MEMORY = "1GB"
 # Versions kept: the one served and the one before it, which replicas that have not reloaded still search.
 KEEP_VERSIONS = 2
 
@@ -73,8 +78,9 @@ class PostgresBackend:
 
     where = "the PostgreSQL database of HELPDESK_DATABASE_URL"
 
-    def __init__(self, database: Database | str):
+    def __init__(self, database: Database | str, build_memory: str | None = None):
         self.database = database if isinstance(database, Database) else Database(database)
+        self.build_memory = build_memory or BUILD_MEMORY
         self.sync_log = PostgresSyncLog(self.database)
 
     def connect(self) -> contextlib.AbstractAsyncContextManager[psycopg.AsyncConnection]:
@@ -159,6 +165,7 @@ class PostgresBackend:
                 kept = cursor.rowcount
             await self._copy_chunks(connection, table, kept, new.chunks, new.vectors)
             await self._finish(connection, version_id, table, new.manifest)
+            await self._build_indexes(connection, table)
             cursor = await connection.execute(
                 "SELECT entries FROM index_versions WHERE id = %s", (version_id,)
             )
@@ -184,7 +191,7 @@ class PostgresBackend:
 
     @staticmethod
     async def _finish(connection, version_id: int, table, manifest: dict) -> None:
-        """Keyword statistics, the manifest's passage count, and the HNSW, full-text and document indexes."""
+        """Keyword statistics and the manifest's passage count."""
         await connection.execute(
             sql.SQL(
                 "INSERT INTO index_terms (version_id, term, entries)"
@@ -202,6 +209,12 @@ class PostgresBackend:
         await connection.execute(
             "UPDATE index_versions SET entries = %s, mean_length = %s, manifest = %s WHERE id = %s",
             (entries, float(mean_length), Jsonb(manifest), version_id),
+        )
+
+    async def _build_indexes(self, connection, table) -> None:
+        """The HNSW, full-text and document indexes, built with `build_memory` (in this transaction only)."""
+        await connection.execute(
+            sql.SQL("SET LOCAL maintenance_work_mem = {}").format(sql.Literal(self.build_memory))
         )
         for index in (
             "CREATE INDEX ON {} USING hnsw (embedding vector_ip_ops)",
@@ -246,7 +259,7 @@ class PostgresBackend:
                 "SELECT v.id, v.manifest FROM served_version s JOIN index_versions v ON v.id = s.version_id"
             )
             served = await cursor.fetchone()
-        last_syncs = await asyncio.to_thread(self.sync_log.recent, syncs)
+        last_syncs = await self.sync_log.recent(syncs)
         name = version_name(served[0]) if served else None
         report: dict = {"index": "PostgreSQL", "state": "ok" if served else "empty"}
         report.update(published=name, served=name)
@@ -257,21 +270,19 @@ class PostgresBackend:
 
 
 class PostgresSyncLog:
-    """The record of syncs in the `sync_history` table: the data directory's syncs.jsonl entries and retention.
-
-    Its calls block: run them off the event loop. Before the first sync has migrated the schema it is empty.
-    """
+    """The record of syncs in the `sync_history` table: the data directory's syncs.jsonl entries and retention,
+    through the process's pool of connections."""
 
     def __init__(self, database: Database):
         self.database = database
 
-    def record(self, entry: dict) -> None:
+    async def record(self, entry: dict) -> None:
         """Add a sync's entry, dropping those past the retention (the last KEEP_AT_LEAST are kept however old)."""
         cutoff = entry_started(entry) - timedelta(days=KEEP_DAYS)
         try:
-            with self.database.connect_blocking() as connection, connection.transaction():
-                connection.execute("INSERT INTO sync_history (entry) VALUES (%s)", (Jsonb(entry),))
-                connection.execute(
+            async with self.database.connect() as connection, connection.transaction():
+                await connection.execute("INSERT INTO sync_history (entry) VALUES (%s)", (Jsonb(entry),))
+                await connection.execute(
                     "DELETE FROM sync_history WHERE (entry->>'started_at')::timestamptz < %s"
                     " AND id NOT IN (SELECT id FROM sync_history ORDER BY id DESC LIMIT %s)",
                     (cutoff, KEEP_AT_LEAST),
@@ -279,26 +290,24 @@ class PostgresSyncLog:
         except (psycopg.Error, DatabaseUnavailable) as failure:
             log.warning("Could not record the sync in the database: %s", failure)
 
-    def entries(self, since: datetime | None = None) -> list[dict]:
+    async def entries(self, since: datetime | None = None) -> list[dict]:
         """Syncs started at or after `since` (all kept, without it), oldest first."""
-        return self._select(
+        return await self._select(
             "SELECT entry FROM sync_history WHERE %(since)s::timestamptz IS NULL"
             " OR (entry->>'started_at')::timestamptz >= %(since)s ORDER BY id",
             {"since": since},
         )
 
-    def recent(self, count: int = 5) -> list[dict]:
+    async def recent(self, count: int = 5) -> list[dict]:
         """The last `count` syncs, newest first."""
-        return self._select(
+        return await self._select(
             "SELECT entry FROM sync_history ORDER BY id DESC LIMIT %(count)s", {"count": count}
         )
 
-    def _select(self, statement: str, parameters: dict) -> list[dict]:
-        with self.database.connect_blocking() as connection:
-            try:
-                return [entry for (entry,) in connection.execute(statement, parameters).fetchall()]
-            except psycopg.errors.UndefinedTable:  # the schema is migrated by the first sync or status
-                return []
+    async def _select(self, statement: str, parameters: dict) -> list[dict]:
+        async with self.database.connect() as connection:
+            cursor = await connection.execute(statement, parameters)
+            return [entry for (entry,) in await cursor.fetchall()]
 
 
 class PostgresVersion(RankedIndex):

@@ -109,10 +109,10 @@ class KnowledgeSync:
             try:
                 report = await self._run_locked(sources, prune_unlisted, progress)
             except Exception as error:
-                await asyncio.to_thread(self.sync_log.record, sync_entry(started_at, error=error))
+                await self.sync_log.record(sync_entry(started_at, error=error))
                 raise
             report.seconds = time.perf_counter() - started
-            await asyncio.to_thread(self.sync_log.record, sync_entry(started_at, report=report))
+            await self.sync_log.record(sync_entry(started_at, report=report))
         return report
 
     async def _run_locked(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -69,8 +70,11 @@ class SyncLog:
         """The record of the syncs of an index's data directory."""
         return cls(store.root.parent / "syncs.jsonl")
 
-    def record(self, entry: dict) -> None:
+    async def record(self, entry: dict) -> None:
         """Append a sync's entry, dropping those past the retention."""
+        await asyncio.to_thread(self._record, entry)
+
+    def _record(self, entry: dict) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as lines:
@@ -80,7 +84,7 @@ class SyncLog:
             log.warning("Could not record the sync in %s: %s", self.path, failure)
 
     def _prune(self, now: datetime) -> None:
-        entries = self.entries()
+        entries = self.read()
         cutoff = now - timedelta(days=KEEP_DAYS)
         if not entries or entry_started(entries[0]) >= cutoff - PRUNE_SLACK:
             return
@@ -95,8 +99,16 @@ class SyncLog:
         staging.write_text("".join(json.dumps(entry) + "\n" for entry in kept), encoding="utf-8")
         os.replace(staging, self.path)
 
-    def entries(self, since: datetime | None = None) -> list[dict]:
+    async def entries(self, since: datetime | None = None) -> list[dict]:
         """Syncs started at or after `since` (all kept, without it), oldest first; unreadable lines left out."""
+        return await asyncio.to_thread(self.read, since)
+
+    async def recent(self, count: int = 5) -> list[dict]:
+        """The last `count` syncs, newest first."""
+        return await asyncio.to_thread(self.last, count)
+
+    def read(self, since: datetime | None = None) -> list[dict]:
+        """`entries`, read at once (blocking)."""
         try:
             text = self.path.read_text(encoding="utf-8")
         except (FileNotFoundError, NotADirectoryError):
@@ -111,6 +123,6 @@ class SyncLog:
                 entries.append(entry)
         return entries
 
-    def recent(self, count: int = 5) -> list[dict]:
-        """The last `count` syncs, newest first."""
-        return self.entries()[-count:][::-1]
+    def last(self, count: int) -> list[dict]:
+        """`recent`, read at once (blocking)."""
+        return self.read()[-count:][::-1]

@@ -111,5 +111,5 @@ def index_health(store: IndexStore, syncs: int = 5) -> dict:
         manifest = json.loads((path / "manifest.json").read_text())
         report.update(_counts(path, manifest), created_at=manifest.get("created_at"))
     report["damaged"] = {name: problem for name, (health, problem) in versions.items() if problem}
-    report["last_syncs"] = SyncLog.of(store).recent(syncs)
+    report["last_syncs"] = SyncLog.of(store).last(syncs)
     return report

@@ -147,7 +147,7 @@ async def test_the_pages_in_a_real_browser(admin, helpdesk_bot):
         seen = await asyncio.to_thread(visit)
         kb = helpdesk_bot.chain.retriever.knowledge_base
         for _ in range(200):
-            if len(kb.sync_log.entries()) == 2:
+            if len(await kb.sync_log.entries()) == 2:
                 break
             await asyncio.sleep(0.05)
 

@@ -558,3 +558,59 @@ async def test_replicas_on_one_database_answer_each_question_and_follow_up_once(
     answers = await helpdesk_bot.journal.answers()
     assert [a["question"] for a in answers] == ["How do I reset my password?", "how long is it valid?"]
     assert len(await helpdesk_bot.journal.feedback_for(answers[0]["id"])) == 1
+
+
+async def test_offers_made_by_one_replica_are_taken_up_by_another(
+    fake_discord, connect, helpdesk_bot, database_url
+):
+    psycopg = pytest.importorskip("psycopg")
+    fake_discord.guild_roles.append(SUPPORT_ROLE)
+    fake_discord.member_roles[SUPPORT["id"]] = [SUPPORT_ROLE]
+    options = {
+        "database_url": database_url,
+        "discord_answer_threads": True,
+        "discord_escalation_channel": ESCALATION_CHANNEL,
+        "discord_trusted_role": int(SUPPORT_ROLE),
+    }
+    # One replica offers to post a private answer publicly, and a support person's reply to be saved…
+    first = await connect(helpdesk_bot, **options)
+    _, [private] = await ask(fake_discord, "How do I reset my password?", private=True)
+    _, [too_old] = await ask(fake_discord, "How do I start a refund?", private=True)
+    _, [message] = await ask(fake_discord, "Can I pay in bitcoin?")
+    thread_id = message["id"]
+    await fake_discord.wait_for_calls("POST", r"/channels/\d+/messages/\d+/threads")
+    [reset, refund, bitcoin] = [a["id"] for a in await helpdesk_bot.journal.answers()]
+    click = await fake_discord.click(message["id"], f"helpdesk:escalate:{bitcoin}")
+    await fake_discord.wait_for_calls("POST", f"/interactions/{click['id']}/")
+    reply = await fake_discord.user_message(
+        thread_id, "Yes, through Coinbase Commerce.", mentions_bot=False, author=SUPPORT
+    )
+    await fake_discord.wait_for_calls("POST", f"/channels/{thread_id}/messages")
+    save = f"helpdesk:learn:{reply['id']}"
+    [offer] = [m for m in fake_discord.messages.values() if save in str(m["components"])]
+    await first.stop()
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
+        await connection.execute(
+            "UPDATE discord_offers SET expires_at = now() - interval '1 second' WHERE key = %s",
+            (f"publish:{refund}",),
+        )
+
+    # …and another replica, which gets the clicks, takes them up.
+    await connect(helpdesk_bot, **options)
+    posting = await fake_discord.click(private["id"], f"helpdesk:publish:{reset}")
+    await fake_discord.wait_for_calls("POST", WEBHOOK + posting["token"])
+    [public] = fake_discord.interaction_messages(posting)
+    assert public["content"] == private["content"] and not public["flags"] & EPHEMERAL
+    click = await fake_discord.click(offer["id"], save, user=SUPPORT)
+    [confirmation] = await fake_discord.wait_for_calls("POST", WEBHOOK + click["token"])
+    assert confirmation.body["content"].startswith("Saved as answer `")
+
+    # An offer past its time is turned down, as is one already taken up.
+    for message_id, custom_id, expected in [
+        (too_old["id"], f"helpdesk:publish:{refund}", "already posted or is too old"),
+        (private["id"], f"helpdesk:publish:{reset}", "already posted or is too old"),
+        (offer["id"], save, "This offer has expired"),
+    ]:
+        click = await fake_discord.click(message_id, custom_id, user=SUPPORT)
+        [*_, turned_down] = await fake_discord.wait_for_calls("POST", f"/interactions/{click['id']}/")
+        assert expected in turned_down.body["data"]["content"]

@@ -268,28 +268,63 @@ async def test_the_database_keeps_the_same_record_of_syncs_as_the_data_directory
     await files.sync(_sample())
     await database.sync(_sample())
 
-    [file_entry] = files.sync_log.entries()
+    [file_entry] = await files.sync_log.entries()
     since = datetime.now(UTC) - timedelta(days=30)
-    [entry] = await asyncio.to_thread(database.sync_log.entries, since)  # what the report reads
+    [entry] = await database.sync_log.entries(since)  # what the report reads
     assert entry.keys() == file_entry.keys() and entry["added_documents"] == file_entry["added_documents"]
     assert entry["outcome"] == "ok" and entry["version"] == "v000001"
     assert (await database.backend.health())["last_syncs"] == [entry]  # what `helpdesk status` reads
     assert database.sync_log is database.backend.sync_log and not (tmp_path / "data" / "syncs.jsonl").exists()
-    assert await asyncio.to_thread(database.sync_log.entries, datetime.now(UTC) + timedelta(days=1)) == []
+    assert await database.sync_log.entries(datetime.now(UTC) + timedelta(days=1)) == []
 
 
-def test_the_database_drops_old_syncs_like_the_data_directory(tmp_path, database_url):
+async def test_the_database_drops_old_syncs_like_the_data_directory(tmp_path, database_url):
     files, database = SyncLog(tmp_path / "syncs.jsonl"), PostgresBackend(database_url).sync_log
-    assert database.entries() == database.recent() == []  # nothing migrated yet: no syncs
-    asyncio.run(PostgresBackend(database_url).check_writable())  # migrates
+    assert await database.entries() == await database.recent() == []  # a new database: no syncs
     now = datetime(2026, 12, 6, tzinfo=UTC)
     moments = [now - timedelta(days=KEEP_DAYS + 40 - day) for day in range(KEEP_AT_LEAST + 5)]
     for started in [*moments, now - timedelta(days=KEEP_DAYS - 1), now]:
         entry = sync_entry(started)
-        files.record(entry)
-        database.record(entry)
-    assert database.entries() == files.entries() and len(files.entries()) == KEEP_AT_LEAST
-    assert database.recent(3) == files.recent(3)
+        await files.record(entry)
+        await database.record(entry)
+    assert await database.entries() == await files.entries() and len(await files.entries()) == KEEP_AT_LEAST
+    assert await database.recent(3) == await files.recent(3)
+    await database.database.close()
+
+
+async def test_the_index_is_built_with_the_build_memory_in_its_transaction_only(tmp_path, database_url):
+    from bot.runtime import close_database, index_backend, open_database
+    from bot.settings import Settings
+
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
+        # The memory each CREATE INDEX ran with, recorded by the server as it runs.
+        await connection.execute("CREATE TABLE index_builds (index text, memory text)")
+        await connection.execute(
+            "CREATE FUNCTION note_build() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " INSERT INTO index_builds SELECT object_identity, current_setting('maintenance_work_mem')"
+            " FROM pg_event_trigger_ddl_commands(); END $$"
+        )
+        await connection.execute(
+            "CREATE EVENT TRIGGER note_build ON ddl_command_end WHEN TAG IN ('CREATE INDEX')"
+            " EXECUTE FUNCTION note_build()"
+        )
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, database_build_memory="96mb")
+    kb = KnowledgeBase(
+        settings.data_dir, CountingEmbeddings(size=32), Chunker(400, 50), "fake", index_backend(settings)
+    )
+    try:
+        await kb.sync(_sample())
+        async with open_database(settings).connect() as connection:
+            cursor = await connection.execute("SELECT index, memory FROM index_builds")
+            builds = await cursor.fetchall()
+            cursor = await connection.execute("SHOW maintenance_work_mem")
+            after = (await cursor.fetchone())[0]
+    finally:
+        await close_database(settings)
+    version_builds = [(index, memory) for index, memory in builds if "index_passages_" in index]
+    assert any("embedding" in index for index, _ in version_builds) and len(version_builds) == 3
+    assert {memory for _, memory in version_builds} == {"96MB"}
+    assert after == "64MB"  # the server's default again, on the same pooled connections
 
 
 async def test_keyword_search_scores_each_matching_row_once(tmp_path, database_url):

@@ -6,6 +6,7 @@ import asyncio
 import json
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import httpx
@@ -25,15 +26,24 @@ from journal_seed import escalations_of
 
 from bot.journal import UnknownAnswer
 from bot.models import Question, Turn
-from bot.runtime import build_bot, close_database, open_database, open_learnt_answers, open_sources
+from bot.runtime import (
+    build_bot,
+    close_database,
+    index_backend,
+    open_database,
+    open_learnt_answers,
+    open_sources,
+)
 from connectors.admin import SESSION_COOKIE
 from connectors.dedupe import open_ledger
+from connectors.discord_offers import OffersInMemory, open_offers
 from connectors.server import HelpdeskServer
 from connectors.slack_learning import SAVE_ACTION
 from connectors.slack_render import ESCALATION_ACTION
 from connectors.thread_memory import THREAD_TURNS, open_thread_memory
 from knowledge.base import KnowledgeBase
 from knowledge.chunking import Chunker
+from knowledge.sync_log import sync_entry
 
 psycopg = pytest.importorskip("psycopg")
 from bot.pg_journal import PostgresJournal  # noqa: E402
@@ -91,8 +101,6 @@ async def test_threads_the_bot_joined_are_remembered_until_they_expire(tmp_path,
 
 def _replica(tmp_path, name: str, fake_slack, database_url: str, fake_embeddings, **overrides):
     """One replica of `helpdesk serve` on the database: its own settings, data directory and objects."""
-    from bot.runtime import index_backend
-
     settings = slack_settings(
         tmp_path,
         fake_slack,
@@ -199,6 +207,30 @@ async def test_discord_threads_are_remembered_by_every_replica(tmp_path, databas
         await close_database(replica)
 
 
+@pytest.mark.parametrize("shared", [True, False], ids=["postgres", "memory"])
+async def test_discord_offers_are_taken_once_and_expire(tmp_path, request, shared):
+    database_url = request.getfixturevalue("database_url") if shared else None
+    settings = answer_settings(tmp_path, database_url=database_url)
+    replica = answer_settings(tmp_path, database_url=database_url, data_dir=tmp_path / "replica")
+    day, past = timedelta(days=1), timedelta(seconds=-1)
+    publish, save = open_offers(settings, "publish", day), open_offers(settings, "save", day)
+    expired = open_offers(settings, "old", past)
+    other = open_offers(replica, "publish", day) if shared else publish
+    assert isinstance(publish, OffersInMemory) is not shared
+    try:
+        await publish.keep("A1", {"text": "Email billing.", "asker": 400000000000000007})
+        await save.keep("A1", {"text": "another kind"})
+        await expired.keep("A1", {"text": "too late"})
+        assert await other.get("A1") == {"text": "Email billing.", "asker": 400000000000000007}
+        taken = await asyncio.gather(other.take("A1"), publish.take("A1"))
+        assert sorted(taken, key=str) == [None, {"text": "Email billing.", "asker": 400000000000000007}]
+        assert await other.get("A1") is None and await save.get("A1") == {"text": "another kind"}
+        assert await expired.get("A1") is None and await expired.take("A1") is None
+    finally:
+        await close_database(settings)
+        await close_database(replica)
+
+
 async def _connections(database_url: str) -> int:
     """Connections open to the test's database, this one aside."""
     async with await psycopg.AsyncConnection.connect(database_url) as connection:
@@ -230,6 +262,24 @@ async def test_each_process_keeps_a_small_pool_of_connections_and_closes_it(tmp_
     assert peak == 2 and time.monotonic() - started >= 0.6  # six calls took turns on two connections
     await close_database(settings)
     assert await _connections(database_url) == 0
+
+
+async def test_the_record_of_syncs_takes_its_connections_from_the_pool(tmp_path, database_url):
+    settings = answer_settings(tmp_path, database_url=database_url, database_pool_size=2)
+    sync_log, database = index_backend(settings).sync_log, open_database(settings)
+    try:
+        async with database.connect(), database.connect():  # every connection of the pool is busy
+            recording = asyncio.create_task(sync_log.record(sync_entry(datetime.now(UTC))))
+            reading = asyncio.create_task(sync_log.recent())
+            await asyncio.sleep(0.3)
+            assert not recording.done() and not reading.done()  # waiting for the pool, not connecting
+            assert await _connections(database_url) == 2
+        await recording
+        await reading
+        [entry] = await sync_log.entries()
+        assert entry["outcome"] == "ok" and await _connections(database_url) <= 2
+    finally:
+        await close_database(settings)
 
 
 def test_a_command_that_never_closes_the_database_still_ends(database_url):

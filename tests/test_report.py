@@ -74,13 +74,14 @@ async def test_volume_votes_times_articles_syncs_and_escalations_of_the_period(h
     [escalation] = report["escalations"]
     assert escalation["question"] == "Can I pay in bitcoin?" and escalation["platform"] == "slack"
     [sync] = report["syncs"]  # the fixture's sync
-    assert sorted(sync["added"]) == sorted(f"{kb_source(kb)}|{name[:-3]}" for name in SMALL_KB)
+    source = await kb_source(kb)
+    assert sorted(sync["added"]) == sorted(f"{source}|{name[:-3]}" for name in SMALL_KB)
     assert sync["skipped"] == [] and sync["error"] is None
     assert refunds.id not in {q["answer_id"] for g in report["gaps"] for q in g["questions"]}
 
 
-def kb_source(kb) -> str:
-    return next(iter(kb.sync_log.entries()))["added_documents"][0].split("|")[0]
+async def kb_source(kb) -> str:
+    return next(iter(await kb.sync_log.entries()))["added_documents"][0].split("|")[0]
 
 
 async def test_articles_cited_often_but_long_unchanged_are_stale(helpdesk_bot):

@@ -48,6 +48,19 @@ def test_invalid_values_are_rejected(monkeypatch):
         Settings()
 
 
+@pytest.mark.parametrize("value", ["lots", "1.5GB", "512", "512mib", "0MB", "3TB"])
+def test_a_build_memory_postgres_would_refuse_is_named_with_what_to_write(monkeypatch, value):
+    monkeypatch.setenv("HELPDESK_DATABASE_BUILD_MEMORY", value)
+    with pytest.raises(ValidationError, match=f"HELPDESK_DATABASE_BUILD_MEMORY='{value}' is not an amount"):
+        Settings()
+
+
+def test_a_build_memory_is_written_as_postgres_reads_it(monkeypatch):
+    monkeypatch.setenv("HELPDESK_DATABASE_BUILD_MEMORY", " 2gb ")
+    assert Settings().database_build_memory == "2GB"
+    assert Settings(database_build_memory="").database_build_memory is None
+
+
 def test_platform_settings_use_the_platforms_own_names(monkeypatch):
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-secret")
     monkeypatch.setenv("DISCORD_GUILD_IDS", "123, 456")
