@@ -153,13 +153,17 @@ class RagChain:
     async def _ground(self, state: AnswerState) -> Grounded | None:
         """Keep only the sentences their cited passages back; None when nothing worth posting is left.
 
-        An answer without the kind of fact asked for (no amount for "how long…?") is not worth posting.
+        An answer without the kind of fact asked for (no amount for "how long…?") is not worth posting, nor
+        one whose answering part lacks it: an amount in the context that follows is seldom the one asked for.
         """
         draft = state["draft"]
         if draft is None or draft.not_in_context or draft.support < self.policy.min_support:
             return None
         checked = ground(draft.text, draft.sources)
-        if not checked.acceptable or not states_what_is_asked(state["question"].text, checked.text):
+        question = state["question"].text
+        if not checked.acceptable or not states_what_is_asked(question, checked.text):
+            return None
+        if draft.answering is not None and not states_what_is_asked(question, draft.answering):
             return None
         return checked
 

@@ -39,6 +39,8 @@ class Draft:
     support: float
     generator: str
     not_in_context: bool = False
+    # The part of the text the writer found answering, when the rest only gives its context (None: all).
+    answering: str | None = None
 
 
 def _keyword_overlap(query_tokens: set[str], unit: str) -> float:
