@@ -44,11 +44,11 @@ MAX_SELECTED = 3
 MAX_ANSWER_WORDS = 220
 # A shorter answer goes on with what follows its last excerpt in the article, up to this many words. The
 # excerpt a small model names is often the one that leads up to the answer ("Usually Python starts quickly
-# on Windows, but occasionally…"), and the answer is the next sentence. Replayed on the dev sets' answers,
-# filling to 70 words turned 8 wrong Python FAQ answers right and 80 words 8 (LibreOffice Help 0 and 2);
-# run, at the shipped thresholds: Python FAQ 0.370 → 0.387, LibreOffice Help and the sample unchanged.
-# 70 keeps the median answer well under 80 words with the voice's opening. Adding only whole paragraphs
-# gained 1 Python FAQ answer instead of 3.
+# on Windows, but occasionally…"), and the answer is the next sentence. Replayed on earlier answers with the
+# article's text appended, filling to 60 words turned 3 wrong Python FAQ answers right and 80 words 8
+# (LibreOffice Help 0 and 2). Run at 70: 3 Python FAQ answers turned right, none wrong; at the shipped
+# thresholds Python FAQ 0.370 → 0.387, LibreOffice Help and the sample unchanged, median answers under 80
+# words with the voice's opening. Adding only whole paragraphs turned 1 right instead of 3.
 FILL_WORDS = 70
 _NUMBER = re.compile(r"\d+")
 # What the model may reply once the decision to answer is taken: one to three excerpt numbers. Without it a
