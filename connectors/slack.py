@@ -328,9 +328,8 @@ class SlackConnector:
                 log.warning("Slack: could not note the reply to event %s (%s)", keys[0], error)
 
         try:
-            await self._answer(
-                event, bot_user_id, reply_ts, note_reply
-            )  # posts an apology when answering fails
+            # Posts an apology when answering fails: the event is answered all the same.
+            await self._answer(event, bot_user_id, reply_ts, note_reply)
             await self.pending.finish(keys[0])
             for key in keys:
                 await self.ledger.remember(key, EVENT_TTL_S)

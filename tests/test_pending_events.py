@@ -122,6 +122,7 @@ async def _acknowledged_and_left(fake: FakeSlack, server: HelpdeskServer) -> tup
     its answer is done (its claim is not renewed any more; nothing is marked answered): the event and the
     placeholder it left."""
     payload = event_callback(mention(fake, QUESTION))
+    await server.start()
     assert await _post(server, payload) == 200
     [placeholder] = await fake.wait_for(lambda: fake.bot_messages(CHANNEL))
     await server.stop()
