@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -170,21 +170,16 @@ def pending_from_rows(rows) -> list[PendingEvent]:
     ]
 
 
+@dataclass
 class PendingEventSweeper:
-    """Every `interval_s`, takes over a platform's pending events whose lease lapsed and resumes each one."""
+    """Every `interval_s`, takes over a platform's pending events whose lease lapsed and resumes each one
+    (with a new lease of `lease_s`)."""
 
-    def __init__(
-        self,
-        pending: PendingEvents | PostgresPendingEvents,
-        resume: Callable[[PendingEvent], Awaitable[None]],
-        lease_s: float,
-        interval_s: float = SWEEP_INTERVAL_S,
-    ):
-        self.pending = pending
-        self.resume = resume
-        self.lease_s = lease_s
-        self.interval_s = interval_s
-        self._task: asyncio.Task | None = None
+    pending: PendingEvents | PostgresPendingEvents
+    resume: Callable[[PendingEvent], Awaitable[None]]
+    lease_s: float
+    interval_s: float = SWEEP_INTERVAL_S
+    _task: asyncio.Task | None = field(default=None, init=False, repr=False)
 
     def start(self) -> None:
         """Sweep now, then every interval, until stopped."""
