@@ -194,3 +194,25 @@ async def test_an_answered_event_is_never_answered_again(tmp_path, helpdesk_bot,
         [],
         [],
     )
+
+
+async def test_an_answer_posted_by_a_replica_that_died_before_recording_it_is_not_posted_again(
+    tmp_path, helpdesk_bot, quick_takeover
+):
+    async with FakeSlack() as fake:
+        settings = slack_settings(tmp_path, fake)
+        async with _serving(settings, helpdesk_bot) as server:
+            event = mention(fake, QUESTION)
+            assert await _post(server, event_callback(event)) == 200
+            [answer] = await fake.wait_for(lambda: fake.answers(CHANNEL))
+            calls = len(fake.calls)
+            # What a replica that posted this answer under another delivery, and died before it recorded the
+            # event answered, leaves behind: the event pending, its answer written into `reply_id`.
+            pending = PendingEvents(settings.data_dir / "pending-events.sqlite3", "slack")
+            payload = {"keys": ["event:EvDIED"], "event": event, "bot_user_id": "UHELPDESK"}
+            await pending.add("event:EvDIED", payload, lease_s=-1)
+            await pending.renew("event:EvDIED", lease_s=-1, reply_id=answer["ts"])
+            await asyncio.sleep(3 * TEST_LEASE_S)
+    assert [call.method for call in fake.calls[calls:]] == ["conversations.replies"]  # looked, wrote nothing
+    assert fake.answers(CHANNEL) == [answer]
+    assert await pending.take_expired(60) == ([], [])  # recorded as answered
