@@ -18,6 +18,9 @@ from connectors.server import HelpdeskServer
 TEST_LEASE_S = 1.0
 TEST_SWEEP_S = 0.1
 QUESTION = "How do I start a refund?"
+# A model writing so slowly that a replica is stopped long before it finishes its answer (two words, 16 s);
+# its endpoint, which shuts down only once the answer is written, keeps the test waiting no longer than that.
+NEVER_FINISHED, MODEL_WORD_S = "Never finished.", 8.0
 
 
 @pytest.fixture
@@ -143,7 +146,7 @@ async def test_an_event_a_replica_acknowledged_and_never_answered_is_answered_by
 ):
     async with (
         FakeSlack() as fake,
-        bot_writing(tmp_path, helpdesk_bot, "Never finished.", delay_s=60) as never_finishing,
+        bot_writing(tmp_path, helpdesk_bot, NEVER_FINISHED, delay_s=MODEL_WORD_S) as never_finishing,
     ):
         settings = [
             slack_settings(tmp_path, fake, data_dir=tmp_path / name, database_url=database_url)
@@ -169,7 +172,7 @@ async def test_the_restarted_bot_answers_what_it_acknowledged_before_it_stopped(
 ):
     async with (
         FakeSlack() as fake,
-        bot_writing(tmp_path, helpdesk_bot, "Never finished.", delay_s=60) as never_finishing,
+        bot_writing(tmp_path, helpdesk_bot, NEVER_FINISHED, delay_s=MODEL_WORD_S) as never_finishing,
     ):
         settings = slack_settings(tmp_path, fake)  # no database: the data dir's files
         payload, placeholder = await _acknowledged_and_left(fake, HelpdeskServer(settings, never_finishing))
