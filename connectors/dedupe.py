@@ -39,33 +39,39 @@ def open_ledger(settings: Settings, name: str) -> Ledger | PostgresLedger:
     return PostgresLedger(open_database(settings))
 
 
+class SqliteFile:
+    """A SQLite database in the data dir with its schema; one in memory (for this process) if it cannot be written."""
+
+    def __init__(self, path: Path, schema: str, if_unwritable: str):
+        self.path = path
+        self._database, self._in_memory = str(path), None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with self.connect() as connection:
+                connection.executescript(schema)
+        except (OSError, sqlite3.Error) as error:
+            # The bot goes on, with what it records here kept by this process only, until it restarts.
+            log.error("Cannot write %s (%s): %s; make HELPDESK_DATA_DIR writable", path, error, if_unwritable)
+            self._database = f"file:sqlite-{id(self)}?mode=memory&cache=shared"
+            self._in_memory = self.connect()  # a shared in-memory database lives while one connection does
+            self._in_memory.executescript(schema)
+
+    def connect(self) -> sqlite3.Connection:
+        """A new autocommit connection (transactions are opened explicitly), in WAL mode."""
+        connection = sqlite3.connect(self._database, timeout=10, isolation_level=None, uri=True)
+        connection.execute("PRAGMA journal_mode=WAL")
+        return connection
+
+
 class Ledger:
     """Remembers keys across restarts until they expire; `claim` is atomic across tasks and processes."""
 
     def __init__(self, path: Path):
         self.path = path
-        self._database, self._in_memory = str(path), None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as connection:
-                connection.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as error:
-            # Answering goes on: keys are then remembered by this process only, until it restarts.
-            log.error(
-                "Cannot write %s (%s): deliveries are recognised only until the bot restarts; "
-                "make HELPDESK_DATA_DIR writable",
-                path,
-                error,
-            )
-            self._database = f"file:ledger-{id(self)}?mode=memory&cache=shared"
-            self._in_memory = self._connect()  # a shared in-memory database lives while one connection does
-            self._in_memory.executescript(_SCHEMA)
+        self._connect = SqliteFile(
+            path, _SCHEMA, "deliveries are recognised only until the bot restarts"
+        ).connect
         self._pruned_at = 0.0
-
-    def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self._database, timeout=10, isolation_level=None, uri=True)
-        connection.execute("PRAGMA journal_mode=WAL")
-        return connection
 
     def _claim(self, keys: tuple[str, ...], ttl_s: float) -> bool:
         now = time.time()

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import logging
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
@@ -26,9 +26,16 @@ from bot.runtime import open_learnt_answers
 from bot.service import HelpdeskBot
 from bot.settings import Settings
 from connectors.dedupe import DAY_S, EVENT_TTL_S, open_ledger
+from connectors.pending_events import (
+    SWEEP_INTERVAL_S,
+    PendingEvent,
+    PendingEventSweeper,
+    open_pending_events,
+)
 from connectors.slack_events import (
     history_from_replies,
     in_thread,
+    is_answer,
     is_direct_message,
     is_person_message,
     mentions,
@@ -58,6 +65,7 @@ STOP_GRACE_S = 10.0
 # How long a claim on an event holds unless the replica answering it renews it (every third of it): shorter
 # than the minute Slack waits before its second retry, so the retry of an event whose replica died while
 # answering finds the claim expired and is answered; far longer than a renewal takes on a loaded database.
+# An event acknowledged by a replica that died is taken over by another once the claim lapsed.
 CLAIM_LEASE_S = 30.0
 # What a replica answers a retry of an event another replica is still answering: Slack then retries later,
 # and that retry is either dropped (answered meanwhile) or answered (the other replica died).
@@ -99,6 +107,8 @@ class SlackConnector:
         self.app_token = app_token
         self.allowed_channels = set(settings.slack_allowed_channels)
         self.ledger = open_ledger(settings, "slack-events")
+        self.pending = open_pending_events(settings, "slack")
+        self.sweeper = PendingEventSweeper(self.pending, self._resume, CLAIM_LEASE_S, SWEEP_INTERVAL_S)
         self.client = AsyncWebClient(
             token=settings.slack_bot_token.get_secret_value(),
             base_url=_api_base(settings.slack_api_url),
@@ -115,6 +125,9 @@ class SlackConnector:
             client=self.client,
             signing_secret=secret,
             request_verification_enabled=False,
+            # Slack gets its 200 once the event is recorded as pending (answered by a replica even if this
+            # one dies); listeners only record and hand their work to a task, so that takes milliseconds.
+            process_before_response=True,
             logger=log,
         )
         self.app.event("app_mention")(self._on_mention)
@@ -199,9 +212,12 @@ class SlackConnector:
                 )
                 raise RuntimeError(msg) from None
             await self._socket.connect_async()
+        self.sweeper.start()
 
     async def stop(self) -> None:
-        """Disconnect, then let answers in progress finish (for a few seconds at most)."""
+        """Disconnect, then let answers in progress finish (for a few seconds at most; the others are taken
+        over by another replica, or by this one once restarted)."""
+        await self.sweeper.stop()
         if self._socket is not None:
             await self._socket.close_async()
             self._socket = None
@@ -274,14 +290,47 @@ class SlackConnector:
         if not claimed:
             log.info("Slack: event %s already answered; redelivery ignored", body.get("event_id"))
             return
+        try:
+            await self.pending.add(
+                keys[0], {"keys": keys, "event": event, "bot_user_id": bot_user_id}, CLAIM_LEASE_S
+            )
+        except Exception as error:  # answered all the same, though no other replica could finish it
+            log.warning("Slack: could not record event %s as pending (%s)", keys[0], error)
         self._answering.update(keys)
         self._spawn(self._answer_claimed(keys, event, bot_user_id), f"answer message {event['ts']}")
 
-    async def _answer_claimed(self, keys: list[str], event: dict, bot_user_id: str | None) -> None:
-        """Answer, renewing the claim meanwhile; then remember the event as answered for Slack's redeliveries."""
+    async def _resume(self, pending: PendingEvent) -> None:
+        """Answer an event whose replica stopped before it was answered, as that replica would have."""
+        keys, event = pending.payload["keys"], pending.payload["event"]
+        if not await self.ledger.claim(*keys, ttl_s=CLAIM_LEASE_S):
+            if await self.ledger.contains(_answered_key(keys[0])):
+                await self.pending.finish(pending.key)
+            return  # else a redelivery was taken meanwhile: the replica that took it answers it
+        self._answering.update(keys)
+        self._spawn(
+            self._answer_claimed(keys, event, pending.payload["bot_user_id"], pending.reply_id),
+            f"answer message {event['ts']} left unanswered",
+        )
+
+    async def _answer_claimed(
+        self, keys: list[str], event: dict, bot_user_id: str | None, reply_ts: str | None = None
+    ) -> None:
+        """Answer, renewing the claim meanwhile; then remember the event as answered for Slack's redeliveries.
+
+        `reply_ts` is the message a replica that stopped was writing the answer into: it is finished there.
+        """
         renewal = asyncio.create_task(self._renew_claim(keys))
+
+        async def note_reply(ts: str) -> None:
+            try:
+                await self.pending.renew(keys[0], CLAIM_LEASE_S, reply_id=ts)
+            except Exception as error:  # a replica taking the event over would post a new placeholder
+                log.warning("Slack: could not note the reply to event %s (%s)", keys[0], error)
+
         try:
-            await self._answer(event, bot_user_id)  # posts an apology when answering fails
+            # Posts an apology when answering fails: the event is answered all the same.
+            await self._answer(event, bot_user_id, reply_ts, note_reply)
+            await self.pending.finish(keys[0])
             for key in keys:
                 await self.ledger.remember(key, EVENT_TTL_S)
             await self.ledger.remember(_answered_key(keys[0]), EVENT_TTL_S)
@@ -295,19 +344,38 @@ class SlackConnector:
             try:
                 for key in keys:
                     await self.ledger.remember(key, CLAIM_LEASE_S)
+                await self.pending.renew(keys[0], CLAIM_LEASE_S)
             except Exception as error:  # the answer goes on; a retry may then answer the event again
                 log.warning("Slack: could not renew the claim on %s (%s)", keys[0], error)
 
-    async def _answer(self, event: dict, bot_user_id: str | None) -> None:
+    async def _answer(
+        self,
+        event: dict,
+        bot_user_id: str | None,
+        reply_ts: str | None = None,
+        on_reply: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        """Answer in the event's thread, into the message `reply_ts` if given (unless it holds the answer
+        already); `on_reply` gets the ts of the placeholder once posted."""
         channel, root = event["channel"], thread_root(event)
         reply = ThreadReply(self.client, channel, root)
         try:
+            if reply_ts is not None:
+                earlier = await self._thread_message(channel, root, reply_ts)
+                if earlier is not None and is_answer(earlier):
+                    log.info("Slack: message %s was answered before its replica stopped", event.get("ts"))
+                    return
+                if earlier is not None:
+                    reply.resume(reply_ts)
             question = to_question(event, bot_user_id)
             if not question.text:
-                await reply.post(USAGE_HINT)
+                await reply.finish(USAGE_HINT)
                 return
             await self.ledger.remember(_thread_key(channel, root), THREAD_TTL_S)
-            await reply.start()
+            if reply.ts is None:
+                await reply.start()
+                if on_reply is not None:
+                    await on_reply(reply.ts)
             if in_thread(event):
                 history = await self._thread_history(channel, root, event["ts"], bot_user_id)
                 question = dataclasses.replace(question, history=history)
@@ -319,6 +387,13 @@ class SlackConnector:
             log.exception("Slack: could not answer message %s in %s (%s)", event.get("ts"), channel, error)
             await reply.apologise()
 
+    async def _thread_message(self, channel: str, root: str, ts: str) -> dict | None:
+        """The message `ts` of a thread (with its metadata), or None if it is gone."""
+        response = await self.client.conversations_replies(
+            channel=channel, ts=root, oldest=ts, latest=ts, inclusive=True, include_all_metadata=True
+        )
+        return next((m for m in response.get("messages", []) if m.get("ts") == ts), None)
+
     async def _thread_history(self, channel: str, root: str, before_ts: str, bot_user_id: str | None):
         response = await self.client.conversations_replies(
             channel=channel, ts=root, limit=REPLIES_LIMIT, include_all_metadata=True
@@ -327,6 +402,9 @@ class SlackConnector:
 
     async def _on_feedback(self, ack, body: dict, action: dict) -> None:
         await ack()
+        self._spawn(self._record_vote(body, action), "record a vote")
+
+    async def _record_vote(self, body: dict, action: dict) -> None:
         vote = _FEEDBACK_ACTION.match(action["action_id"]).group(1)
         answer_id = action["value"]
         try:
@@ -353,7 +431,10 @@ class SlackConnector:
         if self.handoff is None:  # a button from before the escalation channel was unset
             log.info("Slack: Ask a human clicked, but HELPDESK_SLACK_ESCALATION_CHANNEL is not set")
             return
-        await self.handoff.on_click(body, action["value"], _channel_of(body), body.get("message") or {})
+        self._spawn(
+            self.handoff.on_click(body, action["value"], _channel_of(body), body.get("message") or {}),
+            "hand an answer to a person",
+        )
 
     async def _on_save(self, ack, body: dict, action: dict, context) -> None:
         await ack()

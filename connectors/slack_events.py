@@ -73,7 +73,8 @@ def _ts_key(ts: str) -> tuple[int, ...]:
     return tuple(int(part) for part in ts.split("."))
 
 
-def _is_answer(message: dict) -> bool:
+def is_answer(message: dict) -> bool:
+    """A bot message carrying a finished answer (not a placeholder, its progress or an apology)."""
     return (message.get("metadata") or {}).get("event_type") == ANSWER_EVENT_TYPE
 
 
@@ -89,7 +90,7 @@ def history_from_replies(
         if _ts_key(message["ts"]) >= _ts_key(before_ts):
             break
         if bot_user_id and message.get("user") == bot_user_id:
-            if _is_answer(message):
+            if is_answer(message):
                 turns.append(Turn("assistant", clean_text(message.get("text", ""), bot_user_id)))
         elif is_person_message(message):
             text = clean_text(message.get("text", ""), bot_user_id)

@@ -54,6 +54,10 @@ class ThreadReply:
         await self.post(PLACEHOLDER)
         self._shown_at = time.monotonic()
 
+    def resume(self, ts: str) -> None:
+        """Write into a message posted before (a placeholder left by a replica that stopped answering)."""
+        self.ts = ts
+
     async def progress(self, delta: str) -> None:
         """Take streamed text; show it when the last edit is old enough and none is in flight."""
         self.streamed += delta

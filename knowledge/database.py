@@ -112,6 +112,21 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX discord_offers_expiry ON discord_offers (expires_at);
     """,
+    # 6: chat events acknowledged and not answered yet, which a replica takes over when the one answering dies.
+    """
+    CREATE TABLE pending_events (
+        key text PRIMARY KEY,
+        platform text NOT NULL,
+        payload jsonb NOT NULL,
+        lease_until timestamptz NOT NULL,
+        attempts integer NOT NULL DEFAULT 1,
+        reply_id text,
+        finished_at timestamptz,
+        outcome text
+    );
+    CREATE INDEX pending_events_due ON pending_events (platform, lease_until) WHERE finished_at IS NULL;
+    CREATE INDEX pending_events_finished ON pending_events (finished_at);
+    """,
 )
 # Held (per transaction) by whoever migrates, so replicas starting together migrate once.
 MIGRATION_LOCK = 7_301_115_001
