@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 
 import discord
@@ -23,6 +25,14 @@ from connectors.discord_handoff import DiscordHandoff
 from connectors.discord_learning import SAVE_OFFERED_FOR, DiscordLearning, SaveButton
 from connectors.discord_offers import OffersError, open_offers
 from connectors.discord_render import render
+from connectors.pending_events import (
+    GIVEN_UP,
+    SWEEP_INTERVAL_S,
+    PendingEvent,
+    PendingEventSweeper,
+    leased,
+    open_pending_events,
+)
 from connectors.thread_memory import ThreadMemoryError, open_thread_memory
 
 log = logging.getLogger(__name__)
@@ -38,6 +48,14 @@ EXPIRED_INTERACTION_CODES = {10062, 10015, 50027}
 # so a click comes within hours; a day is plenty.
 PUBLISHABLE_FOR = timedelta(days=1)
 NOT_PUBLISHED = "Sorry, the answer could not be posted right now. Please try again in a moment."
+# How long the replica answering /ask holds it unless it renews the lease (every third of it): far longer than
+# a renewal takes on a loaded database; a question whose replica died is taken over once it lapsed.
+ANSWER_LEASE_S = 30.0
+# A deferred reply left by a replica that died is finished by another only this long after the deferral:
+# Discord takes edits with an interaction's token for 15 minutes, and a takeover needs a minute at most.
+ANSWERABLE_FOR_S = 14 * 60.0
+# How long stop() lets answers in progress finish; the others are taken over by another replica.
+STOP_GRACE_S = 10.0
 
 SendPart = Callable[..., Awaitable[discord.Message | None]]
 
@@ -139,12 +157,48 @@ def _expired(error: Exception) -> bool:
     return isinstance(error, discord.HTTPException) and error.code in EXPIRED_INTERACTION_CODES
 
 
-def _log_reply_failure(interaction: discord.Interaction, error: discord.HTTPException, what: str) -> None:
+def _log_reply_failure(interaction_id: int, error: discord.HTTPException, what: str) -> None:
     """Log a reply to an interaction that Discord refused: expired (expected now and then) or anything else."""
     if _expired(error):
-        log.warning("Discord interaction %s expired before %s was sent", interaction.id, what)
+        log.warning("Discord interaction %s expired before %s was sent", interaction_id, what)
     else:
-        log.error("Could not send %s of Discord interaction %s", what, interaction.id, exc_info=error)
+        log.error("Could not send %s of Discord interaction %s", what, interaction_id, exc_info=error)
+
+
+@dataclass(frozen=True)
+class DeferredAsk:
+    """An /ask whose reply is deferred ("thinking…"): what any replica needs to answer it in that reply."""
+
+    interaction_id: int
+    application_id: int
+    token: str  # valid 15 minutes; kept in the pending record only, and never logged
+    question: str
+    private: bool
+    channel_id: int
+    user_id: int
+    deferred_at: float
+
+    @property
+    def key(self) -> str:
+        return f"interaction:{self.interaction_id}"
+
+    @classmethod
+    def of(cls, interaction: discord.Interaction, question: str, private: bool) -> DeferredAsk:
+        return cls(
+            interaction.id,
+            interaction.application_id,
+            interaction.token,
+            question,
+            private,
+            interaction.channel_id,
+            interaction.user.id,
+            time.time(),
+        )
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("Discord: could not finish %s", task.get_name(), exc_info=task.exception())
 
 
 def _thread_name(question: str) -> str:
@@ -217,6 +271,10 @@ class DiscordConnector:
         self._gateway: asyncio.Task | None = None
         self._publishable = open_offers(settings, "publish", PUBLISHABLE_FOR)  # private answers
         self.threads = open_thread_memory(settings)
+        # Deferred /ask replies not answered yet: a replica that dies leaves them to the others' sweepers.
+        self.pending = open_pending_events(settings, "discord")
+        self.sweeper = PendingEventSweeper(self.pending, self._resume, ANSWER_LEASE_S, SWEEP_INTERVAL_S)
+        self._answering: set[asyncio.Task] = set()
 
     async def first_to_handle(self, event: discord.Interaction | discord.Message) -> bool:
         """True for the one replica of the bot that handles an interaction or message (every replica gets it).
@@ -266,9 +324,17 @@ class DiscordConnector:
             raise RuntimeError(msg) from error
         self._gateway.add_done_callback(self._gateway_ended)
         log.info("Discord connected as %s (%s)", self.client.user, self._scope())
+        self.sweeper.start()
 
     async def stop(self) -> None:
-        """Disconnect from Discord and wait for the gateway task to end."""
+        """Let answers in progress finish (for a few seconds at most: the others are taken over by another
+        replica, or by this one once restarted), then disconnect and wait for the gateway task to end."""
+        await self.sweeper.stop()
+        if self._answering:
+            _, unfinished = await asyncio.wait(self._answering, timeout=STOP_GRACE_S)
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
         await self.client.close()
         if self._gateway is not None:
             await asyncio.gather(self._gateway, return_exceptions=True)
@@ -311,30 +377,86 @@ class DiscordConnector:
         return ask
 
     async def ask(self, interaction: discord.Interaction, question: str, private: bool) -> None:
-        """Defer at once (Discord allows 3 s), answer, then send the answer as followups."""
+        """Defer at once (Discord allows 3 s), record the question as pending, answer, then send the answer
+        as followups."""
         if not await self.first_to_handle(interaction) or not await self._defer(
             interaction, ephemeral=private
         ):
             return
+        deferred = DeferredAsk.of(interaction, question, private)
+        try:
+            await self.pending.add(deferred.key, asdict(deferred), ANSWER_LEASE_S)
+        except Exception as error:  # answered all the same, though no other replica could finish it
+            log.warning("Discord: could not record interaction %s as pending (%s)", interaction.id, error)
+        await self._answer_deferred(deferred, interaction.followup, followup_first=True)
+
+    async def _resume(self, pending: PendingEvent) -> None:
+        """Answer in its deferred reply an /ask whose replica stopped before answering it."""
+        deferred = DeferredAsk(**pending.payload)
+        age_s = time.time() - deferred.deferred_at
+        if age_s > ANSWERABLE_FOR_S:
+            log.error(
+                "Discord: gave up on interaction %s, deferred %d minutes ago by a replica that stopped: "
+                "Discord no longer takes its reply",
+                deferred.interaction_id,
+                age_s // 60,
+            )
+            await self.pending.finish(pending.key, GIVEN_UP)
+            return
+        # The webhook Interaction.followup is, rebuilt from the stored token, on this client's connection.
+        state = self.client._connection
+        webhook = discord.Webhook.from_state(
+            {"id": deferred.application_id, "type": 3, "token": deferred.token}, state
+        )
+        task = asyncio.create_task(
+            self._answer_deferred(deferred, webhook, followup_first=False), name=f"discord-{pending.key}"
+        )
+        self._answering.add(task)
+        task.add_done_callback(_log_failure)
+
+    async def _answer_deferred(
+        self, deferred: DeferredAsk, webhook: discord.Webhook, *, followup_first: bool
+    ) -> None:
+        """Answer into the deferred reply (its first followup, or an edit of it), keeping the lease meanwhile;
+        the pending record is finished once the asker has an answer or an apology (not if stopped)."""
+        task = asyncio.current_task()
+        self._answering.add(task)
+        try:
+            async with leased(self.pending, deferred.key, ANSWER_LEASE_S):
+                await self._answer(deferred, webhook, followup_first=followup_first)
+            try:
+                await self.pending.finish(deferred.key)
+            except Exception as error:  # another replica may answer it again once the lease lapsed
+                log.warning("Discord: could not record interaction %s as answered (%s)", deferred.key, error)
+        finally:
+            self._answering.discard(task)
+
+    async def _answer(self, deferred: DeferredAsk, webhook: discord.Webhook, *, followup_first: bool) -> None:
         asked = Question(
-            question,
-            asker=str(interaction.user.id),
-            channel=str(interaction.channel_id),
-            conversation_id=str(interaction.id),
+            deferred.question,
+            asker=str(deferred.user_id),
+            channel=str(deferred.channel_id),
+            conversation_id=str(deferred.interaction_id),
             platform="discord",
         )
         try:
             answer = await self.bot.answer(asked)
         except Exception:
-            log.exception("Could not answer the Discord question of interaction %s", interaction.id)
-            await self._apologise(interaction, public_thinking=not private)
+            log.exception("Could not answer the Discord question of interaction %s", deferred.interaction_id)
+            await self._apologise(webhook, deferred.interaction_id, public_thinking=not deferred.private)
             return
-        if private:
+        if deferred.private:
             try:
                 await self._publishable.keep(answer.id, answer.to_record())
             except OffersError as error:
                 log.error("The private Discord answer %s cannot be posted publicly: %s", answer.id, error)
-        await self._deliver(interaction, answer, private=private)
+        await self._deliver(
+            webhook,
+            deferred.interaction_id,
+            answer,
+            private=deferred.private,
+            followup_first=followup_first,
+        )
 
     async def publish(self, interaction: discord.Interaction, answer_id: str) -> None:
         """Post a private answer to the channel for everyone, as the clicker's interaction response."""
@@ -350,7 +472,9 @@ class DiscordConnector:
             )
             return
         if await self._defer(interaction, ephemeral=False):
-            await self._deliver(interaction, Answer.from_record(record), private=False)
+            await self._deliver(
+                interaction.followup, interaction.id, Answer.from_record(record), private=False
+            )
 
     async def record_vote(self, interaction: discord.Interaction, answer_id: str, vote: str) -> None:
         """Store a 👍/👎 through the bot service and acknowledge the click privately."""
@@ -373,21 +497,32 @@ class DiscordConnector:
         try:
             await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as error:
-            _log_reply_failure(interaction, error, "its reply")
+            _log_reply_failure(interaction.id, error, "its reply")
 
     async def _defer(self, interaction: discord.Interaction, *, ephemeral: bool) -> bool:
         try:
             await interaction.response.defer(ephemeral=ephemeral, thinking=True)
         except discord.HTTPException as error:
-            _log_reply_failure(interaction, error, "its acknowledgement")
+            _log_reply_failure(interaction.id, error, "its acknowledgement")
             return False
         return True
 
-    async def _deliver(self, interaction: discord.Interaction, answer: Answer, *, private: bool) -> None:
-        """Send the answer as followups (the first replaces "thinking…"), then open its thread if enabled."""
+    async def _deliver(
+        self,
+        webhook: discord.Webhook,
+        interaction_id: int,
+        answer: Answer,
+        *,
+        private: bool,
+        followup_first: bool = True,
+    ) -> None:
+        """Send the answer as followups of the interaction's `webhook` (the first replaces "thinking…", or, if
+        not `followup_first`, is an edit of it), then open its thread if enabled."""
 
         async def followup(content: str, first: bool, **kwargs) -> discord.Message:
-            return await interaction.followup.send(content, ephemeral=private, wait=True, **kwargs)
+            if first and not followup_first:
+                return await webhook.edit_message("@original", content=content, **kwargs)
+            return await webhook.send(content, ephemeral=private, wait=True, **kwargs)
 
         sent: list[discord.Message] = []
         try:
@@ -397,15 +532,15 @@ class DiscordConnector:
                 log.error(
                     "Discord interaction %s expired before its answer %s was sent (Discord takes replies for "
                     "15 minutes): the asker got no answer",
-                    interaction.id,
+                    interaction_id,
                     answer.id,
                 )
                 return
             log.exception("Could not send the Discord answer %s", answer.id)
-            await self._apologise(interaction, public_thinking=not private and not sent)
+            await self._apologise(webhook, interaction_id, public_thinking=not private and not sent)
             return
         if not private and self.settings.discord_answer_threads:
-            await self._open_thread(interaction, sent[0], answer)
+            await self._open_thread(sent[0], answer)
 
     async def _send_answer(
         self, send: SendPart, answer: Answer, sent: list[discord.Message], *, publishable: bool
@@ -420,21 +555,21 @@ class DiscordConnector:
             )
             sent.append(await send(content, index == 0, allowed_mentions=NO_MENTIONS, **extra))
 
-    async def _apologise(self, interaction: discord.Interaction, *, public_thinking: bool) -> None:
-        """Replace "thinking…" with an apology only the asker sees."""
+    async def _apologise(
+        self, webhook: discord.Webhook, interaction_id: int, *, public_thinking: bool
+    ) -> None:
+        """Replace "thinking…" with an apology only the asker sees (`webhook`: the interaction's followups)."""
         try:
             if public_thinking:
                 # The first followup would inherit the public "thinking…" message: remove it first.
-                await interaction.delete_original_response()
-            await interaction.followup.send(APOLOGY, ephemeral=True, allowed_mentions=NO_MENTIONS)
+                await webhook.delete_message("@original")
+            await webhook.send(APOLOGY, ephemeral=True, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as error:
-            _log_reply_failure(interaction, error, "the apology")
+            _log_reply_failure(interaction_id, error, "the apology")
 
-    async def _open_thread(
-        self, interaction: discord.Interaction, message: discord.Message, answer: Answer
-    ) -> None:
+    async def _open_thread(self, message: discord.Message, answer: Answer) -> None:
         """A thread on the answer, where replies to the bot continue the conversation."""
-        channel = interaction.channel
+        channel = self.client.get_channel(message.channel.id)
         if not isinstance(channel, discord.TextChannel):
             return  # threads start from messages in text channels only
         try:

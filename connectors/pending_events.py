@@ -1,7 +1,8 @@
 """Chat events acknowledged and not answered yet, kept until answered so that another replica finishes them.
 
-A replica that takes an event records what answering it needs (never a token) with a lease it renews while it
-answers, and marks the record finished once the answer is posted. Every replica's sweeper takes over the
+A replica that takes an event records what answering it needs with a lease it renews while it answers, and
+marks the record finished once the answer is posted. The only credential a record may hold is the short-lived
+`token` of a Discord interaction (needed to edit its deferred reply): it is erased when the record finishes. Every replica's sweeper takes over the
 records whose lease lapsed (their replica died, or was stopped mid-answer) and answers them the same way.
 """
 
@@ -37,6 +38,8 @@ SWEEP_BATCH = 10
 FINISHED_KEPT_S = DAY_S
 
 ANSWERED, GIVEN_UP = "answered", "given up"
+# The payload field holding a short-lived credential, removed from the payload when its record finishes.
+TOKEN_FIELD = "token"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending_events (
@@ -54,6 +57,7 @@ CREATE INDEX IF NOT EXISTS pending_events_due ON pending_events (platform, lease
 CREATE INDEX IF NOT EXISTS pending_events_finished ON pending_events (finished_at);
 """
 EVENT_COLUMNS = "key, payload, attempts, reply_id"
+_ERASE_TOKEN = f"payload = json_remove(payload, '$.{TOKEN_FIELD}')"
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,8 @@ class PendingEvents:
         """Mark an event answered: no replica takes it over again."""
         await asyncio.to_thread(
             self._run,
-            "UPDATE pending_events SET finished_at = ?, outcome = ? WHERE key = ? AND finished_at IS NULL",
+            f"UPDATE pending_events SET finished_at = ?, outcome = ?, {_ERASE_TOKEN}"
+            " WHERE key = ? AND finished_at IS NULL",
             (time.time(), outcome, key),
         )
 
@@ -136,7 +141,8 @@ class PendingEvents:
             connection.execute("BEGIN IMMEDIATE")
             given_up = pending_from_rows(
                 connection.execute(
-                    f"UPDATE pending_events SET finished_at = ?, outcome = ? WHERE {lapsed} AND attempts > ?"
+                    f"UPDATE pending_events SET finished_at = ?, outcome = ?, {_ERASE_TOKEN}"
+                    f" WHERE {lapsed} AND attempts > ?"
                     f" RETURNING {EVENT_COLUMNS}",
                     (now, GIVEN_UP, self.platform, now, max_takeovers),
                 ).fetchall()
@@ -168,6 +174,25 @@ def pending_from_rows(rows) -> list[PendingEvent]:
         PendingEvent(key, payload if isinstance(payload, dict) else json.loads(payload), attempts, reply_id)
         for key, payload, attempts, reply_id in rows
     ]
+
+
+@contextlib.asynccontextmanager
+async def leased(pending: PendingEvents | PostgresPendingEvents, key: str, lease_s: float):
+    """Keep renewing the lease on event `key` (every third of `lease_s`) while the block answers it."""
+
+    async def renew_forever() -> None:
+        while True:
+            await asyncio.sleep(lease_s / 3)
+            try:
+                await pending.renew(key, lease_s)
+            except Exception as error:  # the answer goes on; another replica may then answer it too
+                log.warning("%s: could not renew the lease on %s (%s)", pending.platform, key, error)
+
+    renewal = asyncio.create_task(renew_forever())
+    try:
+        yield
+    finally:
+        renewal.cancel()
 
 
 @dataclass

@@ -13,11 +13,13 @@ from connectors.pending_events import (
     GIVEN_UP,
     MAX_TAKEOVERS,
     SWEEP_BATCH,
+    TOKEN_FIELD,
     PendingEvent,
     pending_from_rows,
 )
 from knowledge.database import Database
 
+_ERASE_TOKEN = f"payload = payload - '{TOKEN_FIELD}'"
 _LAPSED = "platform = %s AND finished_at IS NULL AND lease_until <= now()"
 
 
@@ -51,7 +53,8 @@ class PostgresPendingEvents:
         """Mark an event answered: no replica takes it over again."""
         async with self.database.connect() as connection:
             await connection.execute(
-                "UPDATE pending_events SET finished_at = now(), outcome = %s WHERE key = %s AND finished_at IS NULL",
+                f"UPDATE pending_events SET finished_at = now(), outcome = %s, {_ERASE_TOKEN}"
+                " WHERE key = %s AND finished_at IS NULL",
                 (outcome, key),
             )
 
@@ -62,7 +65,7 @@ class PostgresPendingEvents:
         `max_takeovers` times already: (taken, given up). Rows another replica is taking are skipped."""
         async with self.database.connect() as connection, connection.transaction():
             cursor = await connection.execute(
-                "UPDATE pending_events SET finished_at = now(), outcome = %s WHERE key IN (SELECT key FROM"
+                f"UPDATE pending_events SET finished_at = now(), outcome = %s, {_ERASE_TOKEN} WHERE key IN (SELECT key FROM"
                 f" pending_events WHERE {_LAPSED} AND attempts > %s FOR UPDATE SKIP LOCKED) RETURNING {EVENT_COLUMNS}",
                 (GIVEN_UP, self.platform, max_takeovers),
             )
