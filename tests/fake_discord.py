@@ -8,6 +8,7 @@ Usage, with the bot in the test's process or in a `helpdesk serve` subprocess (t
     interaction = await fake.slash_command("ask", question="How do refunds work?")
     await fake.wait_for_calls("POST", r"/webhooks/")          # followups are webhook calls
     fake.interaction_messages(interaction)                    # → the messages as users would see them
+    # (edits of a deferred reply, PATCH /webhooks/…/messages/@original, are applied to it)
     await fake.click(message_id, custom_id)                   # press a button on a message the bot sent
     fake.calls                                                # every REST call: method, path, query, body
     await fake.stop()
@@ -386,6 +387,7 @@ class FakeDiscord:
             ("POST", r"/interactions/(?P<interaction>\d+)/(?P<token>[^/]+)/callback", self._callback),
             ("POST", r"/webhooks/\d+/(?P<token>[^/]+)", self._followup),
             ("DELETE", r"/webhooks/\d+/(?P<token>[^/]+)/messages/(?P<message>[^/]+)", self._delete),
+            ("PATCH", r"/webhooks/\d+/(?P<token>[^/]+)/messages/(?P<message>[^/]+)", self._edit),
             ("POST", r"/channels/(?P<channel>\d+)/messages", self._channel_message),
             ("POST", r"/channels/\d+/typing", lambda body, **_: web.Response(status=204)),
             ("POST", r"/channels/(?P<channel>\d+)/messages/(?P<message>\d+)/threads", self._thread),
@@ -458,6 +460,18 @@ class FakeDiscord:
         message = self._bot_message(record.payload["channel_id"], body)
         record.messages.append(message["id"])
         return _json(message)
+
+    def _edit(self, body: dict, token: str, message: str) -> web.Response:
+        record = self._interactions[token]
+        if record.expired is not None:
+            return _json(record.expired[1], record.expired[0])
+        edited = self.messages[record.messages[0] if message == "@original" else message]
+        for part in ("content", "components"):
+            if part in body:
+                edited[part] = body[part] or ([] if part == "components" else "")
+        edited["flags"] &= ~128  # an edit of "thinking…" ends it
+        edited["edited_timestamp"] = _now()
+        return _json(edited)
 
     def _delete(self, body: Any, token: str, message: str) -> web.Response:
         record = self._interactions[token]

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import sqlite3
 import time
 
 import discord
 import pytest
 from conftest import write
 from fake_discord import EPHEMERAL, EXPIRED_TOKEN, FakeDiscord
+from test_pending_events import MODEL_WORD_S, NEVER_FINISHED, TEST_LEASE_S, TEST_SWEEP_S
+from test_slack_http import bot_writing
 
 from bot.runtime import build_bot, open_sources
 from bot.settings import Settings
@@ -614,3 +618,72 @@ async def test_offers_made_by_one_replica_are_taken_up_by_another(
         click = await fake_discord.click(message_id, custom_id, user=SUPPORT)
         [*_, turned_down] = await fake_discord.wait_for_calls("POST", f"/interactions/{click['id']}/")
         assert expected in turned_down.body["data"]["content"]
+
+
+@pytest.fixture
+def quick_takeover(monkeypatch):
+    """Leases of a second, swept every tenth of one; a replica stopped gives its answers no time to end."""
+    monkeypatch.setattr("connectors.discord_bot.ANSWER_LEASE_S", TEST_LEASE_S)
+    monkeypatch.setattr("connectors.discord_bot.SWEEP_INTERVAL_S", TEST_SWEEP_S)
+    monkeypatch.setattr("connectors.discord_bot.STOP_GRACE_S", 0.1)
+
+
+async def _deferred_and_left(fake: FakeDiscord, connector: DiscordConnector, question: str) -> dict:
+    """Run /ask on a replica answering from a model that never finishes, and stop the replica once it
+    deferred (its answer is cancelled, nothing marked answered): the interaction it left "thinking…"."""
+    interaction = await fake.slash_command("ask", question=question)
+    await fake.wait_for_calls("POST", CALLBACK)
+    await asyncio.sleep(0.2)  # the question is recorded as pending right after the deferral
+    await connector.stop()
+    [thinking] = fake.interaction_messages(interaction)
+    assert thinking["flags"] & 128  # still "thinking…"
+    return interaction
+
+
+async def test_an_ask_a_replica_deferred_and_never_answered_is_answered_in_its_reply_by_another(
+    fake_discord, connect, helpdesk_bot, tmp_path, database_url, quick_takeover, caplog
+):
+    psycopg = pytest.importorskip("psycopg")
+    async with bot_writing(tmp_path, helpdesk_bot, NEVER_FINISHED, delay_s=MODEL_WORD_S) as never_finishing:
+        dying = await connect(never_finishing, database_url=database_url)
+        interaction = await _deferred_and_left(fake_discord, dying, "How do I start a refund?")
+        await connect(helpdesk_bot, database_url=database_url)
+        [edit] = await fake_discord.wait_for_calls("PATCH", rf"{WEBHOOK}[^/]+/messages/@original", timeout=20)
+        await asyncio.sleep(3 * TEST_LEASE_S)  # leases lapse, sweeps go on: nothing is answered again
+
+    assert len(fake_discord.calls_to("PATCH", WEBHOOK)) == 1 and edit.status == 200
+    assert not fake_discord.calls_to("POST", WEBHOOK)  # no followup: the deferred reply holds the answer
+    [message] = fake_discord.interaction_messages(interaction)
+    assert "Refunds are issued within 14 days" in message["content"]
+    assert set(buttons(message).values()) == {"👍", "👎"} and not message["flags"] & 128
+    [answer] = await helpdesk_bot.journal.answers()
+    assert answer["asker"] == fake_discord.user["id"] and answer["question"] == "How do I start a refund?"
+    async with await psycopg.AsyncConnection.connect(database_url) as connection:
+        cursor = await connection.execute(
+            "SELECT payload, outcome FROM pending_events WHERE platform = 'discord'"
+        )
+        [(payload, outcome)] = await cursor.fetchall()
+    assert outcome == "answered" and "token" not in payload  # the token is kept only while it is pending
+    assert interaction["token"] not in caplog.text
+
+
+async def test_an_ask_deferred_too_long_ago_to_be_answered_is_given_up(
+    fake_discord, connect, helpdesk_bot, tmp_path, quick_takeover, monkeypatch, caplog
+):
+    question = "How do I start a refund? my secret order 1234"
+    async with bot_writing(tmp_path, helpdesk_bot, NEVER_FINISHED, delay_s=MODEL_WORD_S) as never_finishing:
+        dying = await connect(never_finishing)  # no database: the data dir's files
+        interaction = await _deferred_and_left(fake_discord, dying, question)
+        monkeypatch.setattr("connectors.discord_bot.ANSWERABLE_FOR_S", 0.5)  # Discord's 15 minutes, passed
+        await asyncio.sleep(0.5)
+        await connect(helpdesk_bot)  # restarted
+        await _logged(caplog, "gave up on interaction")
+        await asyncio.sleep(3 * TEST_LEASE_S)
+
+    assert not fake_discord.calls_to("PATCH", WEBHOOK) and not fake_discord.calls_to("POST", WEBHOOK)
+    [given_up] = [r for r in caplog.records if "gave up on interaction" in r.getMessage()]
+    assert given_up.levelname == "ERROR" and interaction["id"] in given_up.getMessage()
+    assert interaction["token"] not in caplog.text and "secret order" not in caplog.text
+    with sqlite3.connect(tmp_path / "unused" / "pending-events.sqlite3") as connection:
+        [(payload, outcome)] = connection.execute("SELECT payload, outcome FROM pending_events").fetchall()
+    assert outcome == "given up" and "token" not in json.loads(payload)
