@@ -219,3 +219,10 @@ async def test_an_answer_posted_by_a_replica_that_died_before_recording_it_is_no
     assert [call.method for call in fake.calls[calls:]] == ["conversations.replies"]  # looked, wrote nothing
     assert fake.answers(CHANNEL) == [answer]
     assert await pending.take_expired(60) == ([], [])  # recorded as answered
+
+
+async def test_a_record_given_up_keeps_no_token(open_store):
+    replica = open_store()
+    await replica.add("interaction:1", {"question": "secret", "token": "interaction-token-1"}, lease_s=-1)
+    taken, [given_up] = await replica.take_expired(lease_s=60, max_takeovers=0)
+    assert not taken and given_up.payload == {"question": "secret"}
