@@ -46,7 +46,7 @@ async def compare(size: int, queries: int) -> dict:
         await backend.publish(await backend.write(corpus.new_version()), {})
         version = (await backend.load_newest_sound(DeterministicFakeEmbedding(size=DIMENSION))).version
         table = _table(version.version_id)
-        statements = {"fenced": version.keyword_top_sql(table), "unfenced": unfenced(version, table)}
+        statements = {"fenced": version.keyword_scan_sql(table), "unfenced": unfenced(version, table)}
         samples: dict[str, list[float]] = {name: [] for name in statements}
         matched, loads = [], []
         async with backend.connect() as connection:

@@ -1,4 +1,4 @@
-"""Index versions in PostgreSQL: passages and vectors in tables (pgvector HNSW), keywords by full-text search."""
+"""Index versions in PostgreSQL: passages and vectors in tables (pgvector HNSW), keywords by BM25 impacts."""
 
 from __future__ import annotations
 
@@ -35,6 +35,14 @@ K1, B = _BM25.k1, _BM25.b
 # asked for, since it never returns more than this many. Not tuned yet; pgvector allows up to 1000.
 MIN_EF_SEARCH = 200
 MAX_EF_SEARCH = 1000
+# Postings read per query term at most, best impact first, before the keyword search settles for the best
+# rows among those read. Chosen on the 100k-entry synthetic index of bench/pg_keyword_impacts.py (5-word
+# queries, fetch 100): see the measurement in its docstring.
+MAX_POSTINGS_READ = 1600
+# Postings read per term in the first round (times `fetch`); each later round reads four times as many.
+FIRST_READ = 1
+# Relative slack on the bound of rows not read: sums of impacts and SQL's BM25 agree to about 1e-15.
+IMPACT_SLACK = 1e-9
 # Versions kept: the one served and the one before it, which replicas that have not reloaded still search.
 KEEP_VERSIONS = 2
 
@@ -46,6 +54,21 @@ def version_name(version_id: int) -> str:
 
 def _table(version_id: int) -> sql.Identifier:
     return sql.Identifier(f"index_passages_{version_id}")
+
+
+def _postings(version_id: int) -> sql.Identifier:
+    return sql.Identifier(f"index_postings_{version_id}")
+
+
+def _saturation(tf: str, length: str, mean_length: float) -> sql.Composable:
+    """SQL of BM25's term-frequency part (Lucene's, without IDF) for SQL expressions of a count and a length."""
+    return sql.SQL("{tf} / ({tf} + {k1} * (1 - {b} + {b} * {length} / {mean}))").format(
+        tf=sql.SQL(tf),
+        length=sql.SQL(length),
+        k1=sql.Literal(K1),
+        b=sql.Literal(B),
+        mean=sql.Literal(mean_length or 1.0),
+    )
 
 
 def _half_precision(vectors: Iterable[list[float]]) -> Iterable[np.ndarray]:
@@ -115,18 +138,20 @@ class PostgresBackend:
         """The served version, its passages read into memory; the database keeps versions whole."""
         async with self.connect() as connection:
             cursor = await connection.execute(
-                "SELECT v.id, v.manifest, v.mean_length FROM served_version s"
+                "SELECT v.id, v.manifest, v.mean_length, v.postings FROM served_version s"
                 " JOIN index_versions v ON v.id = s.version_id"
             )
             row = await cursor.fetchone()
             if row is None:
                 return SoundVersion(None, None, {})
-            version_id, manifest, mean_length = row
+            version_id, manifest, mean_length, postings = row
             cursor = await connection.execute(
                 sql.SQL("SELECT text, metadata FROM {} ORDER BY row").format(_table(version_id))
             )
             chunks = [Chunk.from_metadata(text, metadata) async for text, metadata in cursor]
-        version = await asyncio.to_thread(PostgresVersion, self, version_id, manifest, chunks, mean_length)
+        version = await asyncio.to_thread(
+            PostgresVersion, self, version_id, manifest, chunks, mean_length, postings
+        )
         return SoundVersion(None, version, {}, name=version_name(version_id))
 
     async def write(self, new: NewVersion) -> WrittenVersion:
@@ -159,6 +184,7 @@ class PostgresBackend:
                 kept = cursor.rowcount
             await self._copy_chunks(connection, table, kept, new.chunks, new.vectors)
             await self._finish(connection, version_id, table, new.manifest)
+            await self._write_postings(connection, version_id, table)
             cursor = await connection.execute(
                 "SELECT entries FROM index_versions WHERE id = %s", (version_id,)
             )
@@ -210,6 +236,39 @@ class PostgresBackend:
         ):
             await connection.execute(sql.SQL(index).format(table))
 
+    @staticmethod
+    async def _write_postings(connection, version_id: int, table) -> None:
+        """Each row's BM25 impact for each of its terms (IDF included), indexed by term, best impact first.
+
+        Written in that order, so the best postings of a term lie together on disk.
+        """
+        cursor = await connection.execute(
+            "SELECT entries, mean_length FROM index_versions WHERE id = %s", (version_id,)
+        )
+        entries, mean_length = await cursor.fetchone()
+        postings = _postings(version_id)
+        await connection.execute(
+            sql.SQL(
+                "CREATE TABLE {} (term text NOT NULL, row integer NOT NULL, impact float8 NOT NULL)"
+            ).format(postings)
+        )
+        idf = "ln(1 + (%(entries)s::float8 - t.entries + 0.5) / (t.entries + 0.5))"
+        await connection.execute(
+            sql.SQL(
+                "INSERT INTO {} (term, row, impact) SELECT e.term, p.row, {} * {} AS impact"
+                " FROM {} p, unnest(p.terms, p.counts) AS e(term, tf)"
+                " JOIN index_terms t ON t.version_id = %(version)s AND t.term = e.term"
+                " ORDER BY e.term, impact DESC"
+            ).format(postings, sql.SQL(idf), _saturation("e.tf", "p.length", mean_length), table),
+            {"entries": entries, "version": version_id},
+        )
+        await connection.execute(
+            sql.SQL("CREATE INDEX ON {} (term, impact DESC) INCLUDE (row)").format(postings)
+        )
+        # Without statistics the planner sorts all of a term's postings rather than read its best few.
+        await connection.execute(sql.SQL("ANALYZE {}").format(postings))
+        await connection.execute("UPDATE index_versions SET postings = true WHERE id = %s", (version_id,))
+
     async def publish(self, written: WrittenVersion, damaged: dict[str, str]) -> str:
         """Switch readers to the written version in one transaction, then drop versions no one needs."""
         version_id = int(written.name.removeprefix("v"))
@@ -237,6 +296,7 @@ class PostgresBackend:
         for (version_id,) in await cursor.fetchall():
             async with connection.transaction():
                 await connection.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_table(version_id)))
+                await connection.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_postings(version_id)))
                 await connection.execute("DELETE FROM index_versions WHERE id = %s", (version_id,))
 
     async def health(self, syncs: int = 5) -> dict:
@@ -311,11 +371,14 @@ class PostgresVersion(RankedIndex):
         manifest: dict,
         chunks: list[Chunk],
         mean_length: float,
+        postings: bool = False,
     ):
         self.backend = backend
         self.version_id = version_id
         self.manifest = manifest
         self.mean_length = mean_length or 1.0
+        # Whether the version has its postings table: versions written before it existed are scanned.
+        self.postings = postings
         self._arrange(chunks)
 
     def query_scores(self, vector: np.ndarray, query_text: str, fetch: int, mode: str) -> QueryScores:
@@ -330,7 +393,7 @@ class PostgresVersion(RankedIndex):
             entries = await self._entries(connection, list(query))
             weights = {} if mode == "dense" else self._weights(query, entries)
             nearest = await self._nearest(connection, table, vector, fetch) if mode != "bm25" else []
-            keyword_top = await self._keyword_top(connection, table, weights, fetch)
+            keyword_top = await self._keyword_top(connection, table, query, weights, fetch)
             doc_keys = {self.chunks[row].doc_key for row, _ in [*nearest, *keyword_top]}
             doc_keys |= {target for key in list(doc_keys) for target in self.pointers.get(key, ())}
             cosines, bm25 = await self._documents(connection, table, sorted(doc_keys), vector, weights)
@@ -374,10 +437,9 @@ class PostgresVersion(RankedIndex):
     def _bm25(self) -> sql.Composable:
         """SQL of row p's BM25 score for the terms and weights of parameters %(terms)s and %(weights)s."""
         return sql.SQL(
-            "(SELECT coalesce(sum(q.weight * e.tf / (e.tf + {k1} * (1 - {b} + {b} * p.length / {mean}))), 0)"
-            " FROM unnest(p.terms, p.counts) AS e(term, tf)"
+            "(SELECT coalesce(sum(q.weight * {}), 0) FROM unnest(p.terms, p.counts) AS e(term, tf)"
             " JOIN unnest(%(terms)s::text[], %(weights)s::float8[]) AS q(term, weight) USING (term))"
-        ).format(k1=sql.Literal(K1), b=sql.Literal(B), mean=sql.Literal(self.mean_length))
+        ).format(_saturation("e.tf", "p.length", self.mean_length))
 
     async def _nearest(self, connection, table, vector: np.ndarray, fetch: int) -> list[tuple[int, float]]:
         ef_search = min(MAX_EF_SEARCH, max(MIN_EF_SEARCH, fetch))
@@ -391,18 +453,82 @@ class PostgresVersion(RankedIndex):
             )
             return [(row, float(cosine)) for row, cosine in await cursor.fetchall()]
 
-    async def _keyword_top(self, connection, table, weights: dict[str, float], fetch: int):
-        """The `fetch` rows of best BM25 score among those the full-text index finds for the query."""
+    async def _keyword_top(
+        self, connection, table, query: Counter, weights: dict[str, float], fetch: int
+    ) -> list[tuple[int, float]]:
+        """The `fetch` rows of best BM25 score, best first (ties by row), with their scores."""
         if not weights:
             return []
+        if not self.postings:
+            return await self._keyword_scan(connection, table, weights, fetch)
+        return await self._keyword_impacts(connection, table, query, weights, fetch)
+
+    async def _keyword_impacts(self, connection, table, query: Counter, weights, fetch: int):
+        """The best rows by their impacts summed over the best postings of each query term.
+
+        Each round reads the best `depth` postings of every term. A row's impacts read give the least it
+        scores; each term whose postings it is not among may add at most that term's last impact read. Once
+        the `fetch`-th row's least score beats the most any other row can score, the rows are BM25's exact
+        top; if not, the next round reads four times deeper, up to MAX_POSTINGS_READ, where the search
+        settles for the best of what it read. Rows whose score is not yet whole are scored in full.
+        """
+        depth = min(FIRST_READ * fetch, MAX_POSTINGS_READ)
+        terms = {term: query[term] for term in weights}
+        while True:
+            top, beyond = await self._read_postings(connection, terms, depth, fetch)
+            settled = len(top) < fetch or top[-1][1] > beyond * (1 + IMPACT_SLACK)
+            if settled or depth >= MAX_POSTINGS_READ:
+                break
+            depth = min(MAX_POSTINGS_READ, depth * 4)
+        partial = [row for row, _, missing in top if missing > 0]
+        scores = {row: least for row, least, _ in top}
+        scores |= await self._scores(connection, table, partial, weights) if partial else {}
+        return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+    async def _read_postings(self, connection, terms: dict[str, int], depth: int, fetch: int):
+        """The `fetch` rows of best least score over the best `depth` postings of each term (counted as often
+        as the query repeats it), with the most each may lack, and the most any other row can score."""
+        cursor = await connection.execute(
+            sql.SQL(
+                "WITH read AS MATERIALIZED (SELECT q.term, q.count * s.impact AS impact, s.row"
+                " FROM unnest(%(terms)s::text[], %(counts)s::int[]) AS q(term, count) CROSS JOIN LATERAL"
+                " (SELECT row, impact FROM {} o WHERE o.term = q.term ORDER BY impact DESC LIMIT %(depth)s) s),"
+                " floors AS MATERIALIZED (SELECT term, CASE WHEN count(*) = %(depth)s THEN min(impact)"
+                " ELSE 0 END AS floor FROM read GROUP BY term),"
+                " unread AS (SELECT coalesce(sum(floor), 0) AS bound FROM floors),"
+                " rows AS MATERIALIZED (SELECT r.row, sum(r.impact) AS least,"
+                " (SELECT bound FROM unread) - sum(f.floor) AS missing"
+                " FROM read r JOIN floors f USING (term) GROUP BY r.row),"
+                " ranked AS MATERIALIZED (SELECT row, least, missing,"
+                " row_number() OVER (ORDER BY least DESC, row) AS rank FROM rows)"
+                " SELECT row, least, missing, greatest((SELECT bound FROM unread),"
+                " (SELECT max(least + missing) FROM ranked WHERE rank > %(fetch)s))"
+                " FROM ranked WHERE rank <= %(fetch)s ORDER BY rank"
+            ).format(_postings(self.version_id)),
+            {"terms": list(terms), "counts": list(terms.values()), "depth": depth, "fetch": fetch},
+        )
+        found = await cursor.fetchall()
+        beyond = found[0][3] if found else 0.0
+        return [(row, least, missing) for row, least, missing, _ in found], beyond
+
+    async def _scores(self, connection, table, rows: list[int], weights) -> dict[int, float]:
+        """The BM25 score of each of the given rows, from their terms."""
+        cursor = await connection.execute(
+            sql.SQL("SELECT p.row, {} FROM {} p WHERE p.row = ANY(%(rows)s)").format(self._bm25(), table),
+            {"terms": list(weights), "weights": list(weights.values()), "rows": rows},
+        )
+        return {row: float(score) for row, score in await cursor.fetchall()}
+
+    async def _keyword_scan(self, connection, table, weights: dict[str, float], fetch: int):
+        """The best rows of a version without postings: every row the full-text index finds, scored."""
         parameters = {"terms": list(weights), "weights": list(weights.values()), "fetch": fetch}
         cursor = await connection.execute(
-            self.keyword_top_sql(table), {**parameters, "match": _tsquery(weights)}
+            self.keyword_scan_sql(table), {**parameters, "match": _tsquery(weights)}
         )
         return [(row, float(score)) for row, score in await cursor.fetchall()]
 
-    def keyword_top_sql(self, table) -> sql.Composable:
-        """SQL of `_keyword_top`. OFFSET 0 keeps the inner query whole, so each matching row's BM25 is computed
+    def keyword_scan_sql(self, table) -> sql.Composable:
+        """SQL of `_keyword_scan`. OFFSET 0 keeps the inner query whole, so each matching row's BM25 is computed
         once: merged into the outer query, it would be computed again for `score > 0`."""
         return sql.SQL(
             "SELECT row, score FROM (SELECT p.row, {} AS score FROM {} p WHERE p.keywords @@ %(match)s::tsquery"

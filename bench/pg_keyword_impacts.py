@@ -1,0 +1,135 @@
+"""PostgreSQL keyword search by BM25 impacts vs scoring every matching row, interleaved on one synthetic index.
+
+The index of `backend_scale.Corpus` (N entries) is written and published through the backend's real path,
+then each query (five words of a document) is searched in turn by the full scan (`_keyword_scan`: every
+row the full-text index matches, BM25 computed in SQL) and by the postings (`_keyword_impacts`) with each
+cap on the postings read per term (MAX_POSTINGS_READ; 0 = no cap, always exact). Recall@fetch is the share
+of the scan's top `fetch` rows the impacts search returns too; "exact" the share of queries whose rows and
+scores are the scan's. Both run on the same queries, in turn, so machine load weighs on all alike:
+  nice -n 19 python bench/pg_keyword_impacts.py --size 100000 --caps 400 1600 6400 0
+
+At 100,000 entries (5-word queries, fetch 100, load ~5-7 on 2 cores), a cap of 1,600 returned the exact top
+100 on most queries and kept recall@100 near 1; raising it bought little recall for much more time (raw
+figures: bench/data/backends/pg_keyword_impacts.jsonl).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from backend_scale import DIMENSION, WARMUP_QUERIES, Corpus
+from langchain_core.embeddings import DeterministicFakeEmbedding
+from measure import latency_stats, load_average
+from psycopg import sql
+
+import knowledge.postgres as postgres
+from knowledge.index import FETCH_K, tokenize
+from knowledge.postgres import PostgresBackend, _postings, _table, _tsquery
+
+UNCAPPED = 10**9
+
+
+async def _size_mb(connection, table) -> float:
+    cursor = await connection.execute(sql.SQL("SELECT pg_total_relation_size('{}')").format(table))
+    return round((await cursor.fetchone())[0] / 2**20)
+
+
+async def compare(size: int, queries: int, caps: list[int], folder: Path) -> dict:
+    import pgserver
+
+    server = pgserver.get_server(folder, cleanup_mode="stop")
+    try:
+        backend = PostgresBackend(server.get_uri("postgres"))
+        corpus = Corpus(size)
+        ingest = {}
+        if await backend.published() is None:
+            started = time.perf_counter()
+            await backend.publish(await backend.write(corpus.new_version()), {})
+            ingest = {"write_s": round(time.perf_counter() - started, 1), "ingest_load": load_average()}
+        version = (await backend.load_newest_sound(DeterministicFakeEmbedding(size=DIMENSION))).version
+        table = _table(version.version_id)
+        fetch = min(len(version), FETCH_K)
+        names = ["scan", *(f"cap_{cap}" for cap in caps)]
+        samples: dict[str, list[float]] = {name: [] for name in names}
+        recall: dict[str, list[float]] = {name: [] for name in names[1:]}
+        exact: dict[str, list[bool]] = {name: [] for name in names[1:]}
+        matched, loads = [], []
+        async with backend.connect() as connection:
+            for number, text in enumerate(corpus.query_texts[: WARMUP_QUERIES + queries]):
+                query = Counter(tokenize([text])[0])
+                weights = version._weights(query, await version._entries(connection, list(query)))
+                if not weights:
+                    continue
+                started = time.perf_counter()
+                scanned = await version._keyword_scan(connection, table, weights, fetch)
+                elapsed = {"scan": time.perf_counter() - started}
+                found = {}
+                for cap, name in zip(caps, names[1:], strict=True):
+                    postgres.MAX_POSTINGS_READ = cap or UNCAPPED
+                    started = time.perf_counter()
+                    found[name] = await version._keyword_impacts(connection, table, query, weights, fetch)
+                    elapsed[name] = time.perf_counter() - started
+                if number < WARMUP_QUERIES:
+                    continue
+                for name, seconds in elapsed.items():
+                    samples[name].append(seconds)
+                expected = {row for row, _ in scanned}
+                for name, top in found.items():
+                    recall[name].append(len(expected & {row for row, _ in top}) / len(expected))
+                    same = [row for row, _ in top] == [row for row, _ in scanned] and all(
+                        abs(a - b) <= 1e-9 * max(1.0, abs(b))
+                        for (_, a), (_, b) in zip(top, scanned, strict=True)
+                    )
+                    exact[name].append(same)
+                cursor = await connection.execute(
+                    sql.SQL("SELECT count(*) FROM {} WHERE keywords @@ %s::tsquery").format(table),
+                    (_tsquery(weights),),
+                )
+                matched.append((await cursor.fetchone())[0])
+                loads.append(load_average())
+            sizes = {
+                "passages_table_mb": await _size_mb(connection, table),
+                "postings_table_mb": await _size_mb(connection, _postings(version.version_id)),
+            }
+            cursor = await connection.execute(
+                sql.SQL("SELECT count(*) FROM {}").format(_postings(version.version_id))
+            )
+            sizes["postings"] = (await cursor.fetchone())[0]
+        return {
+            "size": size,
+            "fetch": fetch,
+            **ingest,
+            **sizes,
+            **{name: latency_stats(values) for name, values in samples.items()},
+            "recall_at_fetch": {name: round(sum(v) / len(v), 4) for name, v in recall.items()},
+            "recall_at_fetch_min": {name: round(min(v), 4) for name, v in recall.items()},
+            "exact_share": {name: round(sum(v) / len(v), 3) for name, v in exact.items()},
+            "rows_matched_p50": int(sorted(matched)[len(matched) // 2]),
+            "load": round(sum(loads) / len(loads), 2),
+        }
+    finally:
+        server.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--caps", type=int, nargs="+", default=[400, 1600, 6400, 0])
+    parser.add_argument("--folder", type=Path, help="keep the server's data here and reuse its index")
+    args = parser.parse_args()
+    folder = args.folder or Path(tempfile.mkdtemp(prefix="bench-impacts-"))
+    if not (folder / "PG_VERSION").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o777)  # pgserver runs PostgreSQL as its own user when started by root
+    print(json.dumps(asyncio.run(compare(args.size, args.queries, args.caps, folder))))
+
+
+if __name__ == "__main__":
+    main()
