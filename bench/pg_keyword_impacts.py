@@ -2,15 +2,16 @@
 
 The index of `backend_scale.Corpus` (N entries) is written and published through the backend's real path,
 then each query (five words of a document) is searched in turn by the full scan (`_keyword_scan`: every
-row the full-text index matches, BM25 computed in SQL) and by the postings (`_keyword_impacts`) with each
-cap on the postings read per term (MAX_POSTINGS_READ; 0 = no cap, always exact). Recall@fetch is the share
-of the scan's top `fetch` rows the impacts search returns too; "exact" the share of queries whose rows and
-scores are the scan's. Both run on the same queries, in turn, so machine load weighs on all alike:
-  nice -n 19 python bench/pg_keyword_impacts.py --size 100000 --caps 400 1600 6400 0
+row the full-text index matches, BM25 computed in SQL, the exact top) and by the postings
+(`_keyword_impacts`) with each cap on the postings read per term (0: no cap). Recall@fetch is the share of
+the scan's top `fetch` rows the impacts search returns too; "exact" the share of queries whose rows and
+scores are the scan's, "same order" those also in the scan's order (rows of equal score may swap: sums of
+impacts and SQL's BM25 differ in the last bits). All run on the same queries, in turn, so machine load
+weighs on all alike:
+  nice -n 19 python bench/pg_keyword_impacts.py --size 100000 --out bench/data/backends/pg_keyword_impacts.jsonl
 
-At 100,000 entries (5-word queries, fetch 100, load ~5-7 on 2 cores), a cap of 1,600 returned the exact top
-100 on most queries and kept recall@100 near 1; raising it bought little recall for much more time (raw
-figures: bench/data/backends/pg_keyword_impacts.jsonl).
+`--folder` keeps the server's data and reuses its index on the next run. The figures that chose
+MAX_POSTINGS_READ are in knowledge/postgres.py; raw records in bench/data/backends/pg_keyword_impacts.jsonl.
 """
 
 from __future__ import annotations
@@ -28,9 +29,8 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 from measure import latency_stats, load_average
 from psycopg import sql
 
-import knowledge.postgres as postgres
 from knowledge.index import FETCH_K, tokenize
-from knowledge.postgres import PostgresBackend, _postings, _table, _tsquery
+from knowledge.postgres import MAX_POSTINGS_READ, PostgresBackend, _postings, _table, _tsquery
 
 UNCAPPED = 10**9
 
@@ -59,6 +59,7 @@ async def compare(size: int, queries: int, caps: list[int], folder: Path) -> dic
         samples: dict[str, list[float]] = {name: [] for name in names}
         recall: dict[str, list[float]] = {name: [] for name in names[1:]}
         exact: dict[str, list[bool]] = {name: [] for name in names[1:]}
+        ordered: dict[str, list[bool]] = {name: [] for name in names[1:]}
         matched, loads = [], []
         async with backend.connect() as connection:
             for number, text in enumerate(corpus.query_texts[: WARMUP_QUERIES + queries]):
@@ -71,9 +72,10 @@ async def compare(size: int, queries: int, caps: list[int], folder: Path) -> dic
                 elapsed = {"scan": time.perf_counter() - started}
                 found = {}
                 for cap, name in zip(caps, names[1:], strict=True):
-                    postgres.MAX_POSTINGS_READ = cap or UNCAPPED
                     started = time.perf_counter()
-                    found[name] = await version._keyword_impacts(connection, table, query, weights, fetch)
+                    found[name] = await version._keyword_impacts(
+                        connection, query, weights, fetch, cap or UNCAPPED
+                    )
                     elapsed[name] = time.perf_counter() - started
                 if number < WARMUP_QUERIES:
                     continue
@@ -81,12 +83,14 @@ async def compare(size: int, queries: int, caps: list[int], folder: Path) -> dic
                     samples[name].append(seconds)
                 expected = {row for row, _ in scanned}
                 for name, top in found.items():
-                    recall[name].append(len(expected & {row for row, _ in top}) / len(expected))
-                    same = [row for row, _ in top] == [row for row, _ in scanned] and all(
+                    top_rows = [row for row, _ in top]
+                    recall[name].append(len(expected & set(top_rows)) / len(expected))
+                    same_scores = all(
                         abs(a - b) <= 1e-9 * max(1.0, abs(b))
                         for (_, a), (_, b) in zip(top, scanned, strict=True)
                     )
-                    exact[name].append(same)
+                    exact[name].append(len(top) == len(scanned) and same_scores and set(top_rows) == expected)
+                    ordered[name].append([row for row, _ in scanned] == top_rows)
                 cursor = await connection.execute(
                     sql.SQL("SELECT count(*) FROM {} WHERE keywords @@ %s::tsquery").format(table),
                     (_tsquery(weights),),
@@ -101,6 +105,12 @@ async def compare(size: int, queries: int, caps: list[int], folder: Path) -> dic
                 sql.SQL("SELECT count(*) FROM {}").format(_postings(version.version_id))
             )
             sizes["postings"] = (await cursor.fetchone())[0]
+            cursor = await connection.execute(
+                sql.SQL("SELECT count(*) FROM {} GROUP BY term ORDER BY 1 DESC LIMIT 5").format(
+                    _postings(version.version_id)
+                )
+            )
+            sizes["longest_lists"] = [n for (n,) in await cursor.fetchall()]
         return {
             "size": size,
             "fetch": fetch,
@@ -110,6 +120,7 @@ async def compare(size: int, queries: int, caps: list[int], folder: Path) -> dic
             "recall_at_fetch": {name: round(sum(v) / len(v), 4) for name, v in recall.items()},
             "recall_at_fetch_min": {name: round(min(v), 4) for name, v in recall.items()},
             "exact_share": {name: round(sum(v) / len(v), 3) for name, v in exact.items()},
+            "same_order_share": {name: round(sum(v) / len(v), 3) for name, v in ordered.items()},
             "rows_matched_p50": int(sorted(matched)[len(matched) // 2]),
             "load": round(sum(loads) / len(loads), 2),
         }
@@ -121,14 +132,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=100)
-    parser.add_argument("--caps", type=int, nargs="+", default=[400, 1600, 6400, 0])
+    parser.add_argument(
+        "--caps", type=int, nargs="+", default=[1600, 6400, 12800, 25600, MAX_POSTINGS_READ, 0]
+    )
     parser.add_argument("--folder", type=Path, help="keep the server's data here and reuse its index")
+    parser.add_argument("--out", type=Path, help="append the JSON line to this file")
     args = parser.parse_args()
     folder = args.folder or Path(tempfile.mkdtemp(prefix="bench-impacts-"))
     if not (folder / "PG_VERSION").exists():
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o777)  # pgserver runs PostgreSQL as its own user when started by root
-    print(json.dumps(asyncio.run(compare(args.size, args.queries, args.caps, folder))))
+    line = json.dumps(asyncio.run(compare(args.size, args.queries, args.caps, folder)))
+    print(line)
+    if args.out:
+        with args.out.open("a") as out:
+            out.write(line + "\n")
 
 
 if __name__ == "__main__":
