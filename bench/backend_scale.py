@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 from langchain_core.embeddings import DeterministicFakeEmbedding
-from measure import current_rss_mb, latency_stats, load_average, peak_rss_mb
+from measure import current_rss_mb, latency_stats, load_average, peak_rss_mb, print_line
 
 from knowledge.backend import FilesBackend, NewVersion
 from knowledge.documents import Chunk
@@ -514,11 +514,7 @@ def main() -> None:
             if result.returncode != 0:
                 print(result.stderr[-3000:], file=sys.stderr)
                 continue
-            line = result.stdout.strip().splitlines()[-1]
-            print(line, flush=True)
-            if args.out:
-                with args.out.open("a") as out:
-                    out.write(line + "\n")
+            print_line(result.stdout.strip().splitlines()[-1], args.out)
 
 
 if __name__ == "__main__":

@@ -18,19 +18,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import tempfile
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from backend_scale import DIMENSION, WARMUP_QUERIES, Corpus
 from langchain_core.embeddings import DeterministicFakeEmbedding
-from measure import latency_stats, load_average
+from measure import latency_stats, load_average, matched_and_load, print_line
 from psycopg import sql
 
 from knowledge.index import FETCH_K, tokenize
-from knowledge.postgres import MAX_POSTINGS_READ, PostgresBackend, _postings, _table, _tsquery
+from knowledge.postgres import (
+    MAX_POSTINGS_READ,
+    PostgresBackend,
+    PostgresVersion,
+    _postings,
+    _table,
+    _tsquery,
+)
 
 UNCAPPED = 10**9
 
@@ -40,7 +49,10 @@ async def _size_mb(connection, table) -> float:
     return round((await cursor.fetchone())[0] / 2**20)
 
 
-async def compare(size: int, queries: int, caps: list[int], folder: Path) -> dict:
+@contextlib.asynccontextmanager
+async def synthetic_index(size: int, folder: Path) -> AsyncIterator[tuple[Corpus, PostgresVersion, dict]]:
+    """The corpus of `size` entries and its version, written and published in a PostgreSQL server in
+    `folder` (unless the server there already serves one), with the write's time."""
     import pgserver
 
     server = pgserver.get_server(folder, cleanup_mode="stop")
@@ -53,6 +65,31 @@ async def compare(size: int, queries: int, caps: list[int], folder: Path) -> dic
             await backend.publish(await backend.write(corpus.new_version()), {})
             ingest = {"write_s": round(time.perf_counter() - started, 1), "ingest_load": load_average()}
         version = (await backend.load_newest_sound(DeterministicFakeEmbedding(size=DIMENSION))).version
+        yield corpus, version, ingest
+    finally:
+        server.cleanup()
+
+
+async def rows_matched(connection, table, weights: dict[str, float]) -> int:
+    """How many rows hold any of the terms (the rows the full scan scores)."""
+    cursor = await connection.execute(
+        sql.SQL("SELECT count(*) FROM {} WHERE keywords @@ %s::tsquery").format(table), (_tsquery(weights),)
+    )
+    return (await cursor.fetchone())[0]
+
+
+async def weighted_queries(version, connection, corpus: Corpus, queries: int):
+    """Each query of the warm-up and the `queries` timed ones: its number, its term counts and its BM25
+    weights (queries of no known term left out)."""
+    for number, text in enumerate(corpus.query_texts[: WARMUP_QUERIES + queries]):
+        query = Counter(tokenize([text])[0])
+        weights = version._weights(query, await version._entries(connection, list(query)))
+        if weights:
+            yield number, query, weights
+
+
+async def compare(size: int, queries: int, caps: list[int], folder: Path) -> dict:
+    async with synthetic_index(size, folder) as (corpus, version, ingest):
         table = _table(version.version_id)
         fetch = min(len(version), FETCH_K)
         names = ["scan", *(f"cap_{cap}" for cap in caps)]
@@ -61,12 +98,8 @@ async def compare(size: int, queries: int, caps: list[int], folder: Path) -> dic
         exact: dict[str, list[bool]] = {name: [] for name in names[1:]}
         ordered: dict[str, list[bool]] = {name: [] for name in names[1:]}
         matched, loads = [], []
-        async with backend.connect() as connection:
-            for number, text in enumerate(corpus.query_texts[: WARMUP_QUERIES + queries]):
-                query = Counter(tokenize([text])[0])
-                weights = version._weights(query, await version._entries(connection, list(query)))
-                if not weights:
-                    continue
+        async with version.backend.connect() as connection:
+            async for number, query, weights in weighted_queries(version, connection, corpus, queries):
                 started = time.perf_counter()
                 scanned = await version._keyword_scan(connection, table, weights, fetch)
                 elapsed = {"scan": time.perf_counter() - started}
@@ -91,11 +124,7 @@ async def compare(size: int, queries: int, caps: list[int], folder: Path) -> dic
                     )
                     exact[name].append(len(top) == len(scanned) and same_scores and set(top_rows) == expected)
                     ordered[name].append([row for row, _ in scanned] == top_rows)
-                cursor = await connection.execute(
-                    sql.SQL("SELECT count(*) FROM {} WHERE keywords @@ %s::tsquery").format(table),
-                    (_tsquery(weights),),
-                )
-                matched.append((await cursor.fetchone())[0])
+                matched.append(await rows_matched(connection, table, weights))
                 loads.append(load_average())
             sizes = {
                 "passages_table_mb": await _size_mb(connection, table),
@@ -121,11 +150,8 @@ async def compare(size: int, queries: int, caps: list[int], folder: Path) -> dic
             "recall_at_fetch_min": {name: round(min(v), 4) for name, v in recall.items()},
             "exact_share": {name: round(sum(v) / len(v), 3) for name, v in exact.items()},
             "same_order_share": {name: round(sum(v) / len(v), 3) for name, v in ordered.items()},
-            "rows_matched_p50": int(sorted(matched)[len(matched) // 2]),
-            "load": round(sum(loads) / len(loads), 2),
+            **matched_and_load(matched, loads),
         }
-    finally:
-        server.cleanup()
 
 
 def main() -> None:
@@ -142,11 +168,7 @@ def main() -> None:
     if not (folder / "PG_VERSION").exists():
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o777)  # pgserver runs PostgreSQL as its own user when started by root
-    line = json.dumps(asyncio.run(compare(args.size, args.queries, args.caps, folder)))
-    print(line)
-    if args.out:
-        with args.out.open("a") as out:
-            out.write(line + "\n")
+    print_line(json.dumps(asyncio.run(compare(args.size, args.queries, args.caps, folder))), args.out)
 
 
 if __name__ == "__main__":
