@@ -107,12 +107,42 @@ async def compare_rankings(questions: Path, files_dir: Path, pg_dir: Path, datab
                 score_gap = max(score_gap, abs(x.score - y.score))
     n = len(items)
     return {
+        **await keyword_recall(await database.current(), [item["question"] for item in items]),
         "questions": n,
         "same_top1": round(same_top1 / n, 4),
         "same_top5_order": round(same_order / n, 4),
         "same_top5_set": round(same_set / n, 4),
         "max_confidence_gap": round(confidence_gap, 4),
         "max_score_gap_same_doc": round(score_gap, 4),
+    }
+
+
+async def keyword_recall(version, questions: list[str]) -> dict:
+    """PostgreSQL's keyword search by impacts against BM25 scored on every matching row (the exact top): the
+    share of the exact top `fetch` rows it returns too, and of questions whose rows and scores it matches."""
+    from collections import Counter
+
+    from knowledge.index import FETCH_K, tokenize
+    from knowledge.postgres import _table
+
+    table, fetch = _table(version.version_id), min(len(version), FETCH_K)
+    recall, exact = [], []
+    async with version.backend.connect() as connection:
+        for question in questions:
+            query = Counter(tokenize([question])[0])
+            weights = version._weights(query, await version._entries(connection, list(query)))
+            scanned = await version._keyword_scan(connection, table, weights, fetch)
+            if not scanned:
+                continue
+            found = await version._keyword_top(connection, table, query, weights, fetch)
+            recall.append(len({row for row, _ in found} & {row for row, _ in scanned}) / len(scanned))
+            exact.append(
+                [row for row, _ in found] == [row for row, _ in scanned]
+                and all(abs(a - b) <= 1e-9 * b for (_, a), (_, b) in zip(found, scanned, strict=True))
+            )
+    return {
+        "keyword_recall_at_fetch": round(sum(recall) / len(recall), 4),
+        "keyword_exact_share": round(sum(exact) / len(exact), 4),
     }
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 from langchain_core.embeddings import DeterministicFakeEmbedding
-from measure import current_rss_mb, latency_stats, load_average, peak_rss_mb
+from measure import current_rss_mb, latency_stats, load_average, peak_rss_mb, print_line
 
 from knowledge.backend import FilesBackend, NewVersion
 from knowledge.documents import Chunk
@@ -411,7 +411,8 @@ async def bench_postgres(corpus: Corpus, folder: Path, limit: int | None) -> dic
             async def keyword_search(vector, text):
                 query = Counter(tokenize([text])[0])
                 entries = await version._entries(connection, list(query))
-                return await version._keyword_top(connection, table, version._weights(query, entries), fetch)
+                weights = version._weights(query, entries)
+                return await version._keyword_top(connection, table, query, weights, fetch)
 
             async def connect_only(vector, text):
                 async with backend.connect():
@@ -428,9 +429,13 @@ async def bench_postgres(corpus: Corpus, folder: Path, limit: int | None) -> dic
                 "SELECT pg_total_relation_size(%s::regclass)", (f"index_passages_{version.version_id}",)
             )
             size = (await cursor.fetchone())[0]
+            cursor = await connection.execute(
+                "SELECT pg_total_relation_size(%s::regclass)", (f"index_postings_{version.version_id}",)
+            )
+            postings_size = (await cursor.fetchone())[0]
         return {
             "configuration": f"pgvector HNSW m=16 ef_construction=64 (defaults), ef_search={max(MIN_EF_SEARCH, fetch)}; "
-            "full-text GIN + BM25 in SQL",
+            "BM25 impacts of each term's best postings",
             "server": settings,
             **ingested,
             "ingest_statements": slow_statements,
@@ -441,6 +446,7 @@ async def bench_postgres(corpus: Corpus, folder: Path, limit: int | None) -> dic
             "connect": connect_figures,  # a new connection, as every search of the product opens
             "recall_at_10": recall(found, corpus.exact_top(RECALL_K)),
             "disk_mb": round(size / 2**20),
+            "postings_disk_mb": round(postings_size / 2**20),
         }
     finally:
         server.cleanup()
@@ -509,11 +515,7 @@ def main() -> None:
             if result.returncode != 0:
                 print(result.stderr[-3000:], file=sys.stderr)
                 continue
-            line = result.stdout.strip().splitlines()[-1]
-            print(line, flush=True)
-            if args.out:
-                with args.out.open("a") as out:
-                    out.write(line + "\n")
+            print_line(result.stdout.strip().splitlines()[-1], args.out)
 
 
 if __name__ == "__main__":

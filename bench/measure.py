@@ -25,6 +25,22 @@ def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def matched_and_load(matched: list[int], loads: list[float]) -> dict:
+    """The median of how many rows each keyword query matched, and the mean load while they ran."""
+    return {
+        "rows_matched_p50": int(sorted(matched)[len(matched) // 2]),
+        "load": round(sum(loads) / len(loads), 2),
+    }
+
+
+def print_line(line: str, out: Path | None) -> None:
+    """Print a JSON line, and append it to `out` when given."""
+    print(line, flush=True)
+    if out:
+        with out.open("a") as lines:
+            lines.write(line + "\n")
+
+
 def latency_stats(samples: list[float]) -> dict:
     """p50, p95 and mean of latencies given in seconds, in milliseconds."""
     ms = np.asarray(samples) * 1000

@@ -13,16 +13,15 @@ import asyncio
 import json
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
-from backend_scale import DIMENSION, WARMUP_QUERIES, Corpus
-from langchain_core.embeddings import DeterministicFakeEmbedding
-from measure import latency_stats, load_average
+from backend_scale import WARMUP_QUERIES
+from measure import latency_stats, load_average, matched_and_load
+from pg_keyword_impacts import rows_matched, synthetic_index, weighted_queries
 from psycopg import sql
 
-from knowledge.index import FETCH_K, tokenize
-from knowledge.postgres import PostgresBackend, _table, _tsquery
+from knowledge.index import FETCH_K
+from knowledge.postgres import _table, _tsquery
 
 
 def unfenced(version, table) -> sql.Composable:
@@ -34,27 +33,15 @@ def unfenced(version, table) -> sql.Composable:
 
 
 async def compare(size: int, queries: int) -> dict:
-    import pgserver
-
     folder = Path(tempfile.mkdtemp(prefix="bench-fence-"))
     folder.chmod(0o777)  # pgserver runs PostgreSQL as its own user when started by root
-    server = pgserver.get_server(folder, cleanup_mode="stop")
-    try:
-        server.psql("CREATE DATABASE bench;")
-        corpus = Corpus(size)
-        backend = PostgresBackend(server.get_uri("bench"))
-        await backend.publish(await backend.write(corpus.new_version()), {})
-        version = (await backend.load_newest_sound(DeterministicFakeEmbedding(size=DIMENSION))).version
+    async with synthetic_index(size, folder) as (corpus, version, _):
         table = _table(version.version_id)
-        statements = {"fenced": version.keyword_top_sql(table), "unfenced": unfenced(version, table)}
+        statements = {"fenced": version.keyword_scan_sql(table), "unfenced": unfenced(version, table)}
         samples: dict[str, list[float]] = {name: [] for name in statements}
         matched, loads = [], []
-        async with backend.connect() as connection:
-            for number, text in enumerate(corpus.query_texts[: WARMUP_QUERIES + queries]):
-                query = Counter(tokenize([text])[0])
-                weights = version._weights(query, await version._entries(connection, list(query)))
-                if not weights:
-                    continue
+        async with version.backend.connect() as connection:
+            async for number, _, weights in weighted_queries(version, connection, corpus, queries):
                 parameters = {
                     "terms": list(weights),
                     "weights": list(weights.values()),
@@ -70,20 +57,13 @@ async def compare(size: int, queries: int) -> dict:
                         samples[name].append(time.perf_counter() - started)
                 assert results["fenced"] == results["unfenced"]
                 if number >= WARMUP_QUERIES:
-                    cursor = await connection.execute(
-                        sql.SQL("SELECT count(*) FROM {} WHERE keywords @@ %s::tsquery").format(table),
-                        (parameters["match"],),
-                    )
-                    matched.append((await cursor.fetchone())[0])
+                    matched.append(await rows_matched(connection, table, weights))
                     loads.append(load_average())
         return {
             "size": size,
             **{name: latency_stats(values) for name, values in samples.items()},
-            "rows_matched_p50": int(sorted(matched)[len(matched) // 2]),
-            "load": round(sum(loads) / len(loads), 2),
+            **matched_and_load(matched, loads),
         }
-    finally:
-        server.cleanup()
 
 
 def main() -> None:

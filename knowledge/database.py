@@ -14,7 +14,7 @@ from knowledge.backend import DatabaseUnavailable, PgvectorMissing
 
 # Each migration runs once, in order, in its own transaction; a released bot never edits one, it adds the
 # next. The tables of one index version's passages are created by the sync (their vector size is the
-# embedding model's), named index_passages_<version id>.
+# embedding model's), named index_passages_<version id>, with their keyword postings, index_postings_<version id>.
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE index_versions (
@@ -126,6 +126,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX pending_events_due ON pending_events (platform, lease_until) WHERE finished_at IS NULL;
     CREATE INDEX pending_events_finished ON pending_events (finished_at);
+    """,
+    # 7: whether an index version has its keyword postings (index_postings_<version id>, written by the sync
+    # with the version); versions written before have none and are searched by scanning their passages.
+    """
+    ALTER TABLE index_versions ADD COLUMN postings boolean NOT NULL DEFAULT false;
     """,
 )
 # Held (per transaction) by whoever migrates, so replicas starting together migrate once.

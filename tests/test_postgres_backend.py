@@ -328,8 +328,9 @@ async def test_the_index_is_built_with_the_build_memory_in_its_transaction_only(
 
 
 async def test_keyword_search_scores_each_matching_row_once(tmp_path, database_url):
-    """Each row the full-text index finds is scored by one BM25 subquery, not one more for `score > 0`:
-    at 100k passages the keyword search took 0.6 s, half of it scoring every row again."""
+    """A version without postings is scanned: each row the full-text index finds is scored by one BM25
+    subquery, not one more for `score > 0` (at 100k passages that scan took 0.6 s, half of it scoring every
+    row again)."""
     from knowledge.postgres import _table, _tsquery
 
     database = _kb(tmp_path / "pg", database_url)
@@ -338,9 +339,9 @@ async def test_keyword_search_scores_each_matching_row_once(tmp_path, database_u
     weights = {"password": 1.0, "reset": 2.0}
     parameters = {"terms": list(weights), "weights": list(weights.values()), "fetch": 10}
     async with version.backend.connect() as connection:
-        explain = psycopg.sql.SQL("EXPLAIN ") + version.keyword_top_sql(_table(version.version_id))
+        explain = psycopg.sql.SQL("EXPLAIN ") + version.keyword_scan_sql(_table(version.version_id))
         cursor = await connection.execute(explain, {**parameters, "match": _tsquery(weights)})
         plan = "\n".join(line for (line,) in await cursor.fetchall())
-        found = await version._keyword_top(connection, _table(version.version_id), weights, 10)
+        found = await version._keyword_scan(connection, _table(version.version_id), weights, 10)
     assert plan.count("SubPlan") == 1, plan
     assert found and all(score > 0 for _, score in found)
