@@ -39,6 +39,7 @@ from connectors.slack_events import (
     is_direct_message,
     is_person_message,
     mentions,
+    reply_to,
     thread_root,
     to_question,
 )
@@ -52,6 +53,7 @@ from connectors.slack_render import (
     acknowledge_feedback,
     answer_metadata,
     render,
+    reply_metadata,
 )
 from connectors.slack_reply import ThreadReply
 
@@ -308,16 +310,25 @@ class SlackConnector:
             return  # else a redelivery was taken meanwhile: the replica that took it answers it
         self._answering.update(keys)
         self._spawn(
-            self._answer_claimed(keys, event, pending.payload["bot_user_id"], pending.reply_id),
+            self._answer_claimed(
+                keys, event, pending.payload["bot_user_id"], pending.reply_id, taken_over=True
+            ),
             f"answer message {event['ts']} left unanswered",
         )
 
     async def _answer_claimed(
-        self, keys: list[str], event: dict, bot_user_id: str | None, reply_ts: str | None = None
+        self,
+        keys: list[str],
+        event: dict,
+        bot_user_id: str | None,
+        reply_ts: str | None = None,
+        *,
+        taken_over: bool = False,
     ) -> None:
         """Answer, renewing the claim meanwhile; then remember the event as answered for Slack's redeliveries.
 
-        `reply_ts` is the message a replica that stopped was writing the answer into: it is finished there.
+        An event `taken_over` from a replica that stopped is answered in the message that replica was writing
+        the answer into: `reply_ts` if it recorded it, else the one marked as its reply in the thread.
         """
         renewal = asyncio.create_task(self._renew_claim(keys))
 
@@ -329,7 +340,7 @@ class SlackConnector:
 
         try:
             # Posts an apology when answering fails: the event is answered all the same.
-            await self._answer(event, bot_user_id, reply_ts, note_reply)
+            await self._answer(event, bot_user_id, note_reply, reply_ts=reply_ts, taken_over=taken_over)
             await self.pending.finish(keys[0])
             for key in keys:
                 await self.ledger.remember(key, EVENT_TTL_S)
@@ -352,21 +363,25 @@ class SlackConnector:
         self,
         event: dict,
         bot_user_id: str | None,
-        reply_ts: str | None = None,
         on_reply: Callable[[str], Awaitable[None]] | None = None,
+        *,
+        reply_ts: str | None = None,
+        taken_over: bool = False,
     ) -> None:
-        """Answer in the event's thread, into the message `reply_ts` if given (unless it holds the answer
-        already); `on_reply` gets the ts of the placeholder once posted."""
+        """Answer in the event's thread; `on_reply` gets the ts of the message the answer goes into.
+
+        Taken over, the answer goes into the reply the stopped replica left (see `_reply_left`), unless that
+        holds the answer already.
+        """
         channel, root = event["channel"], thread_root(event)
-        reply = ThreadReply(self.client, channel, root)
+        reply = ThreadReply(self.client, channel, root, marker=reply_metadata(event["ts"]))
         try:
-            if reply_ts is not None:
-                earlier = await self._thread_message(channel, root, reply_ts)
-                if earlier is not None and is_answer(earlier):
-                    log.info("Slack: message %s was answered before its replica stopped", event.get("ts"))
-                    return
-                if earlier is not None:
-                    reply.resume(reply_ts)
+            earlier = await self._reply_left(event, bot_user_id, reply_ts) if taken_over else None
+            if earlier is not None and is_answer(earlier):
+                log.info("Slack: message %s was answered before its replica stopped", event.get("ts"))
+                return
+            if earlier is not None:
+                reply.resume(earlier["ts"])
             question = to_question(event, bot_user_id)
             if not question.text:
                 await reply.finish(USAGE_HINT)
@@ -374,18 +389,34 @@ class SlackConnector:
             await self.ledger.remember(_thread_key(channel, root), THREAD_TTL_S)
             if reply.ts is None:
                 await reply.start()
-                if on_reply is not None:
-                    await on_reply(reply.ts)
+            if on_reply is not None and reply.ts != reply_ts:
+                await on_reply(reply.ts)
             if in_thread(event):
                 history = await self._thread_history(channel, root, event["ts"], bot_user_id)
                 question = dataclasses.replace(question, history=history)
             answer = await self.bot.answer(question, on_delta=reply.progress)
             await reply.finish(
-                render(answer, escalation=self.handoff is not None), answer_metadata(answer.id)
+                render(answer, escalation=self.handoff is not None), answer_metadata(answer.id, event["ts"])
             )
         except Exception as error:
             log.exception("Slack: could not answer message %s in %s (%s)", event.get("ts"), channel, error)
             await reply.apologise()
+
+    async def _reply_left(self, event: dict, bot_user_id: str | None, reply_ts: str | None) -> dict | None:
+        """The reply to `event` a replica that stopped answering it left in its thread, if any: the message it
+        recorded (`reply_ts`), else the one marked as replying to the event (posted before it was recorded)."""
+        channel, root = event["channel"], thread_root(event)
+        if reply_ts is not None:
+            return await self._thread_message(channel, root, reply_ts)
+        response = await self.client.conversations_replies(
+            channel=channel,
+            ts=root,
+            oldest=event["ts"],
+            inclusive=True,
+            limit=REPLIES_LIMIT,
+            include_all_metadata=True,
+        )
+        return reply_to(response.get("messages", []), event["ts"], bot_user_id)
 
     async def _thread_message(self, channel: str, root: str, ts: str) -> dict | None:
         """The message `ts` of a thread (with its metadata), or None if it is gone."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from bot.models import Question, Turn
-from connectors.slack_render import ANSWER_EVENT_TYPE
+from connectors.slack_render import ANSWER_EVENT_TYPE, REPLY_EVENT_TYPE
 
 # Message subtypes that are a person writing; edits, joins, deletions and bot posts are not questions.
 USER_SUBTYPES = {None, "thread_broadcast", "file_share"}
@@ -76,6 +76,28 @@ def _ts_key(ts: str) -> tuple[int, ...]:
 def is_answer(message: dict) -> bool:
     """A bot message carrying a finished answer (not a placeholder, its progress or an apology)."""
     return (message.get("metadata") or {}).get("event_type") == ANSWER_EVENT_TYPE
+
+
+def replying_to(message: dict) -> str | None:
+    """The ts of the message a bot reply (answer, placeholder, progress or apology) is marked as replying to."""
+    metadata = message.get("metadata") or {}
+    if metadata.get("event_type") not in (ANSWER_EVENT_TYPE, REPLY_EVENT_TYPE):
+        return None
+    return (metadata.get("event_payload") or {}).get("question_ts")
+
+
+def reply_to(messages: list[dict], question_ts: str, bot_user_id: str | None) -> dict | None:
+    """The bot's reply to the message `question_ts` among a thread's messages (conversations.replies with
+    their metadata): its answer if one was finished, else its earliest placeholder; None if it has none."""
+    replies = sorted(
+        (
+            m
+            for m in messages
+            if replying_to(m) == question_ts and (bot_user_id is None or m.get("user") == bot_user_id)
+        ),
+        key=lambda m: _ts_key(m["ts"]),
+    )
+    return next((m for m in replies if is_answer(m)), replies[0] if replies else None)
 
 
 def history_from_replies(

@@ -19,6 +19,7 @@ FEEDBACK_ACTION_PREFIX = "feedback_"
 ESCALATION_BLOCK = "escalation"
 ESCALATION_ACTION = "ask_a_human"
 ANSWER_EVENT_TYPE = "helpdesk_answer"
+REPLY_EVENT_TYPE = "helpdesk_reply"
 ELLIPSIS = "…"
 
 
@@ -144,9 +145,21 @@ def render(answer: Answer, now: datetime | None = None, *, escalation: bool = Fa
     return SlackMessage(_truncate(escape(answer.text), FALLBACK_LIMIT), blocks)
 
 
-def answer_metadata(answer_id: str) -> dict:
-    """Message metadata marking a message as an answer, so thread history can tell answers apart."""
-    return {"event_type": ANSWER_EVENT_TYPE, "event_payload": {"answer_id": answer_id}}
+def answer_metadata(answer_id: str, question_ts: str | None = None) -> dict:
+    """Message metadata marking a message as an answer (to the message `question_ts`), so thread history can
+    tell answers apart and a replica taking a question over can tell it was answered."""
+    payload = (
+        {"answer_id": answer_id}
+        if question_ts is None
+        else {"answer_id": answer_id, "question_ts": question_ts}
+    )
+    return {"event_type": ANSWER_EVENT_TYPE, "event_payload": payload}
+
+
+def reply_metadata(question_ts: str) -> dict:
+    """Message metadata marking the bot's placeholder (its progress, or an apology) as the reply to the message
+    `question_ts`, so a replica taking that question over writes the answer into it rather than beside it."""
+    return {"event_type": REPLY_EVENT_TYPE, "event_payload": {"question_ts": question_ts}}
 
 
 PLACEHOLDER = SlackMessage(

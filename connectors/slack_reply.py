@@ -18,7 +18,11 @@ PROGRESS_INTERVAL_S = 1.0
 
 
 class ThreadReply:
-    """Posts into a thread, then edits that same message; progress edits never hold up the answer."""
+    """Posts into a thread, then edits that same message; progress edits never hold up the answer.
+
+    With a `marker`, the placeholder, its progress and an apology carry that message metadata; the answer
+    carries its own.
+    """
 
     def __init__(
         self,
@@ -26,11 +30,14 @@ class ThreadReply:
         channel: str,
         thread_ts: str,
         progress_interval_s: float = PROGRESS_INTERVAL_S,
+        marker: dict | None = None,
     ):
         self.client = client
         self.channel = channel
         self.thread_ts = thread_ts
         self.progress_interval_s = progress_interval_s
+        # Metadata every version of the message carries until the answer replaces it (reply_metadata).
+        self.marker = marker
         self.ts: str | None = None
         self.streamed = ""
         self._shown_at = 0.0
@@ -43,7 +50,7 @@ class ThreadReply:
             thread_ts=self.thread_ts,
             text=message.text,
             blocks=message.blocks,
-            metadata=metadata,
+            metadata=metadata or self.marker,
             unfurl_links=False,
             unfurl_media=False,
         )
@@ -75,7 +82,11 @@ class ThreadReply:
 
     async def _update(self, message: SlackMessage, metadata: dict | None = None) -> None:
         await self.client.chat_update(
-            channel=self.channel, ts=self.ts, text=message.text, blocks=message.blocks, metadata=metadata
+            channel=self.channel,
+            ts=self.ts,
+            text=message.text,
+            blocks=message.blocks,
+            metadata=metadata or self.marker,
         )
 
     async def finish(self, message: SlackMessage, metadata: dict | None = None) -> None:

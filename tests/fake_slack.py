@@ -17,6 +17,8 @@ from urllib.parse import urlencode
 
 from aiohttp import WSMsgType, web
 
+from connectors.slack_render import ANSWER_EVENT_TYPE
+
 BOT_TOKEN = "xoxb-fake-bot-token-0123456789"
 APP_TOKEN = "xapp-fake-app-token-0123456789"
 SIGNING_SECRET = "fake-signing-secret-0123456789"
@@ -61,6 +63,8 @@ class FakeSlack:
         self.profiles: dict[str, dict] = {}  # user id → profile, for users.info
         self.usergroups: dict[str, list[str]] = {}  # user group id → member ids, for usergroups.users.list
         self._failures: dict[str, list[Callable[[], web.Response]]] = {}
+        self._held: dict[str, int] = {}  # method → how many of its next calls get no answer until released
+        self._released = asyncio.Event()
         self._sockets: list[web.WebSocketResponse] = []
         self._clock = 1_700_000_000
         self._runner: web.AppRunner | None = None
@@ -78,6 +82,7 @@ class FakeSlack:
         return self
 
     async def __aexit__(self, *exc) -> None:
+        self._released.set()
         for ws in self._sockets:
             await ws.close()
         await self._runner.cleanup()
@@ -100,6 +105,15 @@ class FakeSlack:
             lambda: web.json_response({"ok": False, "error": error}, status=status, headers=headers)
         )
 
+    def hold(self, method: str) -> None:
+        """The next call of `method` is carried out, but its caller gets no answer until `release()`: as when
+        a bot is killed between Slack doing what it asked and the bot hearing back."""
+        self._held[method] = self._held.get(method, 0) + 1
+
+    def release(self) -> None:
+        """Answer the calls held back."""
+        self._released.set()
+
     def add_message(
         self, channel: str, text: str, *, user: str = ASKER, thread_ts: str | None = None, **extra
     ):
@@ -118,7 +132,11 @@ class FakeSlack:
 
     def answers(self, channel: str) -> list[dict]:
         """Bot messages that carry a finished answer."""
-        return [m for m in self.bot_messages(channel) if "metadata" in m]
+        return [
+            m
+            for m in self.bot_messages(channel)
+            if (m.get("metadata") or {}).get("event_type") == ANSWER_EVENT_TYPE
+        ]
 
     async def wait_for(self, condition: Callable[[], T | Awaitable[T]], timeout: float = 10.0) -> T:
         deadline = time.monotonic() + timeout
@@ -149,6 +167,9 @@ class FakeSlack:
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"}, status=404)
         result = handler(args)
+        if self._held.get(method):
+            self._held[method] -= 1
+            await self._released.wait()
         return result if isinstance(result, web.Response) else web.json_response({"ok": True, **result})
 
     def _auth_test(self, args: dict) -> dict:
@@ -196,13 +217,17 @@ class FakeSlack:
 
     def _conversations_replies(self, args: dict) -> dict:
         root = args["ts"]
-        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
-        thread = [
-            {k: v for k, v in m.items() if with_metadata or k != "metadata"}
-            for m in self.messages.get(args["channel"], [])
-            if m["ts"] == root or m.get("thread_ts") == root
-        ]
-        return {"messages": sorted(thread, key=lambda m: m["ts"]), "has_more": False}
+        with_metadata = _flag(args.get("include_all_metadata"))
+        thread = sorted(
+            (
+                {k: v for k, v in m.items() if with_metadata or k != "metadata"}
+                for m in self.messages.get(args["channel"], [])
+                if (m["ts"] == root or m.get("thread_ts") == root) and _within(m["ts"], args)
+            ),
+            key=lambda m: float(m["ts"]),
+        )
+        limit = int(args.get("limit") or 1000)
+        return {"messages": thread[:limit], "has_more": len(thread) > limit}
 
     def _apps_connections_open(self, args: dict) -> dict:
         return {"url": self.url.replace("http://", "ws://") + "/link"}
@@ -236,6 +261,19 @@ class FakeSlack:
         await ws.send_json(envelope)
         await self.wait_for(lambda: any(a.get("envelope_id") == envelope_id for a in self.acks))
         return time.monotonic() - started
+
+
+def _flag(value) -> bool:
+    return str(value or "").lower() in ("1", "true")
+
+
+def _within(ts: str, args: dict) -> bool:
+    """Whether a message is within conversations.replies' `oldest`..`latest` (ends only with `inclusive`)."""
+    inclusive = _flag(args.get("inclusive"))
+    at = float(ts)
+    if "oldest" in args and (at < float(args["oldest"]) or (at == float(args["oldest"]) and not inclusive)):
+        return False
+    return "latest" not in args or at < float(args["latest"]) or (at == float(args["latest"]) and inclusive)
 
 
 def _message_fields(args: dict) -> dict:

@@ -7,12 +7,21 @@ import contextlib
 
 import aiohttp
 import pytest
-from fake_slack import CHANNEL, FakeSlack, event_callback, mention, signed_request, slack_settings
+from fake_slack import (
+    BOT_USER_ID,
+    CHANNEL,
+    FakeSlack,
+    event_callback,
+    mention,
+    signed_request,
+    slack_settings,
+)
 from test_slack_http import bot_writing
 
 from bot.runtime import close_database
 from connectors.pending_events import MAX_TAKEOVERS, PendingEvent, PendingEvents, PendingEventSweeper
 from connectors.server import HelpdeskServer
+from connectors.slack_render import reply_metadata
 
 # A lease and a sweep short enough for a test to see a lease lapse and the event taken over.
 TEST_LEASE_S = 1.0
@@ -226,3 +235,62 @@ async def test_a_record_given_up_keeps_no_token(open_store):
     await replica.add("interaction:1", {"question": "secret", "token": "interaction-token-1"}, lease_s=-1)
     taken, [given_up] = await replica.take_expired(lease_s=60, max_takeovers=0)
     assert not taken and given_up.payload == {"question": "secret"}
+
+
+async def _placeholder_left_unrecorded(fake: FakeSlack, server: HelpdeskServer, event: dict) -> dict:
+    """Post a mention to a replica that is stopped once Slack posted its placeholder and before it heard the
+    placeholder's ts back (so before it could record it): the placeholder it left."""
+    before = len(fake.bot_messages(CHANNEL))
+    fake.hold("chat.postMessage")
+    await server.start()
+    assert await _post(server, event_callback(event)) == 200
+    [placeholder] = await fake.wait_for(lambda: fake.bot_messages(CHANNEL)[before:])
+    await server.stop()
+    fake.release()
+    return placeholder
+
+
+async def test_a_placeholder_posted_by_a_replica_that_died_before_recording_it_gets_the_answer(
+    tmp_path, helpdesk_bot, quick_takeover
+):
+    async with FakeSlack() as fake:
+        settings = slack_settings(tmp_path, fake)
+        # Another question of the same thread, which a replica is still answering: its placeholder stays.
+        earlier = mention(fake, "What is the refund window?")
+        other = fake.add_message(
+            CHANNEL,
+            "Looking that up…",
+            user=BOT_USER_ID,
+            thread_ts=earlier["ts"],
+            metadata=reply_metadata(earlier["ts"]),
+        )
+        event = mention(fake, QUESTION, thread_ts=earlier["ts"])
+        placeholder = await _placeholder_left_unrecorded(fake, HelpdeskServer(settings, helpdesk_bot), event)
+        async with _serving(settings, helpdesk_bot):  # another replica (here: the bot restarted) takes over
+            [answer] = await fake.wait_for(lambda: fake.answers(CHANNEL), timeout=20)
+            await asyncio.sleep(3 * TEST_LEASE_S)  # leases lapse, sweeps go on: nothing is answered again
+    assert fake.bot_messages(CHANNEL) == [other, answer]
+    assert answer["ts"] == placeholder["ts"] and len(fake.calls_to("chat.postMessage")) == 1
+    assert "Refunds are issued within 14 days" in answer["text"]
+    assert answer["metadata"]["event_payload"]["question_ts"] == event["ts"]
+
+
+async def test_an_answer_a_replica_finished_without_recording_it_is_not_posted_again(
+    tmp_path, helpdesk_bot, quick_takeover, caplog
+):
+    async with FakeSlack() as fake:
+        settings = slack_settings(tmp_path, fake)
+        async with _serving(settings, helpdesk_bot) as server:
+            event = mention(fake, QUESTION)
+            assert await _post(server, event_callback(event)) == 200
+            [answer] = await fake.wait_for(lambda: fake.answers(CHANNEL))
+            calls = len(fake.calls)
+            # What a replica that posted this answer under another delivery, and could neither record its
+            # ts nor the event answered before it died, leaves behind: the event pending, no `reply_id`.
+            pending = PendingEvents(settings.data_dir / "pending-events.sqlite3", "slack")
+            payload = {"keys": ["event:EvDIED"], "event": event, "bot_user_id": BOT_USER_ID}
+            await pending.add("event:EvDIED", payload, lease_s=-1)
+            await asyncio.sleep(3 * TEST_LEASE_S)
+    assert [call.method for call in fake.calls[calls:]] == ["conversations.replies"]  # looked, wrote nothing
+    assert fake.bot_messages(CHANNEL) == [answer]
+    assert await pending.take_expired(60) == ([], [])  # recorded as answered
