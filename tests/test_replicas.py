@@ -136,6 +136,10 @@ async def test_three_replicas_answer_every_event_exactly_once(tmp_path, database
             def answered() -> Counter:
                 return Counter(m.get("thread_ts") for m in fake.answers(CHANNEL))
 
+            def replied() -> Counter:
+                """Bot messages per thread: an answer, or a placeholder left beside one, counts."""
+                return Counter(m.get("thread_ts") for m in fake.bot_messages(CHANNEL))
+
             events = [event_callback(mention(fake, QUESTIONS[i % len(QUESTIONS)])) for i in range(EVENTS)]
             # All three up: every event is answered exactly once, whichever replicas its deliveries reached.
             await stream(events[:HEALTHY], None, None)
@@ -157,6 +161,7 @@ async def test_three_replicas_answer_every_event_exactly_once(tmp_path, database
             # Slack stops delivering an event once a replica acknowledged it: the events the killed replica
             # acknowledged and had not answered are taken over by the others, each answered once.
             assert answered() == Counter(every), "an event was answered twice, or never"
+            assert replied() == Counter(every), "a thread holds a placeholder beside its answer"
             assert unreachable, "the killed replica was not sent any delivery"
             taken_over = sum(r.log.read_text().count("taking over event") for r in replicas.alive)
             assert taken_over, f"{victim.name} died with no event acknowledged and unanswered"

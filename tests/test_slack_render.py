@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 
 from bot.models import Answer, Citation, Turn
-from connectors.slack_events import clean_text, history_from_replies, to_question
+from connectors.slack_events import clean_text, history_from_replies, reply_to, to_question
 from connectors.slack_render import (
     SECTION_LIMIT,
     acknowledge_feedback,
@@ -16,6 +16,7 @@ from connectors.slack_render import (
     link,
     render,
     render_progress,
+    reply_metadata,
     split_text,
 )
 
@@ -147,3 +148,25 @@ def test_thread_history_keeps_people_and_answers_and_skips_other_bots():
         Turn("user", "How do I reset my password?"),
         Turn("assistant", "Click <Forgot> [1]."),
     )
+
+
+def test_the_reply_to_a_question_is_told_apart_from_the_other_replies_of_its_thread():
+    def bot(ts, metadata, user="UBOT"):
+        return {"ts": ts, "user": user, "text": "…", "metadata": metadata}
+
+    first, second = "1.000001", "1.000003"
+    thread = [
+        {"ts": first, "user": "U1", "text": "first question"},
+        bot("1.000002", reply_metadata(first)),
+        {"ts": second, "user": "U1", "text": "second question"},
+        bot("1.000004", reply_metadata(second), user="UOTHERBOT"),  # another bot copying our marker
+        bot("1.000005", {"event_type": "someone_else", "event_payload": {"question_ts": second}}),
+        bot("1.000006", reply_metadata(second)),
+        bot("1.000007", reply_metadata(second)),  # a second placeholder: the earliest is resumed
+    ]
+    assert reply_to(thread, first, "UBOT") == thread[1]
+    assert reply_to(thread, second, "UBOT") == thread[5]
+    assert reply_to(thread, "1.000008", "UBOT") is None
+    answered = [*thread, bot("1.000009", answer_metadata("a", second))]
+    assert reply_to(answered, second, "UBOT") == answered[-1]
+    assert reply_to(answered, first, "UBOT") == thread[1]  # answers carry the question they answer
