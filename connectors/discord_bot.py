@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
@@ -19,6 +19,7 @@ from bot.runtime import open_learnt_answers
 from bot.service import HelpdeskBot
 from bot.settings import Settings
 from connectors.dedupe import open_ledger
+from connectors.discord_delivery import Delivery
 from connectors.discord_endpoints import point_discord_at
 from connectors.discord_gateway import drop_malformed_events
 from connectors.discord_handoff import DiscordHandoff
@@ -391,7 +392,8 @@ class DiscordConnector:
         await self._answer_deferred(deferred, interaction.followup, followup_first=True)
 
     async def _resume(self, pending: PendingEvent) -> None:
-        """Answer in its deferred reply an /ask whose replica stopped before answering it."""
+        """Answer in its deferred reply an /ask whose replica stopped before answering it (or send the rest of
+        the answer it had begun sending)."""
         deferred = DeferredAsk(**pending.payload)
         age_s = time.time() - deferred.deferred_at
         if age_s > ANSWERABLE_FOR_S:
@@ -408,22 +410,32 @@ class DiscordConnector:
         webhook = discord.Webhook.from_state(
             {"id": deferred.application_id, "type": 3, "token": deferred.token}, state
         )
+        delivery = Delivery.from_reply_id(pending.reply_id)
         task = asyncio.create_task(
-            self._answer_deferred(deferred, webhook, followup_first=False), name=f"discord-{pending.key}"
+            self._answer_deferred(deferred, webhook, followup_first=False, delivery=delivery),
+            name=f"discord-{pending.key}",
         )
         self._answering.add(task)
         task.add_done_callback(_log_failure)
 
     async def _answer_deferred(
-        self, deferred: DeferredAsk, webhook: discord.Webhook, *, followup_first: bool
+        self,
+        deferred: DeferredAsk,
+        webhook: discord.Webhook,
+        *,
+        followup_first: bool,
+        delivery: Delivery | None = None,
     ) -> None:
         """Answer into the deferred reply (its first followup, or an edit of it), keeping the lease meanwhile;
-        the pending record is finished once the asker has an answer or an apology (not if stopped)."""
+        the pending record is finished once the asker has an answer or an apology (not if stopped).
+
+        With a `delivery` a replica that stopped recorded, its answer is sent on from where it stopped.
+        """
         task = asyncio.current_task()
         self._answering.add(task)
         try:
             async with leased(self.pending, deferred.key, ANSWER_LEASE_S):
-                await self._answer(deferred, webhook, followup_first=followup_first)
+                await self._answer(deferred, webhook, followup_first=followup_first, delivery=delivery)
             try:
                 await self.pending.finish(deferred.key)
             except Exception as error:  # another replica may answer it again once the lease lapsed
@@ -431,7 +443,48 @@ class DiscordConnector:
         finally:
             self._answering.discard(task)
 
-    async def _answer(self, deferred: DeferredAsk, webhook: discord.Webhook, *, followup_first: bool) -> None:
+    async def _answer(
+        self,
+        deferred: DeferredAsk,
+        webhook: discord.Webhook,
+        *,
+        followup_first: bool,
+        delivery: Delivery | None = None,
+    ) -> None:
+        if delivery is None:
+            answer = await self._answer_question(deferred, webhook)
+            if answer is None:
+                return
+        else:
+            answer = delivery.answer
+            log.info(
+                "Discord: sending answer %s of interaction %s on from its message %d of %d",
+                answer.id,
+                deferred.interaction_id,
+                delivery.sent + 1,
+                len(delivery.messages),
+            )
+
+        async def note(progress: Delivery) -> None:
+            try:
+                await self.pending.renew(deferred.key, ANSWER_LEASE_S, reply_id=progress.to_reply_id())
+            except Exception as error:  # a replica taking the /ask over would answer it anew
+                log.warning("Discord: could not record how far answer %s got (%s)", answer.id, error)
+
+        await self._deliver(
+            webhook,
+            deferred.interaction_id,
+            deferred.channel_id,
+            answer,
+            private=deferred.private,
+            followup_first=followup_first,
+            delivery=delivery,
+            on_progress=note,
+        )
+
+    async def _answer_question(self, deferred: DeferredAsk, webhook: discord.Webhook) -> Answer | None:
+        """The bot's answer to a deferred /ask (kept to be posted publicly if private), or None once the asker
+        was told answering failed."""
         asked = Question(
             deferred.question,
             asker=str(deferred.user_id),
@@ -444,19 +497,13 @@ class DiscordConnector:
         except Exception:
             log.exception("Could not answer the Discord question of interaction %s", deferred.interaction_id)
             await self._apologise(webhook, deferred.interaction_id, public_thinking=not deferred.private)
-            return
+            return None
         if deferred.private:
             try:
                 await self._publishable.keep(answer.id, answer.to_record())
             except OffersError as error:
                 log.error("The private Discord answer %s cannot be posted publicly: %s", answer.id, error)
-        await self._deliver(
-            webhook,
-            deferred.interaction_id,
-            answer,
-            private=deferred.private,
-            followup_first=followup_first,
-        )
+        return answer
 
     async def publish(self, interaction: discord.Interaction, answer_id: str) -> None:
         """Post a private answer to the channel for everyone, as the clicker's interaction response."""
@@ -473,7 +520,11 @@ class DiscordConnector:
             return
         if await self._defer(interaction, ephemeral=False):
             await self._deliver(
-                interaction.followup, interaction.id, Answer.from_record(record), private=False
+                interaction.followup,
+                interaction.id,
+                interaction.channel_id,
+                Answer.from_record(record),
+                private=False,
             )
 
     async def record_vote(self, interaction: discord.Interaction, answer_id: str, vote: str) -> None:
@@ -511,22 +562,44 @@ class DiscordConnector:
         self,
         webhook: discord.Webhook,
         interaction_id: int,
+        channel_id: int,
         answer: Answer,
         *,
         private: bool,
         followup_first: bool = True,
+        delivery: Delivery | None = None,
+        on_progress: Callable[[Delivery], Awaitable[None]] | None = None,
     ) -> None:
         """Send the answer as followups of the interaction's `webhook` (the first replaces "thinking…", or, if
-        not `followup_first`, is an edit of it), then open its thread if enabled."""
+        not `followup_first`, is an edit of it), then open its thread if enabled.
+
+        A `delivery` begun before goes on from its first message not sent; `on_progress` gets the delivery
+        before the first message is sent and after each one.
+        """
+        progress = delivery or Delivery(answer, tuple(render(answer)))
+        if on_progress is not None:
+            await on_progress(progress)
 
         async def followup(content: str, first: bool, **kwargs) -> discord.Message:
             if first and not followup_first:
                 return await webhook.edit_message("@original", content=content, **kwargs)
             return await webhook.send(content, ephemeral=private, wait=True, **kwargs)
 
-        sent: list[discord.Message] = []
+        async def sent_one(message: discord.Message) -> None:
+            nonlocal progress
+            progress = progress.after_sending(message.id)
+            if on_progress is not None:
+                await on_progress(progress)
+
         try:
-            await self._send_answer(followup, answer, sent, publishable=private)
+            await self._send_answer(
+                followup,
+                answer,
+                publishable=private,
+                messages=progress.messages,
+                start=progress.sent,
+                on_sent=sent_one,
+            )
         except Exception as error:
             if _expired(error):
                 log.error(
@@ -537,23 +610,33 @@ class DiscordConnector:
                 )
                 return
             log.exception("Could not send the Discord answer %s", answer.id)
-            await self._apologise(webhook, interaction_id, public_thinking=not private and not sent)
+            await self._apologise(webhook, interaction_id, public_thinking=not private and not progress.sent)
             return
-        if not private and self.settings.discord_answer_threads:
-            await self._open_thread(sent[0], answer)
+        if not private and self.settings.discord_answer_threads and progress.first_message_id is not None:
+            await self._open_thread(channel_id, progress.first_message_id, answer)
 
     async def _send_answer(
-        self, send: SendPart, answer: Answer, sent: list[discord.Message], *, publishable: bool
+        self,
+        send: SendPart,
+        answer: Answer,
+        *,
+        publishable: bool,
+        messages: Sequence[str] | None = None,
+        start: int = 0,
+        on_sent: Callable[[discord.Message], Awaitable[None]] | None = None,
     ) -> None:
-        """Send every message of an answer (appending each to `sent`), with the buttons under the last one."""
-        messages = render(answer)
-        for index, content in enumerate(messages):
+        """Send the messages of an answer (`messages`, else rendered here) from `start` on, each handed to
+        `on_sent` once sent, with the buttons under the last one."""
+        messages = render(answer) if messages is None else messages
+        for index in range(start, len(messages)):
             extra = (
                 {"view": answer_view(answer.id, publishable=publishable, escalation=self.handoff.configured)}
                 if index == len(messages) - 1
                 else {}
             )
-            sent.append(await send(content, index == 0, allowed_mentions=NO_MENTIONS, **extra))
+            message = await send(messages[index], index == 0, allowed_mentions=NO_MENTIONS, **extra)
+            if on_sent is not None:
+                await on_sent(message)
 
     async def _apologise(
         self, webhook: discord.Webhook, interaction_id: int, *, public_thinking: bool
@@ -567,13 +650,15 @@ class DiscordConnector:
         except discord.HTTPException as error:
             _log_reply_failure(interaction_id, error, "the apology")
 
-    async def _open_thread(self, message: discord.Message, answer: Answer) -> None:
-        """A thread on the answer, where replies to the bot continue the conversation."""
-        channel = self.client.get_channel(message.channel.id)
+    async def _open_thread(self, channel_id: int, message_id: int, answer: Answer) -> None:
+        """A thread on the answer's first message, where replies to the bot continue the conversation."""
+        channel = self.client.get_channel(channel_id)
         if not isinstance(channel, discord.TextChannel):
             return  # threads start from messages in text channels only
         try:
-            thread = await channel.create_thread(name=_thread_name(answer.question), message=message)
+            thread = await channel.create_thread(
+                name=_thread_name(answer.question), message=discord.Object(message_id)
+            )
         except discord.HTTPException:
             log.warning(
                 "Could not open a thread on Discord answer %s (missing permission?)", answer.id, exc_info=True
@@ -629,7 +714,7 @@ class DiscordConnector:
         try:
             async with message.channel.typing():
                 answer = await self.bot.answer(asked)
-            await self._send_answer(reply, answer, [], publishable=False)
+            await self._send_answer(reply, answer, publishable=False)
         except Exception:
             log.exception("Could not answer the Discord follow-up %s", message.id)
             await message.channel.send(APOLOGY, reference=message, allowed_mentions=NO_MENTIONS)

@@ -98,6 +98,8 @@ class FakeDiscord:
         self.identified = asyncio.Event()
         self._interactions: dict[str, _Interaction] = {}
         self._failures: list[_Failure] = []
+        self._lost: list[list] = []  # [method, path pattern, matching requests to let through first]
+        self._released = asyncio.Event()
         self._expiring: list[int] = []  # statuses for the next interactions' tokens expiring once deferred
         self._sockets: set[web.WebSocketResponse] = set()
         self._ids = itertools.count(500_000_000_000_000_001)
@@ -119,6 +121,7 @@ class FakeDiscord:
 
     async def stop(self) -> None:
         """Close the gateway connections and the server."""
+        self._released.set()
         for socket in list(self._sockets):
             await socket.close()
         if self._runner is not None:
@@ -152,6 +155,15 @@ class FakeDiscord:
     ) -> None:
         """Answer the next request whose path matches the regex `path` with this status and JSON body."""
         self._failures.append(_Failure(method, re.compile(path), status, body or {}, headers or {}))
+
+    def lose_next(self, method: str, path: str, *, after: int = 0) -> None:
+        """The request matching the regex `path` that comes after `after` such requests never gets to Discord:
+        it hangs until `release()`, then fails, as a request in flight when its sender was stopped."""
+        self._lost.append([method, re.compile(path), after])
+
+    def release(self) -> None:
+        """End the requests `lose_next` holds."""
+        self._released.set()
 
     def rate_limit_next(self, method: str, path: str, retry_after: float = 0.2) -> None:
         """A 429 as Discord sends it (through its proxy, hence `Via`), with the JSON `retry_after`."""
@@ -359,6 +371,15 @@ class FakeDiscord:
             body = json.loads(form["payload_json"]) if "payload_json" in form else dict(form)
         call = Call(request.method, path, dict(request.query), body)
         self.calls.append(call)
+        for lost in self._lost:
+            if lost[0] == request.method and lost[1].match(path):
+                lost[2] -= 1
+                if lost[2] < 0:
+                    self._lost.remove(lost)
+                    await self._released.wait()
+                    call.status = 503
+                    return _json({"message": "lost on the way", "code": 0}, 503)
+                break
         for failure in self._failures:
             if failure.method == request.method and failure.path.match(path):
                 self._failures.remove(failure)

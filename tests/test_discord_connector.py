@@ -288,12 +288,11 @@ async def test_expired_interaction_is_logged(fake_discord, connect, helpdesk_bot
     assert not fake_discord.calls_to("POST", WEBHOOK)
 
 
-async def test_long_answer_is_sent_in_several_messages_that_join_back(
-    fake_discord, connect, tmp_path, fake_embeddings
-):
+async def _long_answering_bot(tmp_path, fake_embeddings, rounds: int = 5):
+    """A bot whose answer to MIGRATION is a list of 6 × `rounds` steps, with room for all of them."""
     steps = "\n".join(
         f"- Step {n}: copy the {topic} settings from the old workspace, then check them in the new one."
-        for n, topic in enumerate(["billing", "member", "channel", "security", "export", "audit"] * 5, 1)
+        for n, topic in enumerate(["billing", "member", "channel", "security", "export", "audit"] * rounds, 1)
     )
     write(
         tmp_path / "kb" / "migration.md", f"# Migrating a workspace\n\nTo migrate a workspace:\n\n{steps}\n"
@@ -305,12 +304,21 @@ async def test_long_answer_is_sent_in_several_messages_that_join_back(
         generator="extractive",
     )
     settings = settings.model_copy(update={"min_confidence": 0.0, "min_support": -1.0})
-    kb = KnowledgeBase(settings.data_dir, fake_embeddings, Chunker(4000, 0), "fake")
+    kb = KnowledgeBase(settings.data_dir, fake_embeddings, Chunker(8000, 0), "fake")
     await kb.sync(open_sources(settings))
-    bot = build_bot(settings, kb)
+    return build_bot(settings, kb)
+
+
+MIGRATION = "How do I migrate a workspace?"
+
+
+async def test_long_answer_is_sent_in_several_messages_that_join_back(
+    fake_discord, connect, tmp_path, fake_embeddings
+):
+    bot = await _long_answering_bot(tmp_path, fake_embeddings)
     await connect(bot)
 
-    _, messages = await ask(fake_discord, "How do I migrate a workspace?")
+    _, messages = await ask(fake_discord, MIGRATION)
     answer = (await bot.journal.answers())[-1]["answer"]
     assert len(answer) > MESSAGE_LIMIT and len(messages) >= 2
     assert all(len(m["content"]) <= MESSAGE_LIMIT for m in messages)
@@ -687,3 +695,33 @@ async def test_an_ask_deferred_too_long_ago_to_be_answered_is_given_up(
     with sqlite3.connect(tmp_path / "unused" / "pending-events.sqlite3") as connection:
         [(payload, outcome)] = connection.execute("SELECT payload, outcome FROM pending_events").fetchall()
     assert outcome == "given up" and "token" not in json.loads(payload)
+
+
+async def test_an_answer_a_replica_stopped_sending_midway_is_sent_on_from_there_by_another(
+    fake_discord, connect, tmp_path, fake_embeddings, quick_takeover
+):
+    bot = await _long_answering_bot(tmp_path, fake_embeddings, rounds=12)
+    dying = await connect(bot)  # no database: the data dir's files
+    fake_discord.lose_next("POST", WEBHOOK, after=2)  # the third message is in flight when it is stopped
+    interaction = await fake_discord.slash_command("ask", question=MIGRATION)
+    await fake_discord.wait_for_calls("POST", WEBHOOK, count=3)
+    await dying.stop()
+    fake_discord.release()
+    sent_before = [m["content"] for m in fake_discord.interaction_messages(interaction)]
+    assert len(sent_before) == 2
+
+    await connect(bot)  # restarted: takes the /ask over
+    for _ in range(500):
+        messages = fake_discord.interaction_messages(interaction)
+        if messages and messages[-1]["components"]:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(3 * TEST_LEASE_S)  # leases lapse, sweeps go on: nothing is sent again
+
+    messages = fake_discord.interaction_messages(interaction)
+    answers = await bot.journal.answers()
+    assert len(messages) >= 4 and [m["content"] for m in messages[:2]] == sent_before
+    assert "".join(m["content"] for m in messages).split("\n\n**Sources**\n")[0] == answers[-1]["answer"]
+    assert [bool(m["components"]) for m in messages] == [False] * (len(messages) - 1) + [True]
+    assert not fake_discord.calls_to("PATCH", WEBHOOK)  # "thinking…" was replaced by the first message
+    assert len(answers) == 1  # answered once, sent on by the second replica
