@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
@@ -411,6 +412,14 @@ class DiscordConnector:
             {"id": deferred.application_id, "type": 3, "token": deferred.token}, state
         )
         delivery = Delivery.from_reply_id(pending.reply_id)
+        if delivery is not None:
+            log.info(
+                "Discord: sending answer %s of interaction %s on from its message %d of %d",
+                delivery.answer.id,
+                deferred.interaction_id,
+                delivery.sent + 1,
+                len(delivery.messages),
+            )
         task = asyncio.create_task(
             self._answer_deferred(deferred, webhook, followup_first=False, delivery=delivery),
             name=f"discord-{pending.key}",
@@ -435,7 +444,20 @@ class DiscordConnector:
         self._answering.add(task)
         try:
             async with leased(self.pending, deferred.key, ANSWER_LEASE_S):
-                await self._answer(deferred, webhook, followup_first=followup_first, delivery=delivery)
+                answer = (
+                    await self._answer_question(deferred, webhook) if delivery is None else delivery.answer
+                )
+                if answer is not None:  # else the asker got an apology
+                    await self._deliver(
+                        webhook,
+                        deferred.interaction_id,
+                        deferred.channel_id,
+                        answer,
+                        private=deferred.private,
+                        followup_first=followup_first,
+                        delivery=delivery,
+                        on_progress=functools.partial(self._note_delivery, deferred.key),
+                    )
             try:
                 await self.pending.finish(deferred.key)
             except Exception as error:  # another replica may answer it again once the lease lapsed
@@ -443,44 +465,12 @@ class DiscordConnector:
         finally:
             self._answering.discard(task)
 
-    async def _answer(
-        self,
-        deferred: DeferredAsk,
-        webhook: discord.Webhook,
-        *,
-        followup_first: bool,
-        delivery: Delivery | None = None,
-    ) -> None:
-        if delivery is None:
-            answer = await self._answer_question(deferred, webhook)
-            if answer is None:
-                return
-        else:
-            answer = delivery.answer
-            log.info(
-                "Discord: sending answer %s of interaction %s on from its message %d of %d",
-                answer.id,
-                deferred.interaction_id,
-                delivery.sent + 1,
-                len(delivery.messages),
-            )
-
-        async def note(progress: Delivery) -> None:
-            try:
-                await self.pending.renew(deferred.key, ANSWER_LEASE_S, reply_id=progress.to_reply_id())
-            except Exception as error:  # a replica taking the /ask over would answer it anew
-                log.warning("Discord: could not record how far answer %s got (%s)", answer.id, error)
-
-        await self._deliver(
-            webhook,
-            deferred.interaction_id,
-            deferred.channel_id,
-            answer,
-            private=deferred.private,
-            followup_first=followup_first,
-            delivery=delivery,
-            on_progress=note,
-        )
+    async def _note_delivery(self, key: str, delivery: Delivery) -> None:
+        """Record how far the answer to the /ask `key` got, for a replica that would take it over."""
+        try:
+            await self.pending.renew(key, ANSWER_LEASE_S, reply_id=delivery.to_reply_id())
+        except Exception as error:  # a replica taking the /ask over would answer it anew
+            log.warning("Discord: could not record how far answer %s got (%s)", delivery.answer.id, error)
 
     async def _answer_question(self, deferred: DeferredAsk, webhook: discord.Webhook) -> Answer | None:
         """The bot's answer to a deferred /ask (kept to be posted publicly if private), or None once the asker

@@ -62,8 +62,9 @@ _ERASE_TOKEN = f"payload = json_remove(payload, '$.{TOKEN_FIELD}')"
 
 @dataclass(frozen=True)
 class PendingEvent:
-    """An event being answered: its key, what answering it needs, answering attempts so far, and the message
-    the answer is being written into (a Slack ts), once posted."""
+    """An event being answered: its key, what answering it needs, answering attempts so far, and how far its
+    reply got: the message the answer is being written into (a Slack ts) once posted, or the answer and how
+    many of its messages were sent (a Discord `Delivery`)."""
 
     key: str
     payload: dict
