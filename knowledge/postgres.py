@@ -166,7 +166,8 @@ class PostgresBackend:
                 ).format(table, sql.Literal(new.dimension))
             )
             kept = 0
-            if isinstance(new.base, PostgresVersion):  # columns named: older versions have more
+            # Columns named: versions written before postings existed also have a full-text column.
+            if isinstance(new.base, PostgresVersion):
                 cursor = await connection.execute(
                     sql.SQL(
                         "INSERT INTO {} SELECT row_number() OVER (ORDER BY row) - 1, doc_key, kind, text,"
@@ -483,7 +484,12 @@ class PostgresVersion(RankedIndex):
         return [(row, float(score)) for row, score in await cursor.fetchall()]
 
     async def _keyword_scan(self, connection, table, weights: dict[str, float], fetch: int):
-        """The best rows of a version without postings: every row holding a query term, scored."""
+        """The best rows of a version without postings: every row holding a query term, scored.
+
+        Such versions, written before postings existed, also have a full-text column with a GIN index, which
+        found the rows faster (100k entries, 100 queries: p50 / p95 227 / 548 ms against 377 / 625 ms for this
+        scan of `terms`); but the scan works on every version (benchmarks take it as the exact top), and such a
+        version is served only until the next sync replaces it."""
         cursor = await connection.execute(
             self.keyword_scan_sql(table),
             {"terms": list(weights), "weights": list(weights.values()), "fetch": fetch},
