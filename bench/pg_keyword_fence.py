@@ -21,13 +21,13 @@ from pg_keyword_impacts import rows_matched, synthetic_index, weighted_queries
 from psycopg import sql
 
 from knowledge.index import FETCH_K
-from knowledge.postgres import _table, _tsquery
+from knowledge.postgres import _table
 
 
 def unfenced(version, table) -> sql.Composable:
     """The keyword statement as it was before the fence."""
     return sql.SQL(
-        "SELECT row, score FROM (SELECT p.row, {} AS score FROM {} p WHERE p.keywords @@ %(match)s::tsquery) s"
+        "SELECT row, score FROM (SELECT p.row, {} AS score FROM {} p WHERE p.terms && %(terms)s::text[]) s"
         " WHERE score > 0 ORDER BY score DESC, row LIMIT %(fetch)s"
     ).format(version._bm25(), table)
 
@@ -46,7 +46,6 @@ async def compare(size: int, queries: int) -> dict:
                     "terms": list(weights),
                     "weights": list(weights.values()),
                     "fetch": FETCH_K,
-                    "match": _tsquery(weights),
                 }
                 results = {}
                 for name, statement in statements.items():

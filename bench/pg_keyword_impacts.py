@@ -2,7 +2,7 @@
 
 The index of `backend_scale.Corpus` (N entries) is written and published through the backend's real path,
 then each query (five words of a document) is searched in turn by the full scan (`_keyword_scan`: every
-row the full-text index matches, BM25 computed in SQL, the exact top) and by the postings
+row holding a query term, BM25 computed in SQL, the exact top) and by the postings
 (`_keyword_impacts`) with each cap on the postings read per term (0: no cap). Recall@fetch is the share of
 the scan's top `fetch` rows the impacts search returns too; "exact" the share of queries whose rows and
 scores are the scan's, "same order" those also in the scan's order (rows of equal score may swap: sums of
@@ -38,7 +38,6 @@ from knowledge.postgres import (
     PostgresVersion,
     _postings,
     _table,
-    _tsquery,
 )
 
 UNCAPPED = 10**9
@@ -73,7 +72,7 @@ async def synthetic_index(size: int, folder: Path) -> AsyncIterator[tuple[Corpus
 async def rows_matched(connection, table, weights: dict[str, float]) -> int:
     """How many rows hold any of the terms (the rows the full scan scores)."""
     cursor = await connection.execute(
-        sql.SQL("SELECT count(*) FROM {} WHERE keywords @@ %s::tsquery").format(table), (_tsquery(weights),)
+        sql.SQL("SELECT count(*) FROM {} WHERE terms && %s::text[]").format(table), (list(weights),)
     )
     return (await cursor.fetchone())[0]
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import shutil
 from collections import Counter
 
 import pytest
-from conftest import CountingEmbeddings, write
-from test_postgres_backend import QUESTIONS, _kb, _sample, _tables
+from conftest import SAMPLE_KB, CountingEmbeddings, write
+from test_postgres_backend import QUESTIONS, _kb, _ranking, _sample, _tables
 
 from knowledge.backend import NewVersion
 from knowledge.documents import Chunk
@@ -102,14 +103,72 @@ async def test_postings_of_dropped_versions_are_dropped_with_them(tmp_path, data
     assert postings == [f"index_postings_{version_id}" for version_id in kept]
 
 
-async def test_a_version_written_without_postings_is_searched_by_its_full_text_index(tmp_path, database_url):
-    database = _kb(tmp_path / "pg", database_url)
-    await database.sync(_sample())
-    before = {question: await database.search(question, k=5) for question in QUESTIONS}
-    version = await database.current()
-    async with version.backend.connect() as connection:  # as a version synced before postings existed
-        await connection.execute(psycopg.sql.SQL("DROP TABLE {}").format(_postings(version.version_id)))
-        await connection.execute("UPDATE index_versions SET postings = false")
+async def _columns_and_indexes(connection, version_id: int) -> tuple[set[str], list[str]]:
+    """The columns of a version's passage table, and the definitions of its indexes."""
+    table = f"index_passages_{version_id}"
+    cursor = await connection.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = %s", (table,)
+    )
+    columns = {name for (name,) in await cursor.fetchall()}
+    cursor = await connection.execute("SELECT indexdef FROM pg_indexes WHERE tablename = %s", (table,))
+    return columns, [definition for (definition,) in await cursor.fetchall()]
+
+
+async def _as_written_before_postings(connection, version_id: int) -> None:
+    """Turn a version into one a sync wrote before postings existed: a full-text column of its words with its
+    GIN index, and no postings."""
+    table = _table(version_id)
+    for statement in (
+        "ALTER TABLE {} ADD COLUMN keywords tsvector",
+        "UPDATE {} SET keywords = array_to_tsvector(terms)",
+        "ALTER TABLE {} ALTER COLUMN keywords SET NOT NULL",
+        "CREATE INDEX ON {} USING gin (keywords)",
+    ):
+        await connection.execute(psycopg.sql.SQL(statement).format(table))
+    await connection.execute(psycopg.sql.SQL("DROP TABLE {}").format(_postings(version_id)))
+    await connection.execute("UPDATE index_versions SET postings = false WHERE id = %s", (version_id,))
+
+
+async def test_new_versions_have_no_full_text_column_nor_index(tmp_path, database_url):
+    kb_dir = tmp_path / "kb"
+    shutil.copytree(SAMPLE_KB, kb_dir)
+    await _kb(tmp_path / "pg", database_url).sync([FileSource(kb_dir, SourceOptions())])
+    write(kb_dir / "faq" / "new.md", "# Gift cards\n\nGift cards never expire.")
+    await _kb(tmp_path / "pg", database_url).sync([FileSource(kb_dir, SourceOptions())])  # incremental
+    async with await psycopg.AsyncConnection.connect(database_url) as connection:
+        for version_id in (1, 2):
+            columns, indexes = await _columns_and_indexes(connection, version_id)
+            assert {"terms", "counts", "length"} <= columns and "keywords" not in columns
+            assert len(indexes) == 3 and not any("gin" in definition for definition in indexes), indexes
+
+
+async def test_a_version_written_before_postings_is_searched_and_synced_on(tmp_path, database_url):
+    kb_dir = tmp_path / "kb"
+    shutil.copytree(SAMPLE_KB, kb_dir)
+    sources = [FileSource(kb_dir, SourceOptions())]
+    files, writer = _kb(tmp_path / "files", None), _kb(tmp_path / "pg", database_url)
     replica = _kb(tmp_path / "replica", database_url)
-    assert {question: await replica.search(question, k=5) for question in QUESTIONS} == before
-    assert (await replica.current()).postings is False
+    await files.sync(sources)
+    await writer.sync(sources)
+    before = {question: await writer.search(question, k=5) for question in QUESTIONS}
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
+        await _as_written_before_postings(connection, 1)
+        assert "keywords" in (await _columns_and_indexes(connection, 1))[0]
+    try:
+        assert {question: await replica.search(question, k=5) for question in QUESTIONS} == before
+        assert (await replica.current()).postings is False
+
+        write(kb_dir / "faq" / "new.md", "# Gift cards\n\nGift cards never expire; a refund is not possible.")
+        (kb_dir / "billing" / "changing-your-plan.md").unlink()
+        await files.sync(sources)
+        report = await writer.sync(sources)
+        assert report.version == "v000002" and report.unchanged > 0  # rows copied from the old table
+        assert (await replica.current()).postings is True
+        for question, mode in itertools.product([*QUESTIONS, "gift card refund"], ("hybrid", "bm25")):
+            expected = await files.retrieve(question, k=5, mode=mode)
+            found = await replica.retrieve(question, k=5, mode=mode)
+            assert _ranking(found.hits) == _ranking(expected.hits), (question, mode)
+            assert [h.score for h in found.hits] == pytest.approx([h.score for h in expected.hits], abs=1e-4)
+    finally:
+        for kb in (writer, replica):
+            await kb.backend.database.close()
