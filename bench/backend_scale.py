@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import json
 import random
@@ -371,7 +372,7 @@ async def bench_pgvector_vectors(corpus: Corpus, folder: Path, limit: int | None
         server.cleanup()
 
 
-async def bench_postgres(corpus: Corpus, folder: Path, limit: int | None) -> dict:
+async def bench_postgres(corpus: Corpus, folder: Path, limit: int | None, build_memory: str | None) -> dict:
     import pgserver
 
     from knowledge.postgres import MIN_EF_SEARCH, PostgresBackend, _table
@@ -379,7 +380,7 @@ async def bench_postgres(corpus: Corpus, folder: Path, limit: int | None) -> dic
     server = pgserver.get_server(folder, cleanup_mode="stop")
     try:
         server.psql("CREATE DATABASE bench;")
-        backend = PostgresBackend(server.get_uri("bench"))
+        backend = PostgresBackend(server.get_uri("bench"), build_memory)
         async with backend.connect() as connection:
             settings = {}
             for name in (
@@ -461,7 +462,7 @@ def server_log_lines(log: Path) -> list[str]:
     return lines
 
 
-def run_one(size: int, backend: str, limit: int | None) -> dict:
+def run_one(size: int, backend: str, limit: int | None, build_memory: str | None = None) -> dict:
     started = time.perf_counter()
     corpus = Corpus(size, texts=not backend.endswith("-vectors"))
     generated = time.perf_counter() - started
@@ -469,7 +470,7 @@ def run_one(size: int, backend: str, limit: int | None) -> dict:
         Path(folder).chmod(0o777)  # pgserver runs PostgreSQL as its own user when started by root
         run = {
             "files": bench_files,
-            "postgres": bench_postgres,
+            "postgres": functools.partial(bench_postgres, build_memory=build_memory),
             "faiss-vectors": bench_faiss_vectors,
             "pgvector-vectors": bench_pgvector_vectors,
         }[backend]
@@ -501,16 +502,22 @@ def main() -> None:
         type=int,
         help="time keyword and combined searches on this many queries (default: all)",
     )
+    parser.add_argument(
+        "--build-memory",
+        help="PostgreSQL: maintenance_work_mem of the index build, as HELPDESK_DATABASE_BUILD_MEMORY (default 1GB)",
+    )
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.sizes[0], args.backends[0], args.keyword_queries)))
+        print(json.dumps(run_one(args.sizes[0], args.backends[0], args.keyword_queries, args.build_memory)))
         return
     for size in args.sizes:
         for backend in args.backends:
             command = [sys.executable, __file__, "--one", "--sizes", str(size), "--backends", backend]
             if args.keyword_queries:
                 command += ["--keyword-queries", str(args.keyword_queries)]
+            if args.build_memory:
+                command += ["--build-memory", args.build_memory]
             result = subprocess.run(command, capture_output=True, text=True)
             if result.returncode != 0:
                 print(result.stderr[-3000:], file=sys.stderr)
