@@ -7,6 +7,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -81,11 +82,12 @@ class Replica:
     process: subprocess.Popen
     port: int
     log: Path
+    host: str = "127.0.0.1"
     killed: bool = False
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no answer in progress finished, no connection closed cleanly."""
@@ -95,23 +97,45 @@ class Replica:
         self.process.wait(timeout=30)
 
 
+def free_port_on(hosts: list[str]) -> int:
+    """A TCP port free on every one of these addresses."""
+    while True:
+        port = free_port()
+        with contextlib.ExitStack() as probes:
+            try:
+                for host in hosts:
+                    probes.enter_context(socket.socket()).bind((host, port))
+            except OSError:
+                continue
+            return port
+
+
 @dataclass
 class Replicas:
-    """`count` replicas started side by side, each with its own data directory and port; all killed on exit."""
+    """`count` replicas started side by side, each with its own data directory and port; all killed on exit.
+
+    With `hosts`, replica N listens on hosts[N], all on one port, as containers behind one service name do.
+    Each replica runs in its own folder (root/replica-N), so a relative HELPDESK_SOURCES is its own.
+    """
 
     environment: dict[str, str]
     root: Path
     count: int
+    hosts: list[str] = field(default_factory=list)
     started: list[Replica] = field(default_factory=list)
 
     def __enter__(self) -> Replicas:
+        assert not self.hosts or len(self.hosts) == self.count, "one address for each replica"
+        shared_port = free_port_on(self.hosts) if self.hosts else None
         for number in range(self.count):
             folder = self.root / f"replica-{number}"
             folder.mkdir(parents=True, exist_ok=True)
-            port = free_port()
+            port = shared_port or free_port()
+            host = self.hosts[number] if self.hosts else self.environment["HELPDESK_HTTP_HOST"]
             environment = {
                 **self.environment,
                 "HELPDESK_DATA_DIR": str(folder / "data"),
+                "HELPDESK_HTTP_HOST": host,
                 "HELPDESK_HTTP_PORT": str(port),
             }
             log = folder / "serve.log"
@@ -119,7 +143,7 @@ class Replicas:
                 process = subprocess.Popen(
                     helpdesk("serve"), env=environment, cwd=folder, stdout=output, stderr=subprocess.STDOUT
                 )
-            self.started.append(Replica(f"replica-{number}", process, port, log))
+            self.started.append(Replica(f"replica-{number}", process, port, log, host))
         return self
 
     def __exit__(self, *exc) -> None:
