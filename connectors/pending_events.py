@@ -57,6 +57,13 @@ CREATE INDEX IF NOT EXISTS pending_events_due ON pending_events (platform, lease
 CREATE INDEX IF NOT EXISTS pending_events_finished ON pending_events (finished_at);
 """
 EVENT_COLUMNS = "key, payload, attempts, reply_id"
+# Records an event taken; a redelivery taken after the lease lapsed counts one more attempt. Formatted with
+# each store's parameter marker `p` and its expression for the lease's end.
+ADD_EVENT = (
+    "INSERT INTO pending_events (key, platform, payload, lease_until) VALUES ({p}, {p}, {p}, {lease_until})"
+    " ON CONFLICT (key) DO UPDATE SET payload = excluded.payload, lease_until = excluded.lease_until,"
+    " attempts = pending_events.attempts + 1 WHERE pending_events.finished_at IS NULL"
+)
 _ERASE_TOKEN = f"payload = json_remove(payload, '$.{TOKEN_FIELD}')"
 
 
@@ -99,15 +106,22 @@ class PendingEvents:
         finally:
             connection.close()
 
-    async def add(self, key: str, payload: dict, lease_s: float) -> None:
-        """Record an event just taken (again, if a redelivery was taken after its lease lapsed)."""
-        await asyncio.to_thread(
-            self._run,
-            "INSERT INTO pending_events (key, platform, payload, lease_until) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (key) DO UPDATE SET payload = excluded.payload, lease_until = excluded.lease_until,"
-            " attempts = pending_events.attempts + 1 WHERE pending_events.finished_at IS NULL",
-            (key, self.platform, json.dumps(payload), time.time() + lease_s),
-        )
+    async def add(self, key: str, payload: dict, lease_s: float) -> PendingEvent | None:
+        """Record an event just taken (again, if a redelivery was taken after its lease lapsed): the record,
+        whose `attempts` above 1 and `reply_id` tell a retaken event and how far its reply got (None: the event
+        was finished)."""
+        return await asyncio.to_thread(self._add, key, payload, time.time() + lease_s)
+
+    def _add(self, key: str, payload: dict, lease_until: float) -> PendingEvent | None:
+        connection = self._connect()
+        try:
+            rows = connection.execute(
+                f"{ADD_EVENT.format(p='?', lease_until='?')} RETURNING {EVENT_COLUMNS}",
+                (key, self.platform, json.dumps(payload), lease_until),
+            ).fetchall()
+        finally:
+            connection.close()
+        return next(iter(pending_from_rows(rows)), None)
 
     async def renew(self, key: str, lease_s: float, reply_id: str | None = None) -> None:
         """Extend the lease of an event still being answered; note the message its answer goes into."""

@@ -7,6 +7,7 @@ from datetime import timedelta
 from psycopg.types.json import Jsonb
 
 from connectors.pending_events import (
+    ADD_EVENT,
     ANSWERED,
     EVENT_COLUMNS,
     FINISHED_KEPT_S,
@@ -30,15 +31,16 @@ class PostgresPendingEvents:
         self.database = database
         self.platform = platform
 
-    async def add(self, key: str, payload: dict, lease_s: float) -> None:
-        """Record an event just taken (again, if a redelivery was taken after its lease lapsed)."""
+    async def add(self, key: str, payload: dict, lease_s: float) -> PendingEvent | None:
+        """Record an event just taken (again, if a redelivery was taken after its lease lapsed): the record,
+        whose `attempts` above 1 and `reply_id` tell a retaken event and how far its reply got (None: the event
+        was finished)."""
         async with self.database.connect() as connection:
-            await connection.execute(
-                "INSERT INTO pending_events (key, platform, payload, lease_until) VALUES (%s, %s, %s, now() + %s)"
-                " ON CONFLICT (key) DO UPDATE SET payload = excluded.payload, lease_until = excluded.lease_until,"
-                " attempts = pending_events.attempts + 1 WHERE pending_events.finished_at IS NULL",
+            cursor = await connection.execute(
+                f"{ADD_EVENT.format(p='%s', lease_until='now() + %s')} RETURNING {EVENT_COLUMNS}",
                 (key, self.platform, Jsonb(payload), timedelta(seconds=lease_s)),
             )
+            return next(iter(pending_from_rows(await cursor.fetchall())), None)
 
     async def renew(self, key: str, lease_s: float, reply_id: str | None = None) -> None:
         """Extend the lease of an event still being answered; note the message its answer goes into."""

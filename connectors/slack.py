@@ -292,14 +292,23 @@ class SlackConnector:
         if not claimed:
             log.info("Slack: event %s already answered; redelivery ignored", body.get("event_id"))
             return
+        record = None
         try:
-            await self.pending.add(
+            record = await self.pending.add(
                 keys[0], {"keys": keys, "event": event, "bot_user_id": bot_user_id}, CLAIM_LEASE_S
             )
         except Exception as error:  # answered all the same, though no other replica could finish it
             log.warning("Slack: could not record event %s as pending (%s)", keys[0], error)
+        # A redelivery taken after the lease of a replica that stopped answering it lapsed: like a takeover,
+        # the answer goes into the reply that replica left.
+        retaken = record is not None and record.attempts > 1
         self._answering.update(keys)
-        self._spawn(self._answer_claimed(keys, event, bot_user_id), f"answer message {event['ts']}")
+        self._spawn(
+            self._answer_claimed(
+                keys, event, bot_user_id, record.reply_id if retaken else None, taken_over=retaken
+            ),
+            f"answer message {event['ts']}",
+        )
 
     async def _resume(self, pending: PendingEvent) -> None:
         """Answer an event whose replica stopped before it was answered, as that replica would have."""

@@ -92,6 +92,17 @@ async def test_a_finished_event_is_never_taken_over(open_store):
     assert (taken.key, taken.reply_id, taken.payload) == ("event:Ev2", "1700000002.000100", _payload(2))
 
 
+async def test_recording_an_event_again_tells_it_was_taken_before_and_where_its_reply_went(open_store):
+    replica, other = open_store(), open_store()
+    first = await replica.add("event:Ev1", _payload(1), lease_s=-1)
+    assert (first.attempts, first.reply_id) == (1, None)
+    await replica.renew("event:Ev1", lease_s=-1, reply_id="1700000001.000100")
+    again = await other.add("event:Ev1", _payload(1), lease_s=60)  # a redelivery taken after the lease lapsed
+    assert (again.key, again.attempts, again.reply_id) == ("event:Ev1", 2, "1700000001.000100")
+    await other.finish("event:Ev1")
+    assert await replica.add("event:Ev1", _payload(1), lease_s=60) is None  # answered: nothing to go on with
+
+
 async def test_an_event_every_replica_dies_answering_is_given_up_after_a_few_takeovers(open_store, caplog):
     replica = open_store()
     await replica.add("event:Ev1", _payload(1), lease_s=-1)
@@ -240,13 +251,15 @@ async def test_a_record_given_up_keeps_no_token(open_store):
     assert not taken and given_up.payload == {"question": "secret"}
 
 
-async def _placeholder_left_unrecorded(fake: FakeSlack, server: HelpdeskServer, event: dict) -> dict:
-    """Post a mention to a replica that is stopped once Slack posted its placeholder and before it heard the
-    placeholder's ts back (so before it could record it): the placeholder it left."""
+async def _placeholder_left_unrecorded(
+    fake: FakeSlack, server: HelpdeskServer, event: dict, payload: dict | None = None
+) -> dict:
+    """Post a mention (in `payload`, if given) to a replica that is stopped once Slack posted its placeholder
+    and before it heard the placeholder's ts back (so before it could record it): the placeholder it left."""
     before = len(fake.bot_messages(CHANNEL))
     fake.hold("chat.postMessage")
     await server.start()
-    assert await _post(server, event_callback(event)) == 200
+    assert await _post(server, payload or event_callback(event)) == 200
     [placeholder] = await fake.wait_for(lambda: fake.bot_messages(CHANNEL)[before:])
     await server.stop()
     fake.release()
@@ -276,3 +289,24 @@ async def test_a_placeholder_posted_by_a_replica_that_died_before_recording_it_g
     assert answer["ts"] == placeholder["ts"] and len(fake.calls_to("chat.postMessage")) == 1
     assert "Refunds are issued within 14 days" in answer["text"]
     assert answer["metadata"]["event_payload"]["question_ts"] == event["ts"]
+
+
+async def test_a_redelivery_taken_after_its_replica_died_answers_in_the_placeholder_that_replica_left(
+    tmp_path, helpdesk_bot, quick_takeover, monkeypatch
+):
+    async with FakeSlack() as fake:
+        settings = slack_settings(tmp_path, fake)
+        event = mention(fake, QUESTION)
+        delivery = event_callback(event)
+        placeholder = await _placeholder_left_unrecorded(
+            fake, HelpdeskServer(settings, helpdesk_bot), event, delivery
+        )
+        # The restarted bot sweeps once at start, before the lease lapses, and not again: Slack's retry of
+        # the event comes first and is taken like a new delivery.
+        monkeypatch.setattr("connectors.slack.SWEEP_INTERVAL_S", 3600)
+        async with _serving(settings, helpdesk_bot) as server:
+            await asyncio.sleep(1.5 * TEST_LEASE_S)
+            assert await _post(server, delivery) == 200
+            [answer] = await fake.wait_for(lambda: fake.answers(CHANNEL), timeout=20)
+    assert fake.bot_messages(CHANNEL) == [answer] and answer["ts"] == placeholder["ts"]
+    assert "Refunds are issued within 14 days" in answer["text"]
