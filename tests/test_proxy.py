@@ -27,7 +27,8 @@ NGINX = shutil.which("nginx", path=os.pathsep.join([os.environ.get("PATH", ""), 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        NGINX is None, reason="nginx is not installed (Debian: nginx-light; .ci/run installs it)"
+        NGINX is None,
+        reason="nginx is not installed (Debian: nginx-light; scripts/install.sh --test installs it)",
     ),
 ]
 PROXY_CONFIG = REPO / "deploy" / "nginx.conf"
