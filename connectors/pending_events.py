@@ -99,10 +99,11 @@ class PendingEvents:
         ).connect
         self._pruned_at = 0.0
 
-    def _run(self, statement: str, parameters: tuple) -> None:
+    def _run(self, statement: str, parameters: tuple) -> list[tuple]:
+        """Run one statement in its own connection; the rows it returns."""
         connection = self._connect()
         try:
-            connection.execute(statement, parameters)
+            return connection.execute(statement, parameters).fetchall()
         finally:
             connection.close()
 
@@ -110,17 +111,11 @@ class PendingEvents:
         """Record an event just taken (again, if a redelivery was taken after its lease lapsed): the record,
         whose `attempts` above 1 and `reply_id` tell a retaken event and how far its reply got (None: the event
         was finished)."""
-        return await asyncio.to_thread(self._add, key, payload, time.time() + lease_s)
-
-    def _add(self, key: str, payload: dict, lease_until: float) -> PendingEvent | None:
-        connection = self._connect()
-        try:
-            rows = connection.execute(
-                f"{ADD_EVENT.format(p='?', lease_until='?')} RETURNING {EVENT_COLUMNS}",
-                (key, self.platform, json.dumps(payload), lease_until),
-            ).fetchall()
-        finally:
-            connection.close()
+        rows = await asyncio.to_thread(
+            self._run,
+            f"{ADD_EVENT.format(p='?', lease_until='?')} RETURNING {EVENT_COLUMNS}",
+            (key, self.platform, json.dumps(payload), time.time() + lease_s),
+        )
         return next(iter(pending_from_rows(rows)), None)
 
     async def renew(self, key: str, lease_s: float, reply_id: str | None = None) -> None:

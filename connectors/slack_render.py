@@ -148,11 +148,9 @@ def render(answer: Answer, now: datetime | None = None, *, escalation: bool = Fa
 def answer_metadata(answer_id: str, question_ts: str | None = None) -> dict:
     """Message metadata marking a message as an answer (to the message `question_ts`), so thread history can
     tell answers apart and a replica taking a question over can tell it was answered."""
-    payload = (
-        {"answer_id": answer_id}
-        if question_ts is None
-        else {"answer_id": answer_id, "question_ts": question_ts}
-    )
+    payload = {"answer_id": answer_id}
+    if question_ts is not None:
+        payload["question_ts"] = question_ts
     return {"event_type": ANSWER_EVENT_TYPE, "event_payload": payload}
 
 
