@@ -11,10 +11,12 @@ from bot.answer.grounding import ground
 from bot.answer.selector import (
     FILL_WORDS,
     MAX_ANSWER_WORDS,
+    SKETCH_INSTRUCTION,
     ExcerptSelector,
     chosen_numbers,
     continued,
     numbered_excerpts,
+    pointed_excerpt,
     selection_prompt,
     with_steps,
     within_words,
@@ -40,10 +42,12 @@ ROWS = Document(
 class ScriptedModel:
     """Stands in for llama.cpp: a fixed reply, and next-token logits over a vocabulary of the digits 0–9."""
 
-    def __init__(self, reply: str, p_some: float):
+    def __init__(self, reply: str, p_some: float, sketch: str = ""):
         self.reply = reply
         self.p_some = p_some
+        self.sketch = sketch
         self.prompts: list[str] = []
+        self.sketch_prompts: list[str] = []
 
     async def load(self):
         pass
@@ -61,6 +65,10 @@ class ScriptedModel:
     async def complete(self, prompt):
         self.prompts.append(prompt)
         return self.reply
+
+    async def free_text(self, prompt, max_tokens):
+        self.sketch_prompts.append(prompt)
+        return self.sketch
 
 
 def test_the_excerpts_are_numbered_under_their_article():
@@ -112,9 +120,45 @@ async def test_an_introduction_alone_brings_its_articles_steps():
     assert with_steps([1], numbered_excerpts([ROWS])) == [1]
 
 
+FOLDERS = Document(
+    "Files are removed with os.remove(path). "
+    "A folder must be empty before os.rmdir(path) removes it. "
+    "To delete a whole directory tree, use shutil.rmtree(path).",
+    metadata={"doc_id": "delete", "title": "How do I delete a file?"},
+)
+
+
+def test_the_sketch_points_at_the_excerpt_sharing_its_rarest_words():
+    excerpts = numbered_excerpts([FOLDERS])
+    # "folder" is the question's own word and "remove" is in two excerpts: "rmtree" decides.
+    assert (
+        pointed_excerpt("Remove the folder with shutil.rmtree().", "how do I remove a folder?", excerpts) == 3
+    )
+    assert pointed_excerpt("Empty it, then call os.rmdir.", "how do I remove a folder?", excerpts) == 2
+    # A sketch that only repeats the question, or shares nothing, points nowhere.
+    assert pointed_excerpt("Remove the folder.", "how do I remove a folder?", excerpts) is None
+    assert pointed_excerpt("I don't know.", "how do I remove a folder?", excerpts) is None
+
+
+async def test_the_excerpt_the_sketch_points_at_joins_the_named_ones_and_the_sketch_is_never_quoted():
+    sketch = "Call shutil.rmtree on the folder; it deletes everything inside."
+    model = ScriptedModel("2", p_some=0.8, sketch=sketch)
+    draft = await ExcerptSelector(model).acompose(
+        "q", "wipe a folder with everything in it?", [FOLDERS], None
+    )
+    assert draft.text.startswith("A folder must be empty before os.rmdir(path) removes it. [1]")
+    assert "To delete a whole directory tree, use shutil.rmtree(path)." in draft.answering
+    assert "everything inside" not in draft.text
+    # The sketch is asked of the same excerpts and question, with its own instruction.
+    assert model.sketch_prompts[0].split("Question:")[0] == model.prompts[0].split("Question:")[0]
+    assert SKETCH_INSTRUCTION in model.sketch_prompts[0]
+
+
 async def test_a_reply_of_zero_is_not_in_context():
-    draft = await ExcerptSelector(ScriptedModel("0", p_some=0.1)).acompose("q", "paypal?", [FREEZE], None)
+    model = ScriptedModel("0", p_some=0.1, sketch="Pay with card.")
+    draft = await ExcerptSelector(model).acompose("q", "paypal?", [FREEZE], None)
     assert draft.not_in_context and draft.text == ""
+    assert model.sketch_prompts == []  # nothing named, nothing sketched
 
 
 async def test_the_model_reads_the_rest_of_a_short_article_after_its_best_passage():

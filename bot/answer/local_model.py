@@ -10,7 +10,8 @@ import numpy as np
 
 # The model's chat format (ChatML).
 CHATML = "<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
-STOP = ["<|im_end|>", "<|endoftext|>", "\n"]
+TURN_END = ["<|im_end|>", "<|endoftext|>"]
+STOP = [*TURN_END, "\n"]
 CONTEXT_TOKENS = 4096
 
 
@@ -84,6 +85,21 @@ class LocalAnswerModel:
         await self.load()
         async with self.lock:
             return await self._llm.ainvoke(prompt)
+
+    def _free_text(self, prompt: str, max_tokens: int) -> str:
+        result = self._llm.client.create_completion(
+            prompt, max_tokens=max_tokens, temperature=0.0, stop=TURN_END
+        )  # fmt: skip
+        return result["choices"][0]["text"]
+
+    async def free_text(self, prompt: str, max_tokens: int) -> str:
+        """A greedy completion of `prompt` without the grammar, up to the end of the model's turn.
+
+        A prompt that starts like the one read before reuses the cache for what they share.
+        """
+        await self.load()
+        async with self.lock:
+            return await asyncio.to_thread(self._free_text, prompt, max_tokens)
 
 
 def log_sum_exp(values: np.ndarray) -> float:

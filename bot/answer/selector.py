@@ -3,13 +3,16 @@
 One prompt serves both the decision and the answer. The excerpts are the sentences, lists and code blocks of
 the best documents' passages; the model replies with the numbers of those that answer the question, or 0.
 Its probability for a first digit other than 0 is the answerability the decision step reads; the excerpts
-it names, quoted as the knowledge base words them and cited, are the answer. A small model that only
-chooses cannot reword a menu path or invent a step.
+it names, quoted as the knowledge base words them and cited, are the answer. The model then sketches a
+short answer of its own, never shown: the excerpt that shares its most distinctive words joins the named
+ones. A small model that only chooses cannot reword a menu path or invent a step.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 
 import numpy as np
 from langchain_core.documents import Document
@@ -18,6 +21,7 @@ from bot.answer.extractive import Draft, candidate_units, cite
 from bot.answer.local_model import CHATML, LocalAnswerModel, log_sum_exp
 from bot.answer.text import LIST_ITEM, answer_units
 from bot.retriever import more_passages, whole_text
+from knowledge.index import tokenize
 
 SYSTEM = (
     "You help a support team answer questions from their help center. You are shown numbered excerpts of "
@@ -29,6 +33,16 @@ INSTRUCTION = (
     "numbers only, the most useful first, separated by commas, at most three. Reply 0 if none of them "
     "answers the question."
 )
+SKETCH_INSTRUCTION = (
+    "Answer the question from the excerpts in one or two short sentences: say what to do, or state the fact "
+    "asked for. Use the excerpts' own words."
+)
+# The sketch only points at an excerpt, so its first sentences are enough (a median of 2.1 s to write).
+# Measured on the dev sets' reworded questions, the excerpt it points at added to those the model named: the
+# answer held every key fact for 56 instead of 51 of 78 Python FAQ questions and 54 instead of 49 of 77
+# LibreOffice Help questions. Answers that merely go on longer gain less (filling to 110 words instead of 70:
+# 56 and 50, with median answers of 80 and 96 words).
+SKETCH_TOKENS = 60
 # Documents whose excerpts the model reads: the best one (and any see-also document it points to). On the
 # three dev sets' reworded questions, the excerpts the model chose held every key fact about as often when it
 # read the best two (sample knowledge base 28 of 43, Python FAQ 52 of 83, LibreOffice Help 16 of the first
@@ -62,7 +76,9 @@ def numbered_excerpts(documents: list[Document]) -> list[tuple[int, str]]:
     return [(rank, unit) for rank, _, unit in candidate_units(documents, SELECT_DOCUMENTS, whole=True)]
 
 
-def selection_prompt(question: str, documents: list[Document], excerpts: list[tuple[int, str]]) -> str:
+def selection_prompt(
+    question: str, documents: list[Document], excerpts: list[tuple[int, str]], instruction: str = INSTRUCTION
+) -> str:
     """The prompt: excerpts numbered from 1 under their article's title, the question, the instruction."""
     lines, current = [], None
     for number, (rank, excerpt) in enumerate(excerpts, start=1):
@@ -70,7 +86,7 @@ def selection_prompt(question: str, documents: list[Document], excerpts: list[tu
             current = rank
             lines.append(f'\nFrom the article "{documents[rank].metadata.get("title", "")}":')
         lines.append(f"[{number}] {excerpt}")
-    user = f"Excerpts:\n{chr(10).join(lines).strip()}\n\nQuestion: {question}\n\n{INSTRUCTION}"
+    user = f"Excerpts:\n{chr(10).join(lines).strip()}\n\nQuestion: {question}\n\n{instruction}"
     return CHATML.format(system=SYSTEM, user=user)
 
 
@@ -78,6 +94,20 @@ def chosen_numbers(reply: str, count: int) -> list[int]:
     """The excerpt numbers a reply names, in its order, without repeats, 0 and numbers out of range."""
     numbers = [int(n) for n in _NUMBER.findall(reply)]
     return list(dict.fromkeys(n for n in numbers if 1 <= n <= count))[:MAX_SELECTED]
+
+
+def pointed_excerpt(sketch: str, question: str, excerpts: list[tuple[int, str]]) -> int | None:
+    """The number of the excerpt sharing the most distinctive words with the sketch (the question's aside).
+
+    A word weighs more the fewer excerpts contain it; None when the sketch shares no such word with any.
+    """
+    units = [set(words) for words in tokenize([unit for _, unit in excerpts])]
+    words = set(tokenize([sketch])[0]) - set(tokenize([question])[0])
+    spread = Counter(word for unit in units for word in unit)
+    scores = [sum(math.log((len(units) + 1) / spread[word]) for word in words & unit) for unit in units]
+    if not scores or max(scores) <= 0:
+        return None
+    return scores.index(max(scores)) + 1
 
 
 def is_steps(excerpt: str) -> bool:
@@ -183,12 +213,18 @@ class ExcerptSelector:
         return float(1.0 / (1.0 + np.exp(none - some)))
 
     async def acompose(self, question: str, query: str, documents: list[Document], on_delta=None) -> Draft:
-        """Quote the excerpts the model names, in its order, each cited; none named means not in context."""
+        """Quote the excerpts the model names and the one its sketch points at, cited; none named: not in context."""
         excerpts = numbered_excerpts(documents)
         if not excerpts:
             return Draft("", list(documents), 0.0, self.name, not_in_context=True)
         reply = await self.model.complete(selection_prompt(query, documents, excerpts))
-        numbers = with_steps(chosen_numbers(reply, len(excerpts)), excerpts)
+        numbers = chosen_numbers(reply, len(excerpts))
+        if numbers:
+            prompt = selection_prompt(query, documents, excerpts, SKETCH_INSTRUCTION)
+            pointed = pointed_excerpt(await self.model.free_text(prompt, SKETCH_TOKENS), query, excerpts)
+            if pointed is not None:
+                numbers = list(dict.fromkeys([*numbers, pointed]))[:MAX_SELECTED]
+        numbers = with_steps(numbers, excerpts)
         named = within_words([excerpts[n - 1] for n in numbers])
         if not named:
             return Draft("", list(documents), 0.0, self.name, not_in_context=True)
