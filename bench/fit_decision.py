@@ -25,7 +25,7 @@ from bot.answer.scoring import CORRECT, MISSING, tally
 
 CONFIDENCES = [round(0.50 + 0.02 * i, 2) for i in range(11)]
 ANSWERABILITIES = [round(0.3 + 0.02 * i, 2) for i in range(31)]
-SUPPORTS = [0.0] + [round(0.80 + 0.01 * i, 2) for i in range(16)]
+SUPPORTS = [0.0] + [round(0.30 + 0.05 * i, 2) for i in range(14)]
 
 
 def load(path: Path) -> list[dict]:

@@ -13,10 +13,11 @@ from bot.answer.selector import (
     MAX_ANSWER_WORDS,
     SKETCH_INSTRUCTION,
     ExcerptSelector,
+    SketchReading,
     chosen_numbers,
     continued,
     numbered_excerpts,
-    pointed_excerpt,
+    read_sketch,
     selection_prompt,
     with_steps,
     within_words,
@@ -130,14 +131,20 @@ FOLDERS = Document(
 
 def test_the_sketch_points_at_the_excerpt_sharing_its_rarest_words():
     excerpts = numbered_excerpts([FOLDERS])
+    question = "how do I remove a folder?"
     # "folder" is the question's own word and "remove" is in two excerpts: "rmtree" decides.
-    assert (
-        pointed_excerpt("Remove the folder with shutil.rmtree().", "how do I remove a folder?", excerpts) == 3
+    assert read_sketch("Remove the folder with shutil.rmtree().", question, excerpts) == SketchReading(3, 1.0)
+    assert read_sketch("Empty it, then call os.rmdir.", question, excerpts).pointed == 2
+    # A sketch that only repeats the question points nowhere and claims nothing the excerpts lack.
+    assert read_sketch("Remove the folder.", question, excerpts) == SketchReading(None, 1.0)
+
+
+def test_a_sketch_written_from_elsewhere_has_little_support():
+    excerpts = numbered_excerpts([FOLDERS])
+    reading = read_sketch(
+        "Right-click it in Windows Explorer and choose Delete.", "remove a folder?", excerpts
     )
-    assert pointed_excerpt("Empty it, then call os.rmdir.", "how do I remove a folder?", excerpts) == 2
-    # A sketch that only repeats the question, or shares nothing, points nowhere.
-    assert pointed_excerpt("Remove the folder.", "how do I remove a folder?", excerpts) is None
-    assert pointed_excerpt("I don't know.", "how do I remove a folder?", excerpts) is None
+    assert reading.support < 0.5 and reading.pointed == 3  # only "delete" is in the excerpts
 
 
 async def test_the_excerpt_the_sketch_points_at_joins_the_named_ones_and_the_sketch_is_never_quoted():
@@ -149,6 +156,9 @@ async def test_the_excerpt_the_sketch_points_at_joins_the_named_ones_and_the_ske
     assert draft.text.startswith("A folder must be empty before os.rmdir(path) removes it. [1]")
     assert "To delete a whole directory tree, use shutil.rmtree(path)." in draft.answering
     assert "everything inside" not in draft.text
+    # Of the sketch's words beyond the question's, "shutil", "rmtree" and "delet(es)" are in the excerpts,
+    # "call" and "inside" are not.
+    assert draft.support == 3 / 5
     # The sketch is asked of the same excerpts and question, with its own instruction.
     assert model.sketch_prompts[0].split("Question:")[0] == model.prompts[0].split("Question:")[0]
     assert SKETCH_INSTRUCTION in model.sketch_prompts[0]

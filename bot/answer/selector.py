@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 from langchain_core.documents import Document
@@ -96,18 +97,28 @@ def chosen_numbers(reply: str, count: int) -> list[int]:
     return list(dict.fromkeys(n for n in numbers if 1 <= n <= count))[:MAX_SELECTED]
 
 
-def pointed_excerpt(sketch: str, question: str, excerpts: list[tuple[int, str]]) -> int | None:
-    """The number of the excerpt sharing the most distinctive words with the sketch (the question's aside).
+@dataclass(frozen=True)
+class SketchReading:
+    """What the model's unshown sketch says about the excerpts: the one it points at, and how much it backs."""
 
-    A word weighs more the fewer excerpts contain it; None when the sketch shares no such word with any.
+    pointed: int | None
+    support: float
+
+
+def read_sketch(sketch: str, question: str, excerpts: list[tuple[int, str]]) -> SketchReading:
+    """The excerpt sharing the sketch's most distinctive words (the question's aside), and the share of
+    those words the excerpts contain.
+
+    A word weighs more the fewer excerpts contain it; no excerpt is pointed at when the sketch shares no such
+    word with any. A sketch whose words the excerpts lack was written from elsewhere than the knowledge base.
     """
     units = [set(words) for words in tokenize([unit for _, unit in excerpts])]
     words = set(tokenize([sketch])[0]) - set(tokenize([question])[0])
     spread = Counter(word for unit in units for word in unit)
     scores = [sum(math.log((len(units) + 1) / spread[word]) for word in words & unit) for unit in units]
-    if not scores or max(scores) <= 0:
-        return None
-    return scores.index(max(scores)) + 1
+    pointed = scores.index(max(scores)) + 1 if scores and max(scores) > 0 else None
+    support = len(words & set(spread)) / len(words) if words else 1.0
+    return SketchReading(pointed, support)
 
 
 def is_steps(excerpt: str) -> bool:
@@ -219,15 +230,16 @@ class ExcerptSelector:
             return Draft("", list(documents), 0.0, self.name, not_in_context=True)
         reply = await self.model.complete(selection_prompt(query, documents, excerpts))
         numbers = chosen_numbers(reply, len(excerpts))
+        reading = SketchReading(None, 0.0)
         if numbers:
             prompt = selection_prompt(query, documents, excerpts, SKETCH_INSTRUCTION)
-            pointed = pointed_excerpt(await self.model.free_text(prompt, SKETCH_TOKENS), query, excerpts)
-            if pointed is not None:
-                numbers = list(dict.fromkeys([*numbers, pointed]))[:MAX_SELECTED]
+            reading = read_sketch(await self.model.free_text(prompt, SKETCH_TOKENS), query, excerpts)
+            if reading.pointed is not None:
+                numbers = list(dict.fromkeys([*numbers, reading.pointed]))[:MAX_SELECTED]
         numbers = with_steps(numbers, excerpts)
         named = within_words([excerpts[n - 1] for n in numbers])
         if not named:
             return Draft("", list(documents), 0.0, self.name, not_in_context=True)
-        draft = cite(continued(named, documents), documents, 1.0, self.name)
+        draft = cite(continued(named, documents), documents, reading.support, self.name)
         draft.answering = "\n".join(unit for _, unit in named)
         return draft
