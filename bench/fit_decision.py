@@ -3,8 +3,8 @@
 Input: the `--answers-out` files of `helpdesk eval` runs made with the thresholds lowered (e.g.
 HELPDESK_MIN_CONFIDENCE=0.5 HELPDESK_MIN_ANSWERABILITY=0 HELPDESK_MIN_SUPPORT=0), so that every question
 above the lowest thresholds swept was written, grounded and scored. Three thresholds are swept: the
-retrieval confidence, the answerability (before writing) and the support (the model's check of the
-written answer). Raising a threshold only turns answers into refusals,
+retrieval confidence, the answerability (before writing) and the support (the share of the words of
+the model's unshown sketch that the excerpts contain). Raising a threshold only turns answers into refusals,
 so each candidate pair's verdicts follow from those records without answering again.
 
     python bench/fit_decision.py /work/runs/lohelp.jsonl /work/runs/pyfaq.jsonl /work/runs/acme.jsonl
@@ -20,7 +20,7 @@ import itertools
 import json
 from pathlib import Path
 
-from bot.answer.decide import MIN_ANSWERABILITY, MIN_CONFIDENCE, MIN_SUPPORT
+from bot.answer.decide import MIN_ANSWERABILITY, MIN_CONFIDENCE, MIN_SKETCH_SUPPORT
 from bot.answer.scoring import CORRECT, MISSING, tally
 
 CONFIDENCES = [round(0.50 + 0.02 * i, 2) for i in range(11)]
@@ -71,7 +71,7 @@ def main() -> None:
         print(f"  {mean:.4f}  {thresholds}")
     for label, thresholds in [
         ("best", grid[0][1]),
-        ("shipped", (MIN_CONFIDENCE, MIN_ANSWERABILITY, MIN_SUPPORT)),
+        ("shipped", (MIN_CONFIDENCE, MIN_ANSWERABILITY, MIN_SKETCH_SUPPORT)),
         ("confidence alone", (MIN_CONFIDENCE, 0.0, 0.0)),
     ]:
         print(f"\n{label}: min_confidence, min_answerability, min_support = {thresholds}")

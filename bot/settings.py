@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.answer.decide import MIN_ANSWERABILITY, MIN_CONFIDENCE, MIN_SUPPORT
+from bot.answer.decide import MIN_ANSWERABILITY, MIN_CONFIDENCE
 from knowledge.sources.base import PlatformAccount
 
 SAMPLE_KNOWLEDGE_BASE = Path(__file__).resolve().parent.parent / "examples" / "acme-kb"
@@ -105,12 +105,13 @@ class Settings(BaseSettings):
         le=1,
         description="Refuse when the local model judges the passages less likely than this to answer.",
     )
-    min_support: float = Field(
-        MIN_SUPPORT,
+    min_support: float | None = Field(
+        None,
         ge=-1,
         le=1,
-        description="With the extractive writer: refuse when the best sentence's similarity to the question "
-        "is below this.",
+        description="Refuse when the writer's support is below this: with the local model, the share of its "
+        "sketch's words the excerpts contain; with the extractive writer, the best sentence's similarity to "
+        "the question. Empty: the writer's own fitted floor.",
     )
     tone_enabled: bool = Field(
         True, description="Rewrite answers in the brand voice when an adapter is present."
@@ -218,6 +219,7 @@ class Settings(BaseSettings):
         "discord_escalation_role",
         "discord_trusted_role",
         "admin_token",
+        "min_support",
         mode="before",
     )
     @classmethod

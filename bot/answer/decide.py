@@ -15,7 +15,11 @@ from langchain_core.documents import Document
 # score (a support threshold of 0 won), so there is none.
 MIN_CONFIDENCE = 0.60
 MIN_ANSWERABILITY = 0.68
+# The extractive writer's support is its best sentence's similarity to the question; no floor helped.
 MIN_SUPPORT = 0.0
+# The local writer's support is the share of the words of its unshown sketch that the excerpts contain:
+# a sketch written from the model's own knowledge rather than the excerpts means they do not answer.
+MIN_SKETCH_SUPPORT = 0.0
 
 
 class Judge(Protocol):
@@ -32,7 +36,7 @@ class Judge(Protocol):
 
 @dataclass(frozen=True)
 class AnswerPolicy:
-    """When to refuse: retrieval confidence, the judge's answerability and answer support below these."""
+    """When to refuse: retrieval confidence, the judge's answerability and the writer's support below these."""
 
     min_confidence: float = MIN_CONFIDENCE
     min_answerability: float = MIN_ANSWERABILITY
