@@ -105,4 +105,8 @@ def test_each_writer_is_held_to_its_own_support_floor_unless_one_is_set(tmp_path
     for generator, override in (("extractive", None), ("local", None), ("local", 0.25)):
         settings = answer_settings(tmp_path, generator=generator, min_support=override)
         floors[generator, override] = build_bot(settings, kb).chain.policy.min_support
-    assert floors == {("extractive", None): MIN_SUPPORT, ("local", None): MIN_SKETCH_SUPPORT, ("local", 0.25): 0.25}
+    assert floors == {
+        ("extractive", None): MIN_SUPPORT,
+        ("local", None): MIN_SKETCH_SUPPORT,
+        ("local", 0.25): 0.25,
+    }
