@@ -8,7 +8,7 @@ from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrou
 from typing_extensions import TypedDict
 
 from bot.answer.asked import states_what_is_asked
-from bot.answer.decide import AnswerPolicy, Decision, decide
+from bot.answer.decide import AnswerPolicy, Decision, answer_score, decide
 from bot.answer.extractive import Draft
 from bot.answer.generators import DeltaCallback
 from bot.answer.grounding import Grounded, ground
@@ -153,12 +153,19 @@ class RagChain:
     async def _ground(self, state: AnswerState) -> Grounded | None:
         """Keep only the sentences their cited passages back; None when nothing worth posting is left.
 
+        A draft whose answer score (now that its support is known) is below the threshold is not posted.
+
         An answer without the kind of fact asked for (no amount for "how long…?") is not worth posting, nor
         one whose answering part lacks it: an amount in the context that follows is seldom the one asked for.
         """
         draft = state["draft"]
         if draft is None or draft.not_in_context or draft.support < self.policy.min_support:
             return None
+        answerability = state["decision"].answerability
+        if answerability is not None:
+            score = answer_score(state["retrieved"].confidence, answerability, draft.support)
+            if score < self.policy.min_answer_score:
+                return None
         checked = ground(draft.text, draft.sources)
         question = state["question"].text
         if not checked.acceptable or not states_what_is_asked(question, checked.text):

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.answer.decide import MIN_ANSWERABILITY, MIN_CONFIDENCE
+from bot.answer.decide import MIN_ANSWER_SCORE, MIN_ANSWERABILITY, MIN_CONFIDENCE
 from knowledge.sources.base import PlatformAccount
 
 SAMPLE_KNOWLEDGE_BASE = Path(__file__).resolve().parent.parent / "examples" / "acme-kb"
@@ -103,7 +103,15 @@ class Settings(BaseSettings):
         MIN_ANSWERABILITY,
         ge=0,
         le=1,
-        description="Refuse when the local model judges the passages less likely than this to answer.",
+        description="Refuse when the local model judges the passages less likely than this to answer "
+        "(an extra floor; the answer score weighs it).",
+    )
+    min_answer_score: float = Field(
+        MIN_ANSWER_SCORE,
+        ge=0,
+        le=1,
+        description="With the local model: refuse when the answer score (how likely the answer holds every "
+        "fact asked for, from the retrieval confidence, the answerability and the support) is below this.",
     )
     min_support: float | None = Field(
         None,

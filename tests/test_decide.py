@@ -7,7 +7,7 @@ from langchain_core.documents import Document
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from bot.answer.decide import AnswerPolicy, decide
+from bot.answer.decide import AnswerPolicy, answer_score, decide
 from bot.answer.generators import ChatModelGenerator
 from bot.chain import RagChain
 from bot.models import Question
@@ -54,7 +54,7 @@ def _chain(helpdesk_bot, reply: str, judge) -> RagChain:
     kb = helpdesk_bot.chain.retriever.knowledge_base
     model = GenericFakeChatModel(messages=iter([AIMessage(content=reply)]))
     retriever = KnowledgeRetriever(knowledge_base=kb, k=3, mode="bm25")
-    policy = AnswerPolicy(min_confidence=0.0, min_answerability=0.5, min_support=-1.0)
+    policy = AnswerPolicy(min_confidence=0.0, min_answerability=0.5, min_answer_score=0.0, min_support=-1.0)
     return RagChain(retriever, ChatModelGenerator(model, "fake"), policy, judge=judge)
 
 
@@ -110,3 +110,18 @@ def test_each_writer_is_held_to_its_own_support_floor_unless_one_is_set(tmp_path
         ("local", None): MIN_SKETCH_SUPPORT,
         ("local", 0.25): 0.25,
     }
+
+
+async def test_a_question_no_written_answer_could_lift_over_the_answer_score_is_refused_before_writing():
+    policy = AnswerPolicy(min_confidence=0.6, min_answer_score=0.9)
+    judge = FixedJudge(0.7)
+    refused = await decide("q", "q", [PASSAGE], 0.7, policy, judge)
+    assert not refused.answer and refused.reason.startswith("answer score at most")
+    assert answer_score(0.7, 0.7, 1.0) < 0.9 <= answer_score(1.0, 1.0, 1.0)
+    assert (await decide("q", "q", [PASSAGE], 1.0, policy, FixedJudge(1.0))).answer
+
+
+def test_the_answer_score_rises_with_each_signal():
+    low = answer_score(0.6, 0.6, 0.5)
+    assert answer_score(0.7, 0.6, 0.5) > low and answer_score(0.6, 0.7, 0.5) > low
+    assert answer_score(0.6, 0.6, 0.6) > low and 0.0 < low < 1.0

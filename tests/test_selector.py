@@ -6,7 +6,7 @@ import numpy as np
 from conftest import answer_settings, write
 from langchain_core.documents import Document
 
-from bot.answer.decide import AnswerPolicy
+from bot.answer.decide import MIN_ANSWER_SCORE, AnswerPolicy, answer_score
 from bot.answer.grounding import ground
 from bot.answer.selector import (
     FILL_WORDS,
@@ -251,3 +251,26 @@ async def test_an_amount_found_only_in_what_follows_the_named_excerpt_is_no_answ
     # Asked for an amount, the steps the model named state none: the amounts after them are not its answer.
     asked_how_long = await chain.runnable.ainvoke({"question": Question("how long does a refund take?")})
     assert asked_how_long.refused
+
+
+async def test_an_answer_whose_sketch_the_excerpts_do_not_back_is_not_posted(tmp_path, fake_embeddings):
+    write(tmp_path / "kb" / "delete.md", "# How do I delete a file?\n\n" + FOLDERS.page_content + "\n")
+    settings = answer_settings(tmp_path, sources=[str(tmp_path / "kb")])
+    kb = KnowledgeBase(settings.data_dir, fake_embeddings, Chunker(400, 50), "fake")
+    await kb.sync(open_sources(settings))
+    retriever = KnowledgeRetriever(knowledge_base=kb, k=3, mode="bm25")
+    question = Question("how do I delete a folder and everything in it?")
+    answers = {}
+    for sketch in ("Use shutil.rmtree(path) on the directory tree.", "Right-click it in Windows Explorer."):
+        selector = ExcerptSelector(ScriptedModel("3", p_some=0.9, sketch=sketch))
+        chain = RagChain(retriever, selector, AnswerPolicy(min_confidence=0.0), judge=selector)
+        answers[sketch] = await chain.runnable.ainvoke({"question": question})
+    backed, from_elsewhere = answers.values()
+    assert not backed.refused and "shutil.rmtree(path)" in backed.text
+    # The same excerpt named, but the model's own answer came from elsewhere: the answer score falls.
+    assert from_elsewhere.refused and from_elsewhere.support == 0.0
+    assert (
+        answer_score(backed.confidence, 0.9, 1.0)
+        >= MIN_ANSWER_SCORE
+        > answer_score(backed.confidence, 0.9, 0.0)
+    )
