@@ -12,6 +12,7 @@ from bot.answer.selector import (
     FILL_WORDS,
     MAX_ANSWER_WORDS,
     SKETCH_INSTRUCTION,
+    SKETCH_JOIN_WORDS,
     ExcerptSelector,
     SketchReading,
     chosen_numbers,
@@ -274,3 +275,16 @@ async def test_an_answer_whose_sketch_the_excerpts_do_not_back_is_not_posted(tmp
         >= MIN_ANSWER_SCORE
         > answer_score(backed.confidence, 0.9, 0.0)
     )
+
+
+async def test_the_excerpt_the_sketch_points_at_does_not_make_the_answer_long():
+    long_tip = (
+        "To delete a whole directory tree, use shutil.rmtree(path) " + "and mind the links " * 20 + "first."
+    )
+    document = Document(
+        f"{FOLDERS.page_content.rsplit('To delete', 1)[0]}{long_tip}", metadata=dict(FOLDERS.metadata)
+    )
+    model = ScriptedModel("2", p_some=0.8, sketch="Call shutil.rmtree on the folder.")
+    draft = await ExcerptSelector(model).acompose("q", "wipe a folder?", [document], None)
+    assert "rmtree" not in draft.answering  # over SKETCH_JOIN_WORDS with it: the named excerpt alone
+    assert len(long_tip.split()) > SKETCH_JOIN_WORDS
