@@ -12,6 +12,7 @@ from langchain_core.embeddings import Embeddings
 from bot.answer.decide import MIN_SUPPORT
 from bot.answer.text import answer_units
 from bot.retriever import announced_passage, more_passages, whole_text
+from bot.safety import gives_orders_to_an_assistant
 from knowledge.index import announces_what_follows, tokenize
 
 # Passages considered, answer units read per passage, and units kept in an answer. The answer comes from
@@ -86,8 +87,8 @@ def _considered(documents: list[Document], read: int) -> list[tuple[int, Documen
 
 
 def _restates(unit: str) -> bool:
-    """True for a question: it restates, it does not answer."""
-    return unit.rstrip("*_ ").endswith("?")
+    """True for a question (it restates, it does not answer), or for orders planted for an assistant."""
+    return unit.rstrip("*_ ").endswith("?") or gives_orders_to_an_assistant(unit)
 
 
 def candidate_units(
