@@ -87,13 +87,13 @@ def fit(sets: list[list[dict]]):
 
 def report(label: str, sets: dict[str, list[dict]], score, threshold: float) -> None:
     print(f"\n{label}:")
-    for name, records in sets.items():
-        f = figures(records, score, threshold)
+    per_set = {name: figures(records, score, threshold) for name, records in sets.items()}
+    for name, f in per_set.items():
         print(
             f"  {name:10s} n {f['n']:4d}  correct {f['correct']:4d}  missing {f['missing']:4d}  "
             f"wrong {f['wrong']:4d} ({f['wrong'] / f['n']:.0%})  score {f['score']:.3f}"
         )
-    print(f"  mean {np.mean([figures(r, score, threshold)['score'] for r in sets.values()]):.3f}")
+    print(f"  mean {np.mean([f['score'] for f in per_set.values()]):.3f}")
 
 
 def main() -> None:

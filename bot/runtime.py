@@ -121,7 +121,7 @@ def build_bot(settings: Settings, knowledge_base: KnowledgeBase | None = None) -
         min_confidence=settings.min_confidence,
         min_answerability=settings.min_answerability,
         min_answer_score=settings.min_answer_score,
-        min_support=writer.min_support if settings.min_support is None else settings.min_support,
+        min_support=settings.min_support,
     )
     from bot.voice.rewriter import ToneRewriter
 

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.answer.decide import MIN_ANSWER_SCORE, MIN_ANSWERABILITY, MIN_CONFIDENCE
+from bot.answer.decide import MIN_ANSWER_SCORE, MIN_ANSWERABILITY, MIN_CONFIDENCE, MIN_SUPPORT
 from knowledge.sources.base import PlatformAccount
 
 SAMPLE_KNOWLEDGE_BASE = Path(__file__).resolve().parent.parent / "examples" / "acme-kb"
@@ -113,13 +113,13 @@ class Settings(BaseSettings):
         description="With the local model: refuse when the answer score (how likely the answer holds every "
         "fact asked for, from the retrieval confidence, the answerability and the support) is below this.",
     )
-    min_support: float | None = Field(
-        None,
+    min_support: float = Field(
+        MIN_SUPPORT,
         ge=-1,
         le=1,
         description="Refuse when the writer's support is below this: with the local model, the share of its "
         "sketch's words the excerpts contain; with the extractive writer, the best sentence's similarity to "
-        "the question. Empty: the writer's own fitted floor.",
+        "the question.",
     )
     tone_enabled: bool = Field(
         True, description="Rewrite answers in the brand voice when an adapter is present."
@@ -227,7 +227,6 @@ class Settings(BaseSettings):
         "discord_escalation_role",
         "discord_trusted_role",
         "admin_token",
-        "min_support",
         mode="before",
     )
     @classmethod

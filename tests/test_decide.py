@@ -92,26 +92,6 @@ async def test_the_chain_is_a_pipeline_of_named_steps(helpdesk_bot):
     assert steps == ["retrieve", "decide", "write", "ground", "voice"]
 
 
-def test_each_writer_is_held_to_its_own_support_floor_unless_one_is_set(tmp_path, fake_embeddings):
-    from conftest import answer_settings
-
-    from bot.answer.decide import MIN_SKETCH_SUPPORT, MIN_SUPPORT
-    from bot.runtime import build_bot
-    from knowledge.base import KnowledgeBase
-    from knowledge.chunking import Chunker
-
-    kb = KnowledgeBase(tmp_path / "data", fake_embeddings, Chunker(400, 50), "fake")
-    floors = {}
-    for generator, override in (("extractive", None), ("local", None), ("local", 0.25)):
-        settings = answer_settings(tmp_path, generator=generator, min_support=override)
-        floors[generator, override] = build_bot(settings, kb).chain.policy.min_support
-    assert floors == {
-        ("extractive", None): MIN_SUPPORT,
-        ("local", None): MIN_SKETCH_SUPPORT,
-        ("local", 0.25): 0.25,
-    }
-
-
 async def test_a_question_no_written_answer_could_lift_over_the_answer_score_is_refused_before_writing():
     policy = AnswerPolicy(min_confidence=0.6, min_answer_score=0.9)
     judge = FixedJudge(0.7)

@@ -23,11 +23,10 @@ MIN_ANSWERABILITY = 0.0
 ANSWER_SCORE_WEIGHTS = (3.797, 3.903, 2.127)
 ANSWER_SCORE_INTERCEPT = -6.252
 MIN_ANSWER_SCORE = 0.57
-# The extractive writer's support is its best sentence's similarity to the question; no floor helped.
+# A floor on the writer's support alone: none helped. The local writer's support (the share of the words of
+# its unshown sketch that the excerpts contain) counts through the answer score instead; the extractive
+# writer's is its best sentence's similarity to the question.
 MIN_SUPPORT = 0.0
-# The local writer's support is the share of the words of its unshown sketch that the excerpts contain:
-# a sketch written from the model's own knowledge rather than the excerpts means they do not answer.
-MIN_SKETCH_SUPPORT = 0.0
 
 
 def answer_score(

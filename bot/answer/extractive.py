@@ -9,7 +9,6 @@ import numpy as np
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
-from bot.answer.decide import MIN_SUPPORT
 from bot.answer.text import answer_units
 from bot.retriever import announced_passage, more_passages, whole_text
 from bot.safety import gives_orders_to_an_assistant
@@ -136,7 +135,6 @@ class ExtractiveGenerator:
     """Picks the sentence that best answers the question, adds close ones from the same source, cites each."""
 
     name = "extractive"
-    min_support = MIN_SUPPORT
 
     def __init__(self, embeddings: Embeddings, embed_query=None):
         """`embed_query` (async, optional) is the knowledge base's cached query embedding."""

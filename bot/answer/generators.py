@@ -9,7 +9,6 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
-from bot.answer.decide import MIN_SUPPORT
 from bot.answer.extractive import Draft
 from bot.retriever import passages_of
 
@@ -47,8 +46,6 @@ def format_context(documents: list[Document]) -> str:
 
 class ChatModelGenerator:
     """Any LangChain chat model (e.g. an OpenAI-compatible endpoint) answering from the context."""
-
-    min_support = MIN_SUPPORT  # its drafts claim full support: grounding checks them instead
 
     def __init__(self, model: BaseChatModel, name: str):
         self.chain = ANSWER_PROMPT | model | StrOutputParser()

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 from langchain_core.documents import Document
 
-from bot.answer.decide import MIN_SKETCH_SUPPORT
 from bot.answer.extractive import Draft, candidate_units, cite
 from bot.answer.local_model import CHATML, LocalAnswerModel, log_sum_exp
 from bot.answer.text import LIST_ITEM, answer_units
@@ -208,7 +207,6 @@ class ExcerptSelector:
     """Judge and writer in one: how likely the excerpts answer, and which ones do."""
 
     name = "local"
-    min_support = MIN_SKETCH_SUPPORT
 
     def __init__(self, model: LocalAnswerModel):
         self.model = model
