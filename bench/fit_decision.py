@@ -1,11 +1,11 @@
 """Fit the answer-or-refuse rule on several dev sets together, and show what each set scores.
 
-Input: the `--answers-out` files of `helpdesk eval` runs made with the refusals lowered
-(HELPDESK_MIN_CONFIDENCE=0.5 HELPDESK_MIN_ANSWER_SCORE=0), so that every question above confidence 0.5 was
-judged, written, grounded and scored. Raising a floor only turns answers into refusals, so the verdicts of
+Input: the `--answers-out` files of `helpdesk eval` runs made with the answer score's threshold lowered
+(HELPDESK_MIN_ANSWER_SCORE=0), so that every question above the confidence floor was judged, written,
+grounded and scored. Raising a floor only turns answers into refusals, so the verdicts of
 any stricter rule follow from those records without answering again.
 
-The rule: refuse below the retrieval confidence floor (MIN_CONFIDENCE); above it, answer when the answer
+The rule: refuse below the retrieval confidence floor (MIN_SCORED_CONFIDENCE); above it, answer when the answer
 score — a logistic model of the retrieval confidence, the answerability and the support (the share of the
 words of the model's unshown sketch that the excerpts contain) — reaches its threshold. The model is fitted
 on the answers of all sets together (right or not), then the threshold that maximises the mean of the sets'
@@ -28,7 +28,7 @@ from bot.answer.decide import (
     ANSWER_SCORE_INTERCEPT,
     ANSWER_SCORE_WEIGHTS,
     MIN_ANSWER_SCORE,
-    MIN_CONFIDENCE,
+    MIN_SCORED_CONFIDENCE,
     answer_score,
 )
 from bot.answer.scoring import CORRECT, MISSING, tally
@@ -48,7 +48,9 @@ def load(path: Path) -> list[dict]:
 def answered(records: list[dict]) -> list[dict]:
     """Records above the confidence floor that were written and posted (the rule can still refuse them)."""
     return [
-        r for r in records if not r["refused"] and r["confidence"] >= MIN_CONFIDENCE and r["answerability"]
+        r
+        for r in records
+        if not r["refused"] and r["confidence"] >= MIN_SCORED_CONFIDENCE and r["answerability"]
     ]
 
 
@@ -60,7 +62,11 @@ def verdict_at(record: dict, score, threshold: float) -> str:
     """The record's verdict had the chain refused below the confidence floor and this answer score."""
     if record["refused"]:
         return record["verdict"]
-    if record["confidence"] >= MIN_CONFIDENCE and record["answerability"] and score(record) >= threshold:
+    if (
+        record["confidence"] >= MIN_SCORED_CONFIDENCE
+        and record["answerability"]
+        and score(record) >= threshold
+    ):
         return record["verdict"]
     return CORRECT if record["kind"] == "unanswerable" else MISSING
 

@@ -119,6 +119,7 @@ def build_bot(settings: Settings, knowledge_base: KnowledgeBase | None = None) -
     writer, judge = _writer_and_judge(settings, kb)
     policy = AnswerPolicy(
         min_confidence=settings.min_confidence,
+        min_scored_confidence=settings.min_scored_confidence,
         min_answerability=settings.min_answerability,
         min_answer_score=settings.min_answer_score,
         min_support=settings.min_support,

@@ -9,7 +9,13 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.answer.decide import MIN_ANSWER_SCORE, MIN_ANSWERABILITY, MIN_CONFIDENCE, MIN_SUPPORT
+from bot.answer.decide import (
+    MIN_ANSWER_SCORE,
+    MIN_ANSWERABILITY,
+    MIN_CONFIDENCE,
+    MIN_SCORED_CONFIDENCE,
+    MIN_SUPPORT,
+)
 from knowledge.sources.base import PlatformAccount
 
 SAMPLE_KNOWLEDGE_BASE = Path(__file__).resolve().parent.parent / "examples" / "acme-kb"
@@ -97,7 +103,18 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     generator_timeout_s: float = Field(60.0, gt=0)
     min_confidence: float = Field(
-        MIN_CONFIDENCE, ge=0, le=1, description="Refuse below this retrieval confidence."
+        MIN_CONFIDENCE,
+        ge=0,
+        le=1,
+        description="Refuse below this retrieval confidence when retrieval alone decides (the extractive "
+        "and openai writers).",
+    )
+    min_scored_confidence: float = Field(
+        MIN_SCORED_CONFIDENCE,
+        ge=0,
+        le=1,
+        description="With the local model: refuse below this retrieval confidence; above it the answer "
+        "score decides.",
     )
     min_answerability: float = Field(
         MIN_ANSWERABILITY,

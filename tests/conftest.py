@@ -119,6 +119,7 @@ def answer_settings(tmp_path: Path, **overrides):
         "retrieval_mode": "bm25",
         "generator": "extractive",
         "min_confidence": 0.0,
+        "min_scored_confidence": 0.0,
         "min_support": -1.0,
         "tone_enabled": False,
         **overrides,

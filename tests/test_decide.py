@@ -33,9 +33,18 @@ class FixedJudge:
 
 async def test_low_confidence_refuses_without_asking_the_judge():
     judge = FixedJudge(0.99)
-    decision = await decide("q", "q", [PASSAGE], 0.4, AnswerPolicy(min_confidence=0.6), judge)
+    policy = AnswerPolicy(min_confidence=0.6, min_scored_confidence=0.5, min_answer_score=0.0)
+    decision = await decide("q", "q", [PASSAGE], 0.4, policy, judge)
     assert not decision.answer and judge.calls == 0
-    assert decision.reason == "retrieval confidence 0.40 < 0.60"
+    assert decision.reason == "retrieval confidence 0.40 < 0.50"
+
+
+async def test_with_a_judge_the_scored_floor_applies_and_without_one_the_plain_floor():
+    policy = AnswerPolicy(min_confidence=0.6, min_scored_confidence=0.5, min_answer_score=0.0)
+    judged = await decide("q", "q", [PASSAGE], 0.55, policy, FixedJudge(0.9))
+    assert judged.answer and judged.answerability == 0.9
+    alone = await decide("q", "q", [PASSAGE], 0.55, policy)
+    assert not alone.answer and alone.reason == "retrieval confidence 0.55 < 0.60"
 
 
 async def test_the_judge_decides_when_retrieval_is_confident():
@@ -54,7 +63,13 @@ def _chain(helpdesk_bot, reply: str, judge) -> RagChain:
     kb = helpdesk_bot.chain.retriever.knowledge_base
     model = GenericFakeChatModel(messages=iter([AIMessage(content=reply)]))
     retriever = KnowledgeRetriever(knowledge_base=kb, k=3, mode="bm25")
-    policy = AnswerPolicy(min_confidence=0.0, min_answerability=0.5, min_answer_score=0.0, min_support=-1.0)
+    policy = AnswerPolicy(
+        min_confidence=0.0,
+        min_scored_confidence=0.0,
+        min_answerability=0.5,
+        min_answer_score=0.0,
+        min_support=-1.0,
+    )
     return RagChain(retriever, ChatModelGenerator(model, "fake"), policy, judge=judge)
 
 

@@ -244,7 +244,12 @@ async def test_an_amount_found_only_in_what_follows_the_named_excerpt_is_no_answ
     selector = ExcerptSelector(ScriptedModel("1", p_some=0.9))  # the model names the steps
     retriever = KnowledgeRetriever(knowledge_base=kb, k=3, mode="bm25")
     chain = RagChain(
-        retriever, selector, AnswerPolicy(min_confidence=0.0, min_answerability=0.5), judge=selector
+        retriever,
+        selector,
+        AnswerPolicy(
+            min_confidence=0.0, min_scored_confidence=0.0, min_answerability=0.5, min_answer_score=0.0
+        ),
+        judge=selector,
     )
     asked_how = await chain.runnable.ainvoke({"question": Question("how do I get a refund?")})
     assert not asked_how.refused and asked_how.text.startswith("1. Go to Settings - Billing.")
@@ -264,7 +269,9 @@ async def test_an_answer_whose_sketch_the_excerpts_do_not_back_is_not_posted(tmp
     answers = {}
     for sketch in ("Use shutil.rmtree(path) on the directory tree.", "Right-click it in Windows Explorer."):
         selector = ExcerptSelector(ScriptedModel("3", p_some=0.9, sketch=sketch))
-        chain = RagChain(retriever, selector, AnswerPolicy(min_confidence=0.0), judge=selector)
+        chain = RagChain(
+            retriever, selector, AnswerPolicy(min_confidence=0.0, min_scored_confidence=0.0), judge=selector
+        )
         answers[sketch] = await chain.runnable.ainvoke({"question": question})
     backed, from_elsewhere = answers.values()
     assert not backed.refused and "shutil.rmtree(path)" in backed.text
