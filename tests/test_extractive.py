@@ -76,3 +76,27 @@ def test_a_sentence_that_announces_the_steps_is_answered_together_with_them():
 def test_a_list_is_read_with_the_sentence_that_announces_it():
     units = answer_units("Here's how it works.\n\n- One.\n- Two.\n\nRefunds take 5 days.")
     assert units == ["Here's how it works.\n- One.\n- Two.", "Refunds take 5 days."]
+
+
+def test_a_link_or_key_a_sentence_announces_on_its_own_line_is_read_with_it():
+    text = (
+        "For Windows, macOS and Linux:\n\nhttps://pypi.org/project/pyserial/\n\nTo undo, press:\n\nCtrl+Z\n\n"
+        "See below.\n\nThat is all."
+    )
+    assert answer_units(text) == [
+        "For Windows, macOS and Linux:\nhttps://pypi.org/project/pyserial/",
+        "To undo, press:\nCtrl+Z",
+        "That is all.",
+    ]
+    # A short line nothing announces is still left out.
+    assert answer_units("Refunds take 5 days.\n\nhttps://example.com/refunds") == ["Refunds take 5 days."]
+
+
+def test_an_announced_link_is_quoted_cited_and_grounded():
+    embeddings = CountingEmbeddings(size=32)
+    question = "which library reads the serial port on Win32, OSX and Linux?"
+    text = "For Win32, OSX and Linux:\n\nhttps://pypi.org/project/pyserial/\n"
+    documents = [_document("serial", text, 0, 0.9)]
+    draft = ExtractiveGenerator(embeddings).compose(question, embeddings.embed_query(question), documents)
+    assert "https://pypi.org/project/pyserial/" in draft.text
+    assert "https://pypi.org/project/pyserial/" in ground(draft.text, draft.sources).text

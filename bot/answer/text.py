@@ -29,6 +29,8 @@ _LABEL_WORDS = r"[A-Z][\w]*(?:\.\w+)*(?: (?:and|or|of|to|the|&) [A-Z]\w*| [A-Z]\
 MENU_PATH = re.compile(rf"[A-Z]\w*(?: (?:-|–|—|>|→) {_LABEL_WORDS})+")
 EMPHASIS = re.compile(r"(\*{1,2}|_{1,2})(?=\S)([^*_\n]{2,60}?)(?<=\S)\1|\"([^\"\n]{2,40})\"")
 _LABEL_NOISE = re.compile(r"[*_`\"“”]")
+# Shorter pieces ("See below.", a stray link) are no answer on their own; a line a sentence announces joins it.
+MIN_UNIT_WORDS = 3
 _PATH_SEPARATOR = re.compile(r"\s*(?:-|–|—|>|→)\s+")
 
 
@@ -91,6 +93,15 @@ def answer_units(passage: str) -> list[str]:
                 units.append("\n".join(lines))
             continue
         lines = [line.strip() for line in lines if not _HEADING.match(line)]
+        if (
+            len(lines) == 1
+            and len(lines[0].split()) < MIN_UNIT_WORDS
+            and units
+            and announces_what_follows(units[-1])
+        ):
+            # What a sentence announces may stand alone on its line: a link, a key, a command.
+            units[-1] = units[-1] + "\n" + lines[0]
+            continue
         first_item = next((i for i, line in enumerate(lines) if LIST_ITEM.match(line)), len(lines))
         prose, items = " ".join(lines[:first_item]), lines[first_item:]
         if prose:
@@ -101,7 +112,7 @@ def answer_units(passage: str) -> list[str]:
                 units[-1] = units[-1] + "\n" + "\n".join(items)
             else:
                 units.append("\n".join(items))
-    units = [u for u in units if len(u.split()) >= 3]
+    units = [u for u in units if len(u.split()) >= MIN_UNIT_WORDS]
     # A passage may start or end mid-sentence where it was cut to size: leave such fragments out.
     if units and units[-1].rstrip("*_`)\"'")[-1:] not in ".!?:" and "\n" not in units[-1]:
         units.pop()
