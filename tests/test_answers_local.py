@@ -69,3 +69,15 @@ async def test_a_new_topic_in_a_conversation_is_not_answered_from_the_previous_a
     answer = await default_bot.answer(Question(QUESTIONS["i02"]["question"], history=history))
     assert answer.standalone_query == QUESTIONS["i02"]["question"]
     assert answer.refused, answer.text
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_question_is_judged_the_same_whatever_was_asked_before_it(default_bot):
+    question = Question("is there a limit on API calls?")
+    first = await default_bot.answer(question)
+    await default_bot.answer(Question("how do I reset my password?"))
+    after_another = await default_bot.answer(question)
+    asked_again = await default_bot.answer(question)
+    assert first.answerability is not None
+    assert first.answerability == after_another.answerability == asked_again.answerability
+    assert first.text == after_another.text == asked_again.text
