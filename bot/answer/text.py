@@ -93,16 +93,10 @@ def answer_units(passage: str) -> list[str]:
                 units.append("\n".join(lines))
             continue
         lines = [line.strip() for line in lines if not _HEADING.match(line)]
-        if (
-            len(lines) == 1
-            and len(lines[0].split()) < MIN_UNIT_WORDS
-            and units
-            and announces_what_follows(units[-1])
-        ):
-            # What a sentence announces may stand alone on its line: a link, a key, a command.
-            units[-1] = units[-1] + "\n" + lines[0]
-            continue
         first_item = next((i for i, line in enumerate(lines) if LIST_ITEM.match(line)), len(lines))
+        if len(lines) == 1 and len(lines[0].split()) < MIN_UNIT_WORDS:
+            # What a sentence announces may stand alone on its line (a link, a key, a command): read it as a list.
+            first_item = 0
         prose, items = " ".join(lines[:first_item]), lines[first_item:]
         if prose:
             units.extend(split_sentences(prose))
