@@ -10,6 +10,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from knowledge.base import KnowledgeBase
+from knowledge.chunking import CODE_CLOSED, CODE_REOPENED
 from knowledge.index import KEYWORD_WEIGHT
 
 
@@ -76,10 +77,21 @@ def whole_passages(document: Document) -> list[str]:
 
 
 def whole_text(document: Document) -> str | None:
-    """A short document as one text: its passages in reading order, each overlap with the previous once."""
+    """A short document as one text: its passages in reading order, each overlap with the previous once.
+
+    A code block cut between two passages (each fenced again at the cut) is joined back into one.
+    """
     text = None
     for passage in whole_passages(document):
-        text = passage if text is None else text + _after_overlap(text, passage)
+        if text is None:
+            text = passage
+            continue
+        if text.endswith(CODE_CLOSED) and passage.startswith(CODE_REOPENED):
+            inner = _after_overlap(text[: -len(CODE_CLOSED)], passage[len(CODE_REOPENED) :])
+            if not inner.startswith("\n\n"):
+                text = text[: -len(CODE_CLOSED)] + inner
+                continue
+        text += _after_overlap(text, passage)
     return text
 
 

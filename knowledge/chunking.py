@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,10 @@ if TYPE_CHECKING:
 
 _HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4")]
 _HEADING_KEYS = [key for _, key in _HEADERS]
+_FENCE_LINE = re.compile(r"(?m)^[ \t]*```")
+# How a passage that a code block was cut at starts or ends, so that each passage is whole Markdown.
+CODE_REOPENED = "```\n"
+CODE_CLOSED = "\n```"
 # A section this short ("but:", "versus") introduces its neighbour; alone its vector would match the title.
 MIN_SECTION_WORDS = 6
 
@@ -50,14 +55,14 @@ class Chunker:
             return {
                 "chunk_size": self.chunk_size,
                 "chunk_overlap": self.chunk_overlap,
-                "splitter": "md-headings-v6",
+                "splitter": "md-headings-v7",
             }
         # Token counts follow the embedding model, whose name the manifest records beside this.
         return {
             "chunk_size": self.chunk_size,
             "chunk_overlap": self.chunk_overlap,
             "document_tokens": self.document_tokens,
-            "splitter": "md-headings-tokens-v5",
+            "splitter": "md-headings-tokens-v6",
         }
 
     def _count(self, text: str) -> int:
@@ -116,7 +121,7 @@ class Chunker:
             # A table row is a passage of its own, read as a sentence: it embeds, matches and quotes far
             # better than pipes, or than a dozen rows averaged into one vector.
             for segment, is_row in pieces:
-                for piece in [segment] if is_row else splitter.split_text(segment):
+                for piece in [segment] if is_row else fenced_pieces(segment, splitter.split_text(segment)):
                     if piece.strip():
                         chunk_id = f"{doc_key}#{len(chunks)}"
                         chunks.append(
@@ -132,6 +137,25 @@ class Chunker:
         ):
             chunks.append(whole)
         return chunks
+
+
+def fenced_pieces(segment: str, pieces: list[str]) -> list[str]:
+    """The pieces a segment was split into, a code block cut between two of them fenced again on each side.
+
+    A passage that starts or ends inside a code block would otherwise be read, quoted and shown as prose
+    (or leave the rest of an answer inside an open block).
+    """
+    fenced, position = [], 0
+    for piece in pieces:
+        start = segment.find(piece, position)
+        if start < 0:
+            fenced.append(piece)
+            continue
+        position = start + 1  # pieces overlap: the next one starts after this one's start
+        opens_inside = len(_FENCE_LINE.findall(segment, 0, start)) % 2 == 1
+        ends_inside = (opens_inside + len(_FENCE_LINE.findall(piece))) % 2 == 1
+        fenced.append(f"{CODE_REOPENED if opens_inside else ''}{piece}{CODE_CLOSED if ends_inside else ''}")
+    return fenced
 
 
 def _join_short_sections(sections: list[tuple[list[str], str]]) -> list[tuple[list[str], str]]:

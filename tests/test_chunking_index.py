@@ -184,6 +184,24 @@ def test_a_few_words_before_a_code_block_stay_with_it():
     assert texts == ["Use this:\n\n```\nx = 1\n```", "but not:\n\n```\ny = 2\n```"]
 
 
+def test_a_code_block_cut_between_passages_is_fenced_on_both_sides_and_read_back_whole():
+    from langchain_core.documents import Document
+
+    from bot.retriever import whole_text
+
+    code = "\n".join(f"result_{n} = compute({n})" for n in range(40))
+    text = f"# D\n\nRun this:\n```python\n{code}\n```\nThat is all."
+    passages = [c.text for c in Chunker(300, 80).split("k", SourceDocument("d", "D", text, "p"))[1:]]
+    assert len(passages) > 2
+    for passage in passages:
+        assert passage.count("```") % 2 == 0, passage  # every passage is whole Markdown
+    assert passages[1].startswith(f"```python\n{code[:20]}") and passages[-2].endswith(
+        "result_39 = compute(39)\n```"
+    )
+    document = Document(passages[0], metadata={"whole": passages})
+    assert whole_text(document) == f"Run this:\n\n```python\n{code}\n```\n\nThat is all."
+
+
 def test_keyword_coverage_and_confidence():
     version, embeddings = _version(
         {"refunds": "# Refunds\n\nRefunds take five days.", "taxes": "# Taxes\n\nVAT."}

@@ -100,3 +100,11 @@ def test_an_announced_link_is_quoted_cited_and_grounded():
     draft = ExtractiveGenerator(embeddings).compose(question, embeddings.embed_query(question), documents)
     assert "https://pypi.org/project/pyserial/" in draft.text
     assert "https://pypi.org/project/pyserial/" in ground(draft.text, draft.sources).text
+
+
+def test_code_fenced_right_after_the_sentence_that_introduces_it_is_read_as_code():
+    passage = "Here's a trivial example:\n```\nfor i in range(5):\n    t.start()\n```\nEach thread then runs."
+    assert answer_units(passage) == [
+        "Here's a trivial example:\n```\nfor i in range(5):\n    t.start()\n```",
+        "Each thread then runs.",
+    ]

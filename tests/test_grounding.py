@@ -141,3 +141,14 @@ def test_two_lists_quoted_one_after_the_other_stay_apart():
         "1. Make the new Owner an Admin.\n2. Click **Transfer ownership**. [1]"
         "\n\n1. Click **Invite teammate**.\n2. Pick a role. [1]"
     )
+
+
+def test_a_quoted_code_block_stays_closed_with_its_citation_on_the_sentence_that_introduces_it():
+    source = Document(
+        "Use the queue module, for example:\n```\nq = queue.Queue()\nq.put(job)\n```",
+        metadata={"doc_id": "queues", "title": "Queues"},
+    )
+    draft = "Use the queue module, for example:\n```\nq = queue.Queue()\nq.put(job)\n``` [1]"
+    result = ground(draft, [source])
+    assert result.text == "Use the queue module, for example: [1]\n\n```\nq = queue.Queue()\nq.put(job)\n```"
+    assert result.dropped == []

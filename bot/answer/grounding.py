@@ -182,7 +182,13 @@ def _render(parts: list[tuple[str, list[int], bool]], order: dict[int, int]) -> 
             and "```" not in body
             and not _new_list(parts[i], following[0])
         )
-        piece = body if same_run else f"{body}{markers}"
+        if FENCE.match(body):
+            # A marker after a closing fence would leave the code block open: the sentence that introduces
+            # the code carries the citation, or a line of its own after the block when it cites elsewhere.
+            cited_before = previous is not None and previous[1] == valid
+            piece = body if cited_before or not markers else f"{body}\n{markers.strip()}"
+        else:
+            piece = body if same_run else f"{body}{markers}"
         previous_is_line = (
             previous is not None and previous[2] and "```" not in body and "```" not in previous[0]
         )

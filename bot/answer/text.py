@@ -63,13 +63,26 @@ def paragraphs(text: str) -> list[str]:
 
 
 def _blocks(passage: str) -> list[list[str]]:
-    """Paragraphs as lists of lines; a fenced code block stays whole even across blank lines."""
+    """Paragraphs as lists of lines; a fenced code block stays whole even across blank lines.
+
+    A code block fenced at the margin is a block of its own even without blank lines around it
+    ("Run this:" on the line before its fence), so it is never read as prose. A fence indented under a
+    list item stays part of the item.
+    """
     blocks: list[list[str]] = []
     current: list[str] = []
     in_code = False
     for line in passage.splitlines():
+        at_margin = line.startswith("```")
         if FENCE.match(line):
+            if not in_code and at_margin and current:
+                blocks.append(current)
+                current = []
             in_code = not in_code
+            if not in_code and at_margin:
+                blocks.append([*current, line])
+                current = []
+                continue
         if not line.strip() and not in_code:
             if current:
                 blocks.append(current)
