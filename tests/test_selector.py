@@ -22,6 +22,7 @@ from bot.answer.selector import (
     selection_prompt,
     with_steps,
     within_words,
+    without_trailing_lead_in,
 )
 from bot.chain import RagChain
 from bot.models import Question
@@ -316,3 +317,43 @@ def test_what_reads_as_orders_to_an_assistant():
     # A help article's own wording is not.
     assert not gives_orders_to_an_assistant("You can ignore the warning; the previous version still works.")
     assert not gives_orders_to_an_assistant("Follow the instructions above to reset your password.")
+
+
+LAMBDAS_FIX = (
+    "In order to avoid this, you need to save the values in variables local to the lambdas:\n\n"
+    "```\n>>> for x in range(5):\n...     squares.append(lambda n=x: n**2)\n```"
+)
+LAMBDAS_START = "Assume you define a few different lambdas in a for loop and they all return the same value."
+
+
+async def test_an_excerpt_cut_where_its_passage_ends_is_offered_with_what_it_announces():
+    # The best passage ends on the sentence that announces the code; the code is in the next passage.
+    cut = LAMBDAS_FIX.split("\n\n")[0]
+    document = Document(
+        f"{LAMBDAS_START}\n\n{cut}",
+        metadata={
+            "doc_id": "lambdas",
+            "title": "Why do lambdas defined in a loop all return the same result?",
+            "whole": [f"{LAMBDAS_START}\n\n{cut}", LAMBDAS_FIX],
+        },
+    )
+    excerpts = [unit for _, unit in numbered_excerpts([document])]
+    assert excerpts == [LAMBDAS_START, LAMBDAS_FIX.replace("\n\n", "\n")]
+    draft = await ExcerptSelector(ScriptedModel("2", p_some=0.8)).acompose("q", "lambdas?", [document], None)
+    assert "lambda n=x: n**2" in draft.text
+    assert "lambda n=x: n**2" in ground(draft.text, draft.sources).text
+
+
+def test_an_answer_does_not_end_announcing_what_it_leaves_out():
+    units = [
+        (0, "The easiest way is to use the `ThreadPoolExecutor` class."),
+        (0, "Here's a trivial example:"),
+    ]
+    assert without_trailing_lead_in(units) == units[:1]
+    assert without_trailing_lead_in(units[1:]) == units[1:]  # an answer is not emptied
+    # A long article's passage that ends on the lead-in; the code it announces is in a passage not read.
+    example = Document(
+        "The easiest way is to use the `ThreadPoolExecutor` class. Here's a trivial example:",
+        metadata={"doc_id": "threads", "title": "How do I parcel out work among a bunch of worker threads?"},
+    )
+    assert continued(units[:1], [example]) == units[:1]

@@ -90,6 +90,11 @@ def _restates(unit: str) -> bool:
     return unit.rstrip("*_ ").endswith("?") or gives_orders_to_an_assistant(unit)
 
 
+def completed(unit: str, whole_units: list[str]) -> str:
+    """The unit as the whole document words it: a passage may end before the code or list a sentence announces."""
+    return next((whole for whole in whole_units if whole != unit and whole.startswith(unit)), unit)
+
+
 def candidate_units(
     documents: list[Document], read: int = PASSAGES, *, whole: bool = False
 ) -> list[tuple[int, int, str]]:
@@ -108,8 +113,10 @@ def candidate_units(
         ]
         text = whole_text(document) if whole else None
         if text is not None:
+            whole_units = [unit for unit in answer_units(text) if not _restates(unit)]
+            units = list(dict.fromkeys(completed(unit, whole_units) for unit in units))
             read_already = "\n".join(units)
-            units += [unit for unit in answer_units(text) if unit not in read_already and not _restates(unit)]
+            units += [unit for unit in whole_units if unit not in read_already]
         candidates.extend((rank, position, unit) for position, unit in enumerate(units))
     return candidates
 

@@ -22,7 +22,7 @@ from bot.answer.extractive import Draft, candidate_units, cite
 from bot.answer.local_model import CHATML, LocalAnswerModel, log_sum_exp
 from bot.answer.text import LIST_ITEM, answer_units
 from bot.retriever import more_passages, whole_text
-from knowledge.index import tokenize
+from knowledge.index import announces_what_follows, tokenize
 
 SYSTEM = (
     "You help a support team answer questions from their help center. You are shown numbered excerpts of "
@@ -180,7 +180,9 @@ def reading_orders(document: Document) -> list[list[str]]:
 def continued(chosen: list[tuple[int, str]], documents: list[Document], fill: int = FILL_WORDS):
     """The chosen units, then the units that follow the last of the first article's in its reading order.
 
-    Units are added while the answer stays within `fill` words; units already quoted are not repeated.
+    Units are added while the answer stays within `fill` words; units already quoted are not repeated. The
+    answer does not end on a sentence announcing what follows it ("Here's a trivial example:"), which the
+    reader would not be shown.
     """
     if not chosen:
         return chosen
@@ -199,8 +201,15 @@ def continued(chosen: list[tuple[int, str]], documents: list[Document], fill: in
                 break
             added.append((rank, unit))
             words += len(unit.split())
-        return [*chosen, *added]
-    return chosen
+        return without_trailing_lead_in([*chosen, *added])
+    return without_trailing_lead_in(chosen)
+
+
+def without_trailing_lead_in(units: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The units without a last one that announces what it leaves out ("Here's a trivial example:")."""
+    while len(units) > 1 and announces_what_follows(units[-1][1]):
+        units = units[:-1]
+    return units
 
 
 class ExcerptSelector:
