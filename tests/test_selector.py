@@ -357,3 +357,34 @@ def test_an_answer_does_not_end_announcing_what_it_leaves_out():
         metadata={"doc_id": "threads", "title": "How do I parcel out work among a bunch of worker threads?"},
     )
     assert continued(units[:1], [example]) == units[:1]
+
+
+BEGINNERS_TEXT = (
+    "Yes, Python is a good first language for students who have never programmed.\n\n"
+    "For a student who has never programmed before, a statically typed language seems unnatural. "
+    "It presents additional complexity that the student must master."
+)
+
+
+def _beginners(title: str) -> Document:
+    return Document(
+        BEGINNERS_TEXT, metadata={"doc_id": "beginners", "title": title, "whole": [BEGINNERS_TEXT]}
+    )
+
+
+async def test_an_article_titled_with_a_question_is_answered_with_its_opening_first():
+    document = _beginners("Is Python a good language for beginning programmers?")
+    draft = await ExcerptSelector(ScriptedModel("2", p_some=0.8)).acompose(
+        "q", "python for interns?", [document]
+    )
+    assert draft.text.startswith("Yes, Python is a good first language")
+    assert "statically typed language seems unnatural" in draft.text
+    assert draft.answering.startswith("Yes, Python is a good first language")
+
+
+async def test_an_article_titled_otherwise_is_quoted_from_the_excerpt_the_model_names():
+    document = _beginners("Python for beginning programmers")
+    draft = await ExcerptSelector(ScriptedModel("2", p_some=0.8)).acompose(
+        "q", "python for interns?", [document]
+    )
+    assert draft.text.startswith("For a student who has never programmed before")

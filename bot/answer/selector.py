@@ -145,6 +145,25 @@ def with_steps(numbers: list[int], excerpts: list[tuple[int, str]]) -> list[int]
     return numbers if first is None else [*numbers, first]
 
 
+def with_opening(numbers: list[int], excerpts: list[tuple[int, str]], documents: list[Document]) -> list[int]:
+    """The chosen excerpt numbers, led by their article's opening sentence when its title asks a question.
+
+    An article titled with a question (as FAQ articles are) answers it first ("Yes.", "Use the struct
+    module…"); a small model choosing by the user's wording often names a later detail instead.
+    """
+    if not numbers:
+        return numbers
+    rank = excerpts[numbers[0] - 1][0]
+    text = whole_text(documents[rank])
+    if text is None or not documents[rank].metadata.get("title", "").rstrip().endswith("?"):
+        return numbers
+    found = [(text.find(unit), n) for n, (r, unit) in enumerate(excerpts, start=1) if r == rank]
+    opening = min(((at, n) for at, n in found if at >= 0), default=None)
+    if opening is None or opening[1] in numbers:
+        return numbers
+    return [opening[1], *numbers]
+
+
 def quoted_words(numbers: list[int], excerpts: list[tuple[int, str]]) -> int:
     """How many words the excerpts these numbers name would quote, with the steps they bring."""
     return sum(len(excerpts[n - 1][1].split()) for n in with_steps(numbers, excerpts))
@@ -257,7 +276,7 @@ class ExcerptSelector:
                 joined = [*numbers, reading.pointed][:MAX_SELECTED]
                 if quoted_words(joined, excerpts) <= SKETCH_JOIN_WORDS:
                     numbers = joined
-        numbers = with_steps(numbers, excerpts)
+        numbers = with_steps(with_opening(numbers, excerpts, documents), excerpts)
         named = within_words([excerpts[n - 1] for n in numbers])
         if not named:
             return Draft("", list(documents), 0.0, self.name, not_in_context=True)
